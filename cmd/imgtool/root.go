@@ -1,0 +1,96 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes (architecture doc): 0 ok, 1 error, 2 usage, 3 partial.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitUsage   = 2
+	exitPartial = 3
+)
+
+// exitError carries a specific exit code out of a command.
+type codeError struct {
+	code int
+	err  error
+}
+
+func (e *codeError) Error() string { return e.err.Error() }
+func (e *codeError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, a ...any) error {
+	return &codeError{exitUsage, fmt.Errorf(format, a...)}
+}
+
+type globalFlags struct {
+	verbose bool
+	json    bool
+}
+
+func newRoot(stdout, stderr io.Writer) (*cobra.Command, *globalFlags) {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:   "imgtool",
+		Short: "Look inside disk images: partitions, LVM2, ext2/3/4 — no root, no kernel help",
+		Long: `imgtool reads partition tables, LVM2 metadata and ext2/3/4 filesystems
+straight from an image file, block device or LVM snapshot. It never writes to
+the image unless a command is given --write.
+
+Volumes are addressed by path from the image root: p1, p5 (logical),
+VolGroup00/LogVol00, VolGroup00/domu1/VolGroup00/LogVol00, LABEL=/boot, UUID=...
+Files are VOLUME:/path, or /path when the image holds one filesystem.`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			level := slog.LevelWarn
+			if g.verbose {
+				level = slog.LevelDebug
+			}
+			slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what is being done to stderr")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &codeError{exitUsage, err}
+	})
+	for _, add := range commands {
+		root.AddCommand(add(g))
+	}
+	return root, g
+}
+
+// commands registers subcommand constructors; each file adds its own.
+var commands []func(*globalFlags) *cobra.Command
+
+func run(args []string, stdout, stderr io.Writer) int {
+	root, _ := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "imgtool: %v\n", err)
+	var ce *codeError
+	if errors.As(err, &ce) {
+		return ce.code
+	}
+	// cobra's own argument-count and unknown-command errors are usage errors.
+	if isCobraUsage(err) {
+		return exitUsage
+	}
+	return exitError
+}

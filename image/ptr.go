@@ -1,0 +1,5 @@
+package image
+
+import "unsafe"
+
+func uintptrOf(p *uint64) uintptr { return uintptr(unsafe.Pointer(p)) }

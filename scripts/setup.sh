@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the real tools the tests use as oracles, and the Go modules.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PKGS="fdisk e2fsprogs lvm2 dump qemu-utils thin-provisioning-tools dosfstools mtools squashfs-tools xorriso xz-utils util-linux tmux"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+go mod download

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The whole test suite: vet, then every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+go vet ./...
+go test -count=1 -timeout 45m ./...
