@@ -55,3 +55,42 @@ type Sized struct {
 
 // Size returns N.
 func (s Sized) Size() int64 { return s.N }
+
+// Mapper is implemented by volumes that are windows onto another reader
+// (partitions, LVs). MapOffset says where byte off of the volume lives:
+// in under at underOff, for at least run contiguous bytes. Writers (lvm
+// rename) use it to turn a nested volume's offset into an offset in the
+// outermost image file, so that undo files record absolute image offsets.
+type Mapper interface {
+	MapOffset(off int64) (under io.ReaderAt, underOff int64, run int64, err error)
+}
+
+// MapOffset implements Mapper.
+func (s *Section) MapOffset(off int64) (io.ReaderAt, int64, int64, error) {
+	if off < 0 || off >= s.N {
+		return nil, 0, 0, fmt.Errorf("offset %d outside section of %d bytes", off, s.N)
+	}
+	return s.R, s.Off + off, s.N - off, nil
+}
+
+// Resolve follows Mappers from r down to the innermost reader that is not a
+// Mapper (normally the *Image), returning it and the absolute offset of
+// byte off of r within it, and how many bytes from there are contiguous.
+func Resolve(r io.ReaderAt, off int64) (io.ReaderAt, int64, int64, error) {
+	run := int64(1<<62)
+	for depth := 0; depth < 64; depth++ {
+		m, ok := r.(Mapper)
+		if !ok {
+			return r, off, run, nil
+		}
+		under, uoff, n, err := m.MapOffset(off)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		if n < run {
+			run = n
+		}
+		r, off = under, uoff
+	}
+	return nil, 0, 0, fmt.Errorf("volume nesting deeper than 64 levels")
+}
