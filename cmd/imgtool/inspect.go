@@ -1,0 +1,148 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/imgtool/imgtool/inspect"
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newInspectCmd) }
+
+func newInspectCmd(g *globalFlags) *cobra.Command {
+	var f imageFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "inspect [IMAGE]",
+		Short: "Show the tree of partitions, volume groups, LVs and filesystems in an image",
+		Long: `Show everything found in IMAGE: partition tables, LVM2 PVs, VGs and LVs
+(recursively, so a guest disk inside an LV shows its own partitions and VGs),
+filesystems, swap and other signatures, with their addresses.
+
+With no IMAGE, the embedded demo image is shown.`,
+		Example: `  imgtool inspect disk.img
+  imgtool inspect /dev/VolGroup00/domu1-snap --json
+  imgtool inspect pv1.img -a pv2.img`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := ""
+			if len(args) == 1 {
+				path = args[0]
+			}
+			s, err := openImages(cmd, path, &f, true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), s.tree)
+			}
+			printTree(cmd.OutOrStdout(), s.tree)
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the tree as JSON")
+	return cmd
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// printTree prints an lsblk-like table: the address column carries the
+// tree drawing, then offset (bytes, for losetup -o), size, type, label,
+// UUID and notes.
+func printTree(w io.Writer, t *inspect.Tree) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tOFFSET\tSIZE\tTYPE\tLABEL\tUUID\tNOTES")
+	var row func(v *inspect.Volume, prefix, branch string)
+	row = func(v *inspect.Volume, prefix, branch string) {
+		name := v.Address
+		if v.Kind == inspect.KindDisk && v.Address == "" {
+			name = v.Name
+		} else if v.Kind == inspect.KindDisk {
+			name = v.Address + " (" + v.Name + ")"
+		}
+		off := "-"
+		if v.Offset >= 0 && v.Kind != inspect.KindVG {
+			off = fmt.Sprint(v.Offset)
+		}
+		size := "-"
+		if v.Kind != inspect.KindVG {
+			size = humanSize(v.Size)
+		}
+		typ, label, uuid := describe(v)
+		fmt.Fprintf(tw, "%s%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", prefix, branch, name, off, size, typ, label, uuid, strings.Join(v.Notes, "; "))
+		childPrefix := prefix
+		switch branch {
+		case "├─":
+			childPrefix += "│ "
+		case "└─":
+			childPrefix += "  "
+		}
+		for i, c := range v.Children {
+			b := "├─"
+			if i == len(v.Children)-1 {
+				b = "└─"
+			}
+			row(c, childPrefix, b)
+		}
+	}
+	for _, r := range t.Roots {
+		row(r, "", "")
+	}
+	tw.Flush()
+	for _, n := range t.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+}
+
+func describe(v *inspect.Volume) (typ, label, uuid string) {
+	switch v.Kind {
+	case inspect.KindVG:
+		typ = "VG"
+		if v.VG != nil {
+			uuid = v.VG.UUID
+		}
+		return
+	}
+	if v.Content != nil {
+		typ, label, uuid = v.Content.Type, v.Content.Label, v.Content.UUID
+		if v.Content.Info["state"] == "needs_recovery" {
+			typ += " (needs_recovery)"
+		}
+	} else if v.Partition != nil && v.Partition.Container {
+		typ = "extended"
+	} else if v.LV != nil && !v.LV.Readable {
+		typ = v.LV.Segtype
+	} else {
+		typ = "unknown"
+	}
+	return
+}
+
+// humanSize prints sizes as lsblk does: 1024-based, one decimal when small.
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	units := "KMGTPE"
+	f := float64(n)
+	i := -1
+	for f >= unit && i < len(units)-1 {
+		f /= unit
+		i++
+	}
+	if f >= 10 || f == float64(int64(f)) {
+		return fmt.Sprintf("%.0f%c", f, units[i])
+	}
+	return fmt.Sprintf("%.1f%c", f, units[i])
+}

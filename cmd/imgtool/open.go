@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/imgtool/imgtool/fixtures"
+	"github.com/imgtool/imgtool/image"
+	"github.com/imgtool/imgtool/inspect"
+	"github.com/spf13/cobra"
+)
+
+// session is an inspected set of images, closed when the command ends.
+type session struct {
+	tree    *inspect.Tree
+	closers []io.Closer
+	demo    bool
+}
+
+func (s *session) Close() {
+	for _, c := range s.closers {
+		c.Close()
+	}
+}
+
+// imageFlags are the flags shared by commands that read images.
+type imageFlags struct {
+	extra []string
+}
+
+func (f *imageFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVarP(&f.extra, "add", "a", nil, "another image holding PVs of the same VGs (repeatable)")
+}
+
+// openImages opens path plus the -a images and inspects them. An empty
+// path with allowDemo opens the embedded demo image.
+func openImages(cmd *cobra.Command, path string, f *imageFlags, allowDemo bool) (*session, error) {
+	s := &session{}
+	var srcs []inspect.Source
+	if path == "" {
+		if !allowDemo {
+			return nil, usageErrorf("no image given")
+		}
+		d, err := fixtures.Demo()
+		if err != nil {
+			return nil, err
+		}
+		s.demo = true
+		fmt.Fprintf(cmd.ErrOrStderr(), "imgtool: no image given; showing the embedded demo image (a Xen dom0 disk with a nested guest)\n")
+		srcs = append(srcs, inspect.Source{Name: fixtures.DemoName, R: d, Size: d.Size()})
+	}
+	paths := append([]string{}, f.extra...)
+	if path != "" {
+		paths = append([]string{path}, paths...)
+	}
+	for _, p := range paths {
+		im, err := image.Open(p)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.closers = append(s.closers, im)
+		srcs = append(srcs, inspect.Source{Name: p, R: im, Size: im.Size()})
+	}
+	t, err := inspect.Inspect(srcs, &inspect.Options{Logger: slog.Default()})
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.tree = t
+	return s, nil
+}

@@ -1,0 +1,197 @@
+package inspect
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/imgtool/imgtool/image"
+	"github.com/imgtool/imgtool/partition"
+)
+
+// maxPartitions bounds how many partitions of one table are explored.
+const maxPartitions = 256
+
+type builder struct {
+	opts   Options
+	images map[io.ReaderAt]string // source readers → image names
+	log    *slog.Logger
+	nvol   int
+	budget int // total nodes, so a hostile image cannot make the tree explode
+}
+
+// Inspect probes every image and builds the tree.
+func Inspect(srcs []Source, opts *Options) (*Tree, error) {
+	if len(srcs) == 0 {
+		return nil, errors.New("inspect: no image")
+	}
+	b := &builder{budget: 100000, images: map[io.ReaderAt]string{}}
+	if opts != nil {
+		b.opts = *opts
+	}
+	if b.opts.MaxDepth == 0 {
+		b.opts.MaxDepth = 8
+	}
+	b.log = b.opts.Logger
+	if b.log == nil {
+		b.log = slog.Default()
+	}
+	if b.opts.HostVGNames == nil {
+		b.opts.HostVGNames = hostHasVG
+	}
+	t := &Tree{}
+	var pvs []*pvRef
+	for i, s := range srcs {
+		addr := ""
+		if i > 0 {
+			addr = fmt.Sprintf("a%d", i)
+		}
+		d := &Volume{Address: addr, Name: filepath.Base(s.Name), Kind: KindDisk, Image: s.Name,
+			Offset: 0, Size: s.Size, r: image.NewSection(s.R, 0, s.Size)}
+		b.images[s.R] = s.Name
+		t.Roots = append(t.Roots, d)
+		pvs = append(pvs, b.explore(d, 0)...)
+	}
+	b.assembleTop(t, pvs)
+	b.flagClashes(t)
+	return t, nil
+}
+
+// explore probes v's content and, for a partition table, its partitions.
+// It returns the LVM PVs found at v's level (v itself or its partitions);
+// the caller assembles them into VGs.
+func (b *builder) explore(v *Volume, depth int) []*pvRef {
+	b.nvol++
+	if b.nvol > b.budget {
+		v.addNote("not explored: the tree has more than %d volumes", b.budget)
+		return nil
+	}
+	if v.r == nil || v.Size <= 0 {
+		return nil
+	}
+	if sig := Probe(v.r, v.Size); sig != nil {
+		v.Content = sig
+		v.Notes = append(v.Notes, sig.Notes...)
+		if sig.Type == "LVM2_member" {
+			pv, err := readPV(v)
+			if err != nil {
+				v.addNote("LVM2 PV unreadable: %v", err)
+				return nil
+			}
+			return []*pvRef{pv}
+		}
+		return nil
+	}
+	tab, err := partition.Read(v.r, v.Size, nil)
+	if err != nil {
+		if !errors.Is(err, partition.ErrNoTable) {
+			v.addNote("partition table: %v", err)
+		}
+		return nil
+	}
+	v.Content = &Signature{Type: tab.Scheme}
+	v.Table = &Table{Scheme: tab.Scheme, SectorSize: tab.SectorSize, ID: tab.ID}
+	v.Notes = append(v.Notes, tab.Notes...)
+	var pvs []*pvRef
+	for i, p := range tab.Partitions {
+		if i >= maxPartitions {
+			v.addNote("only the first %d partitions are shown", maxPartitions)
+			break
+		}
+		name := fmt.Sprintf("p%d", p.Number)
+		c := &Volume{Address: join(v.Address, name), Name: name, Kind: KindPartition, parent: v,
+			Size: p.Size,
+			Partition: &PartInfo{Number: p.Number, Type: p.Type, TypeName: p.TypeName, Name: p.Name,
+				UUID: p.UUID, Bootable: p.Bootable, Container: p.Container}}
+		c.Notes = append(c.Notes, p.Notes...)
+		start, size := p.Start, p.Size
+		if start >= v.Size {
+			c.addNote("starts past the end of the disk (at byte %d of %d)", start, v.Size)
+			size = 0
+		} else if start+size > v.Size {
+			c.addNote("extends past the end of the disk: %d of %d bytes present", v.Size-start, size)
+			size = v.Size - start
+		}
+		sec := image.NewSection(v.r, start, size)
+		c.r = sec
+		placeOn(c, v, start)
+		v.Children = append(v.Children, c)
+		if p.Container {
+			continue // an extended partition holds only the EBR chain
+		}
+		pvs = append(pvs, b.explore(c, depth)...)
+	}
+	return pvs
+}
+
+// placeOn fills Image/Offset of c, at byte off of parent v, when both are
+// contiguous in an image file.
+func placeOn(c, v *Volume, off int64) {
+	c.Image, c.Offset = v.Image, -1
+	if v.Offset >= 0 && v.Image != "" {
+		c.Offset = v.Offset + off
+	}
+}
+
+// level treats v (an LV) as a disk of its own: explore it, then assemble
+// the VGs whose PVs it holds under it, recursively.
+func (b *builder) level(v *Volume, depth int) {
+	if depth >= b.opts.MaxDepth {
+		v.addNote("not explored: nested deeper than %d levels", b.opts.MaxDepth)
+		return
+	}
+	pvs := b.explore(v, depth)
+	for _, g := range b.assemble(pvs, &v.Notes) {
+		b.addVG(v, g, depth)
+	}
+}
+
+// assembleTop assembles PVs found directly in the images. A VG all of
+// whose PVs are in one image sits under that image; one spanning several
+// images sits at the top.
+func (b *builder) assembleTop(t *Tree, pvs []*pvRef) {
+	for _, g := range b.assemble(pvs, &t.Notes) {
+		var root *Volume
+		for _, p := range g.refs {
+			r := rootOf(p.vol)
+			if root == nil {
+				root = r
+			} else if root != r {
+				root = nil
+				break
+			}
+		}
+		if root != nil {
+			b.addVG(root, g, 0)
+			continue
+		}
+		top := &Volume{Kind: KindDisk, Offset: -1}
+		vg := b.addVG(top, g, 0)
+		if vg != nil {
+			vg.parent = nil
+			t.Roots = append(t.Roots, vg)
+		}
+	}
+}
+
+func rootOf(v *Volume) *Volume {
+	for v.parent != nil {
+		v = v.parent
+	}
+	return v
+}
+
+func hostHasVG(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, p := range []string{"/dev/" + name, "/etc/lvm/backup/" + name} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,217 @@
+// Package inspect builds the tree of everything inside an image: disk →
+// partitions → LVM PVs → VGs → LVs → (a disk again) → filesystems. It names
+// every node with the address scheme shared by the CLI, the TUI, JSON output
+// and errors (docs/architecture.md), and resolves addresses back to
+// volumes.
+package inspect
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/imgtool/imgtool/image"
+	"github.com/imgtool/imgtool/lvm"
+)
+
+// Kind is what a node of the tree is.
+type Kind string
+
+// Node kinds.
+const (
+	KindDisk      Kind = "disk"      // an image given on the command line
+	KindPartition Kind = "partition" // an MBR/GPT entry
+	KindVG        Kind = "vg"        // an LVM volume group (no bytes of its own)
+	KindLV        Kind = "lv"        // a logical volume
+)
+
+// Volume is one node of the tree. Every node but a VG is a range of bytes;
+// Content says what those bytes hold.
+type Volume struct {
+	// Address is the volume's full address, e.g. "VolGroup00/domu1/p1".
+	// The main image itself has the empty address.
+	Address string `json:"address"`
+	// Name is the last component of Address.
+	Name string `json:"name"`
+	Kind Kind   `json:"kind"`
+	// Image is the file holding the volume's bytes when they are one
+	// contiguous range of it, and Offset is where they start there.
+	// For striped or otherwise non-contiguous volumes Offset is -1.
+	Image  string `json:"image,omitempty"`
+	Offset int64  `json:"offset"`
+	Size   int64  `json:"size"`
+
+	// Content is the signature found in the volume (filesystem, PV, swap,
+	// partition table as "dos"/"gpt"), or nil when unknown.
+	Content *Signature `json:"content,omitempty"`
+
+	Partition *PartInfo `json:"partition,omitempty"`
+	Table     *Table    `json:"table,omitempty"`
+	VG        *VGInfo   `json:"vg,omitempty"`
+	LV        *LVInfo   `json:"lv,omitempty"`
+
+	// Notes are things a person must know: damage, fallbacks used,
+	// name clashes, "not readable yet".
+	Notes    []string  `json:"notes,omitempty"`
+	Children []*Volume `json:"children,omitempty"`
+
+	r      image.ReaderAtSize
+	parent *Volume
+}
+
+// PartInfo describes a partition-table entry.
+type PartInfo struct {
+	Number   int    `json:"number"`
+	Type     string `json:"type"`
+	TypeName string `json:"type_name,omitempty"`
+	Name     string `json:"name,omitempty"`
+	UUID     string `json:"uuid,omitempty"`
+	Bootable bool   `json:"bootable,omitempty"`
+	// Container marks an MBR extended partition (it holds the logical ones).
+	Container bool `json:"container,omitempty"`
+}
+
+// Table describes the partition table inside a volume.
+type Table struct {
+	Scheme     string `json:"scheme"` // "dos" or "gpt", as sfdisk names them
+	SectorSize int    `json:"sector_size"`
+	ID         string `json:"id,omitempty"`
+}
+
+// Reader returns the volume's bytes; nil for VGs and unreadable LVs.
+func (v *Volume) Reader() image.ReaderAtSize { return v.r }
+
+// Parent returns the enclosing node, or nil at the top.
+func (v *Volume) Parent() *Volume { return v.parent }
+
+// IsFilesystem reports whether the volume holds a filesystem we recognise.
+func (v *Volume) IsFilesystem() bool {
+	if v.Content == nil {
+		return false
+	}
+	switch v.Content.Type {
+	case "ext2", "ext3", "ext4", "ext4dev", "xfs", "btrfs", "vfat", "exfat", "ntfs", "iso9660", "squashfs":
+		return true
+	}
+	return false
+}
+
+// IsExt reports whether the volume holds ext2/3/4 (what imgtool can read).
+func (v *Volume) IsExt() bool {
+	return v.Content != nil && strings.HasPrefix(v.Content.Type, "ext")
+}
+
+// Tree is the result of inspecting one or more images.
+type Tree struct {
+	// Roots are the images (main first, then each -a image), followed by
+	// VGs whose PVs span several images.
+	Roots []*Volume `json:"roots"`
+	// Notes about the whole inspection (e.g. clashes).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Source is one image to inspect.
+type Source struct {
+	Name string // shown path
+	R    io.ReaderAt
+	Size int64
+}
+
+// Options tune the inspection.
+type Options struct {
+	// MaxDepth bounds nesting (disk → LV → disk ...). 0 means 8.
+	MaxDepth int
+	// HostVGNames, when set, reports whether a VG name exists on the
+	// running host; nil uses /dev/<vg> and /etc/lvm/backup/<vg>.
+	HostVGNames func(name string) bool
+	// LVM passes options (e.g. metadata from an /etc/lvm/backup file) to
+	// VG assembly.
+	LVM    *lvm.AssembleOptions
+	Logger *slog.Logger
+}
+
+// Walk calls fn for every node in depth-first order; returning false skips
+// the node's children.
+func (t *Tree) Walk(fn func(v *Volume) bool) {
+	var walk func(v *Volume)
+	walk = func(v *Volume) {
+		if !fn(v) {
+			return
+		}
+		for _, c := range v.Children {
+			walk(c)
+		}
+	}
+	for _, r := range t.Roots {
+		walk(r)
+	}
+}
+
+// Volumes returns all nodes in depth-first order.
+func (t *Tree) Volumes() []*Volume {
+	var out []*Volume
+	t.Walk(func(v *Volume) bool { out = append(out, v); return true })
+	return out
+}
+
+// Filesystems returns every node that holds a recognised filesystem.
+func (t *Tree) Filesystems() []*Volume {
+	var out []*Volume
+	for _, v := range t.Volumes() {
+		if v.IsFilesystem() {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// DisplayAddress is Address, or the image name for a root disk.
+func (v *Volume) DisplayAddress() string {
+	if v.Address == "" {
+		return "(disk)"
+	}
+	return v.Address
+}
+
+func join(parent, name string) string {
+	if parent == "" {
+		return name
+	}
+	return parent + "/" + name
+}
+
+func (v *Volume) addNote(format string, a ...any) {
+	v.Notes = append(v.Notes, fmt.Sprintf(format, a...))
+}
+
+// VGInfo describes a volume group node.
+type VGInfo struct {
+	Name       string   `json:"name"`
+	UUID       string   `json:"uuid"`
+	Seqno      uint64   `json:"seqno"`
+	ExtentSize int64    `json:"extent_size"`
+	PVs        []PVInfo `json:"pvs"`
+	// Missing lists PV UUIDs the metadata names but no scanned volume holds.
+	Missing []string `json:"missing_pvs,omitempty"`
+	// Clash is set when another VG in the tree, or on this host, has the
+	// same name.
+	Clash bool `json:"clash,omitempty"`
+}
+
+// PVInfo names a PV of a VG and where it was found.
+type PVInfo struct {
+	UUID    string `json:"uuid"`
+	Address string `json:"address"`
+}
+
+// LVInfo describes a logical volume node.
+type LVInfo struct {
+	UUID     string   `json:"uuid"`
+	Segtype  string   `json:"segtype"`
+	Segments int      `json:"segments"`
+	Status   []string `json:"status,omitempty"`
+	// Readable is false for segment types imgtool cannot read yet; the
+	// reason is in the volume's notes.
+	Readable bool `json:"readable"`
+}
