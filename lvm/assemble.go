@@ -1,0 +1,269 @@
+package lvm
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+)
+
+// VG is an assembled volume group: the chosen metadata plus the PVs found
+// for it.
+type VG struct {
+	Name       string
+	UUID       string
+	Seqno      uint64
+	ExtentSize int64
+	PVs        []*VGPV
+	LVs        []*LV
+	// Notes are non-fatal findings: damaged copies, fallbacks, copies
+	// that disagree, missing PVs.
+	Notes []string
+	// Text is the chosen metadata text (what vgcfgbackup would save,
+	// minus its comment header).
+	Text []byte
+	// Missing lists the UUIDs of PVs named by the metadata but not found.
+	Missing []string
+	Meta    *Metadata
+	// Source is the on-disk copy the metadata came from; nil when it came
+	// from AssembleOptions.Metadata (a backup file).
+	Source *MetadataCopy
+	// Copies are the current (raw_locn slot 0) copies of this VG's
+	// metadata on its PVs, readable or not.
+	Copies []*MetadataCopy
+	// Inconsistent is set when the current copies on the PVs differ
+	// (seqno or text) or some are damaged. Rename refuses such VGs
+	// unless forced.
+	Inconsistent bool
+
+	pvByName map[string]*VGPV
+	lvByName map[string]*LV
+}
+
+// VGPV is a physical_volumes entry of the VG joined with the PV found.
+type VGPV struct {
+	Name    string // "pv0"
+	UUID    string
+	Device  string // device hint recorded by LVM
+	DevSize int64
+	PEStart int64
+	PECount int64
+	Status  []string
+	// PV is nil when the PV is missing.
+	PV *PV
+}
+
+// AssembleOptions tune Assemble.
+type AssembleOptions struct {
+	// Metadata are VG metadata texts from elsewhere (an /etc/lvm/backup
+	// file, parsed with ParseMetadata). One is used for a VG (matched by
+	// VG UUID) when no on-disk copy of that VG is readable, or always
+	// when PreferSupplied is set. A supplied VG that no PV has metadata
+	// for is assembled too, from whichever of its PVs are present.
+	Metadata       []*Metadata
+	PreferSupplied bool
+}
+
+// Assemble groups PVs into VGs by VG UUID (not name: two VGs may share a
+// name), picking for each VG the readable metadata copy with the highest
+// seqno across all its PVs' metadata areas, and resolves LVs' references.
+// VGs are returned sorted by name, then UUID.
+func Assemble(pvs []*PV, opts *AssembleOptions) ([]*VG, error) {
+	if opts == nil {
+		opts = &AssembleOptions{}
+	}
+	byUUID := map[string]*PV{}
+	var dupNotes []string
+	for _, pv := range pvs {
+		if pv == nil {
+			continue
+		}
+		if prev, ok := byUUID[pv.UUID]; ok {
+			dupNotes = append(dupNotes, fmt.Sprintf("PV UUID %s found twice (%s and %s); using the first", pv.UUID, prev, pv))
+			continue
+		}
+		byUUID[pv.UUID] = pv
+	}
+	type group struct {
+		best    *MetadataCopy
+		current []*MetadataCopy
+		damaged []*MetadataCopy
+	}
+	groups := map[string]*group{}
+	var order []string
+	get := func(id string) *group {
+		g := groups[id]
+		if g == nil {
+			g = &group{}
+			groups[id] = g
+			order = append(order, id)
+		}
+		return g
+	}
+	for _, pv := range pvs {
+		if pv == nil || byUUID[pv.UUID] != pv {
+			continue
+		}
+		for _, m := range pv.MDAs {
+			var damagedCurrent *MetadataCopy
+			for _, c := range m.Copies {
+				if c.Err != nil || c.Meta == nil {
+					if c.Current {
+						damagedCurrent = c
+					}
+					continue
+				}
+				g := get(c.Meta.ID)
+				if c.Current {
+					g.current = append(g.current, c)
+				}
+				if damagedCurrent != nil && !c.Current {
+					g.damaged = append(g.damaged, damagedCurrent)
+					damagedCurrent = nil
+				}
+				if g.best == nil || c.Meta.Seqno > g.best.Meta.Seqno ||
+					c.Meta.Seqno == g.best.Meta.Seqno && c.Current && !g.best.Current {
+					g.best = c
+				}
+			}
+		}
+	}
+	supplied := map[string]*Metadata{}
+	for _, md := range opts.Metadata {
+		if md != nil {
+			supplied[md.ID] = md
+			get(md.ID)
+		}
+	}
+	var vgs []*VG
+	for _, id := range order {
+		g := groups[id]
+		vg := &VG{}
+		md := (*Metadata)(nil)
+		if g.best != nil {
+			md = g.best.Meta
+			vg.Source = g.best
+		}
+		if s := supplied[id]; s != nil && (md == nil || opts.PreferSupplied) {
+			if md != nil {
+				vg.Notes = append(vg.Notes, fmt.Sprintf("using supplied metadata (seqno %d) instead of on-disk seqno %d", s.Seqno, md.Seqno))
+			} else {
+				vg.Notes = append(vg.Notes, fmt.Sprintf("no readable on-disk metadata; using supplied metadata (seqno %d)", s.Seqno))
+			}
+			md, vg.Source = s, nil
+		}
+		if md == nil {
+			continue
+		}
+		vg.Copies = g.current
+		for _, c := range g.damaged {
+			vg.Copies = append(vg.Copies, c)
+			vg.Inconsistent = true
+			vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s metadata area %d: newest copy at byte %d is damaged (%v); older copies were recovered from the ring", c.PV, c.MDA, c.AbsOffset, c.Err))
+		}
+		if vg.Source != nil && !vg.Source.Current {
+			vg.Notes = append(vg.Notes, fmt.Sprintf("using metadata seqno %d recovered from the ring of PV %s metadata area %d at byte %d", md.Seqno, vg.Source.PV, vg.Source.MDA, vg.Source.AbsOffset))
+		}
+		for _, c := range g.current {
+			if c.Meta.Seqno != md.Seqno {
+				vg.Inconsistent = true
+				vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s metadata area %d has seqno %d, newest is %d", c.PV, c.MDA, c.Meta.Seqno, md.Seqno))
+			} else if !bytes.Equal(c.Text, md.Text) && !bytes.Equal(trimNUL(c.Text), trimNUL(md.Text)) {
+				vg.Inconsistent = true
+				vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s metadata area %d has seqno %d but different text", c.PV, c.MDA, md.Seqno))
+			}
+		}
+		if err := vg.build(md, byUUID); err != nil {
+			return nil, fmt.Errorf("VG %s (%s): %w", md.VGName, md.ID, err)
+		}
+		vg.Notes = append(vg.Notes, dupNotes...)
+		vgs = append(vgs, vg)
+	}
+	sort.SliceStable(vgs, func(i, j int) bool {
+		if vgs[i].Name != vgs[j].Name {
+			return vgs[i].Name < vgs[j].Name
+		}
+		return vgs[i].UUID < vgs[j].UUID
+	})
+	return vgs, nil
+}
+
+func trimNUL(b []byte) []byte { return bytes.TrimRight(b, "\x00") }
+
+// build fills the VG from metadata md, joining PVs by UUID.
+func (vg *VG) build(md *Metadata, byUUID map[string]*PV) error {
+	vg.Meta = md
+	vg.Name, vg.UUID, vg.Seqno, vg.ExtentSize = md.VGName, md.ID, md.Seqno, md.ExtentSize
+	vg.Text = trimNUL(md.Text)
+	pvByName := map[string]*VGPV{}
+	for _, mp := range md.PVs {
+		p := &VGPV{Name: mp.Name, UUID: mp.ID, Device: mp.Device, DevSize: mp.DevSize, PEStart: mp.PEStart,
+			PECount: mp.PECount, Status: mp.Status}
+		if pv := byUUID[mp.ID]; pv != nil {
+			p.PV = pv
+			if end := mp.PEStart + mp.PECount*md.ExtentSize; end > pv.Size {
+				vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s (%s) has %d bytes but its extents end at byte %d", mp.ID, pv, pv.Size, end))
+			}
+		} else {
+			vg.Missing = append(vg.Missing, mp.ID)
+			vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s (%s, last seen as %s) is missing", mp.ID, mp.Name, mp.Device))
+		}
+		if pvByName[mp.Name] != nil {
+			return merr("PV name %s appears twice", mp.Name)
+		}
+		pvByName[mp.Name] = p
+		vg.PVs = append(vg.PVs, p)
+	}
+	lvByName := map[string]*LV{}
+	for _, ml := range md.LVs {
+		lv := &LV{Name: ml.Name, UUID: ml.ID, Status: ml.Status, Flags: ml.Flags, Segments: ml.Segments,
+			Visible: hasFlag(ml.Status, "VISIBLE"), VG: vg, Meta: ml}
+		for _, s := range ml.Segments {
+			lv.Extents += s.ExtentCount
+		}
+		lv.Size = lv.Extents * md.ExtentSize
+		if len(ml.Segments) > 0 {
+			lv.Type = ml.Segments[0].Type
+		}
+		if lvByName[lv.Name] != nil {
+			return merr("LV name %s appears twice", lv.Name)
+		}
+		lvByName[lv.Name] = lv
+		vg.LVs = append(vg.LVs, lv)
+	}
+	// Check references so readers can trust them.
+	for _, lv := range vg.LVs {
+		for i, s := range lv.Segments {
+			for _, a := range append(append([]Area(nil), s.Areas...), s.MetaAreas...) {
+				if a.PV != "" && pvByName[a.PV] == nil {
+					return merr("LV %s segment%d refers to unknown PV %s", lv.Name, i+1, a.PV)
+				}
+				if a.LV != "" && lvByName[a.LV] == nil {
+					return merr("LV %s segment%d refers to unknown LV %s", lv.Name, i+1, a.LV)
+				}
+			}
+			for _, ref := range []string{s.Origin, s.COWStore, s.PoolMetadata, s.PoolData, s.ThinPool, s.MirrorLog, s.ThinOrigin} {
+				if ref != "" && lvByName[ref] == nil {
+					return merr("LV %s segment%d refers to unknown LV %s", lv.Name, i+1, ref)
+				}
+			}
+		}
+	}
+	vg.pvByName, vg.lvByName = pvByName, lvByName
+	// Snapshot relations: the visible COW LV carries the user's snapshot
+	// name; a hidden "snapshotN" LV holds the snapshot segment.
+	for _, lv := range vg.LVs {
+		for _, s := range lv.Segments {
+			if s.Type == "snapshot" {
+				cow := lvByName[s.COWStore]
+				cow.snapshot = &snapshotRef{seg: s, holder: lv, origin: lvByName[s.Origin]}
+			}
+		}
+	}
+	return nil
+}
+
+// LV returns the LV called name, or nil.
+func (vg *VG) LV(name string) *LV { return vg.lvByName[name] }
+
+// PVByName returns the physical_volumes entry called name ("pv0"), or nil.
+func (vg *VG) PVByName(name string) *VGPV { return vg.pvByName[name] }

@@ -1,0 +1,3 @@
+package lvm
+
+func (lv *LV) thinReader(s *Segment, depth int) (segReader, error) { return nil, ErrNotReadable }
