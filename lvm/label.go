@@ -28,9 +28,9 @@ import (
 //
 // LVM 2.02.116 and later append the PV header extension:
 //
-//	       4    version    (2)
-//	       4    flags      PV_EXT_USED (1) when the PV belongs to a VG
-//	       16*k disk_locn bootloader areas, ended by an all-zero entry
+//	4    version    (2)
+//	4    flags      PV_EXT_USED (1) when the PV belongs to a VG
+//	16*k disk_locn bootloader areas, ended by an all-zero entry
 //
 // All integers are little-endian.
 const (

@@ -285,7 +285,12 @@ func parseSegment(s *Section, extentSize int64) (*Segment, error) {
 	default:
 		// raid*: raids = [ "rmeta_0", "rimage_0", ... ] or, without
 		// metadata sub-LVs (raid0), [ "rimage_0", "rimage_1" ].
-		if v := s.Get("raids"); v != nil {
+		// raid0 writes raid0_lvs = [ "rimage_0", ... ] and stripe_count.
+		key := "raids"
+		if s.Get(key) == nil {
+			key = "raid0_lvs"
+		}
+		if v := s.Get(key); v != nil {
 			if v.Kind != KindList {
 				return nil, merr("raids is not a list")
 			}
@@ -297,6 +302,9 @@ func parseSegment(s *Section, extentSize int64) (*Segment, error) {
 				names = append(names, e.Str)
 			}
 			dc := num(s, "device_count")
+			if dc == 0 {
+				dc = seg.StripeCount
+			}
 			switch {
 			case dc > 0 && int64(len(names)) == 2*dc:
 				for i := 0; i < len(names); i += 2 {
@@ -308,7 +316,7 @@ func parseSegment(s *Section, extentSize int64) (*Segment, error) {
 					seg.Areas = append(seg.Areas, Area{LV: n})
 				}
 			default:
-				return nil, merr("device_count %d does not match %d raids entries", dc, len(names))
+				return nil, merr("device count %d does not match %d %s entries", dc, len(names), key)
 			}
 			seg.StripeCount = dc
 		}
