@@ -90,9 +90,12 @@ func fuzzSeed(tb testing.TB, name string) ([]byte, int64) {
 
 func FuzzRead(f *testing.F) {
 	for _, name := range []string{"part-mbr-logical", "part-gpt", "part-gpt-4k", "part-gpt-badprimary",
-		"part-hybrid", "part-bare-fat", "part-mbr-ebrloop", "part-mbr-truncated"} {
+		"part-hybrid", "part-bare-fat", "part-mbr-ebrloop", "part-mbr-truncated", "part-mbr-4k"} {
 		data, size := fuzzSeed(f, name)
 		f.Add(data, size, uint8(0))
+		if name == "part-mbr-4k" {
+			f.Add(data, size, uint8(2)) // read with 4096-byte sectors
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte, size int64, ssel uint8) {
 		d, end := decodeSparse(data)

@@ -489,6 +489,17 @@ func TestHostileGPT(t *testing.T) {
 			notes: []string{"a valid GPT is also present but the MBR has no protective 0xEE entry"},
 		},
 		{
+			name: "hybrid MBR entry matching no GPT partition",
+			mutate: func(img []byte) {
+				b := img[446+16:]
+				b[0], b[4] = 0x80, 0x83
+				binary.LittleEndian.PutUint32(b[8:], 4096)
+				binary.LittleEndian.PutUint32(b[12:], 999)
+			},
+			nums:  []int{1, 2, 3, 4, 5, 6},
+			notes: []string{"hybrid MBR entry 2 (sectors 4096+999, type 83) matches no GPT partition"},
+		},
+		{
 			name:   "sector 0 wiped",
 			mutate: func(img []byte) { clear(img[:512]) },
 			nums:   []int{1, 2, 3, 4, 5, 6},

@@ -374,3 +374,31 @@ func (d *disk) readEBRChain(ext *Partition) ([]Partition, []string) {
 	}
 	return out, notes
 }
+
+// sectorSizeHint looks at the first EBR of an MBR's extended partition, read
+// with 512-byte sectors. Nothing in an MBR records the sector size; but when
+// that EBR has no 0x55AA signature at 512-byte units and does at 4096-byte
+// units, the disk almost surely has 4096-byte sectors, and the note says so.
+func (d *disk) sectorSizeHint(m mbr) string {
+	if d.ss != 512 {
+		return ""
+	}
+	for _, e := range m.entries {
+		if !e.used() || !isExtended(e.Type) {
+			continue
+		}
+		signed := func(ss int64) bool {
+			off := int64(e.StartLBA) * ss
+			if off+mbrSize > d.size {
+				return false
+			}
+			b, err := d.read(off, mbrSize)
+			return err == nil && parseMBR(b).signature
+		}
+		if !signed(512) && signed(4096) {
+			return fmt.Sprintf("the extended partition's first EBR is found only when sectors are 4096 bytes (byte offset %d): this disk probably has 4096-byte sectors; read it with Options.SectorSize = 4096", int64(e.StartLBA)*4096)
+		}
+		return ""
+	}
+	return ""
+}

@@ -205,6 +205,7 @@ func Read(r io.ReaderAt, size int64, opts *Options) (*Table, error) {
 			if m.isHybrid() {
 				t.HybridMBR = true
 				t.Notes = append(t.Notes, "hybrid MBR: sector 0 holds an 0xEE entry and other entries that legacy systems see instead of the GPT")
+				t.Notes = append(t.Notes, checkHybrid(t)...)
 			} else {
 				t.ProtectiveMBR = true
 				t.Notes = append(t.Notes, d.checkProtective(m)...)
@@ -223,6 +224,11 @@ func Read(r io.ReaderAt, size int64, opts *Options) (*Table, error) {
 			t.Notes = append([]string{fmt.Sprintf("GPT unreadable (%v); showing the hybrid MBR's entries instead", gerr)}, t.Notes...)
 			return t, nil
 		}
+		if o.SectorSize != 0 {
+			if other := detectSectorSize(r, size); other != d.ss {
+				return nil, fmt.Errorf("partition: protective MBR found but %w (a GPT header is present for %d-byte sectors; %d was asked for)", gerr, other, d.ss)
+			}
+		}
 		return nil, fmt.Errorf("partition: protective MBR found but %w", gerr)
 	}
 
@@ -237,6 +243,11 @@ func Read(r io.ReaderAt, size int64, opts *Options) (*Table, error) {
 		t, err := readDOS(d, m)
 		if err != nil {
 			return nil, err
+		}
+		if o.SectorSize == 0 {
+			if hint := d.sectorSizeHint(m); hint != "" {
+				t.Notes = append(t.Notes, hint)
+			}
 		}
 		if _, gerr := readGPT(d); gerr == nil {
 			t.Notes = append(t.Notes, "a valid GPT is also present but the MBR has no protective 0xEE entry; the MBR wins (stale GPT from an earlier label?)")
@@ -320,4 +331,26 @@ func (d *disk) setRange(p *Partition, start, sectors uint64) bool {
 	p.StartSector, p.Sectors = start, sectors
 	p.Start, p.Size = s, e-s
 	return true
+}
+
+// checkHybrid notes hybrid-MBR entries that do not mirror a GPT partition
+// exactly: legacy systems would see a different layout from the GPT's.
+func checkHybrid(t *Table) []string {
+	var notes []string
+	for _, m := range t.MBR {
+		if m.Type == fmt.Sprintf("%x", mbrTypeProtective) {
+			continue
+		}
+		match := false
+		for _, p := range t.Partitions {
+			if p.StartSector == m.StartSector && p.Sectors == m.Sectors {
+				match = true
+				break
+			}
+		}
+		if !match {
+			notes = append(notes, fmt.Sprintf("hybrid MBR entry %d (sectors %d+%d, type %s) matches no GPT partition", m.Number, m.StartSector, m.Sectors, m.Type))
+		}
+	}
+	return notes
 }

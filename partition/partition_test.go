@@ -295,6 +295,9 @@ func TestHybrid(t *testing.T) {
 		t.Errorf("hybrid %v protective %v, want hybrid", tab.HybridMBR, tab.ProtectiveMBR)
 	}
 	comparePartitions(t, "hybrid MBR", 512, tab.MBR, loadSfdisk(t, "part-hybrid.mbr.sfdisk.json"))
+	if n := tab.AllNotes(); len(n) != 1 || !strings.HasPrefix(n[0], "hybrid MBR:") {
+		t.Errorf("want only the hybrid note, got %q", n)
+	}
 	compareBlkid(t, "part-hybrid", tab)
 }
 
@@ -353,5 +356,38 @@ func TestTypeNames(t *testing.T) {
 		if got := GPTTypeName(strings.ToLower(guid)); got != name {
 			t.Errorf("GPT type %s: %q, sfdisk %q", guid, got, name)
 		}
+	}
+}
+
+func TestMBR4K(t *testing.T) {
+	g := loadSfdisk(t, "part-mbr-4k.sfdisk.json")
+	if g.PartitionTable.SectorSize != 4096 {
+		t.Fatalf("golden sector size %d", g.PartitionTable.SectorSize)
+	}
+	tab := readFixture(t, "part-mbr-4k", &Options{SectorSize: 4096})
+	compareTable(t, tab, g)
+	compareBlkid(t, "part-mbr-4k", tab)
+	if n := tab.AllNotes(); len(n) != 0 {
+		t.Errorf("clean table has notes: %q", n)
+	}
+	// Nothing in an MBR records the sector size: without the option the
+	// table is read in 512-byte units, and a note says 4096 fits better.
+	tab = readFixture(t, "part-mbr-4k", nil)
+	if tab.SectorSize != 512 || !hasNote(tab.Notes, "probably has 4096-byte sectors") {
+		t.Errorf("no 4K hint: sector size %d, notes %q", tab.SectorSize, tab.Notes)
+	}
+}
+
+func TestForcedSectorSizeMismatch(t *testing.T) {
+	path := fixturetest.Image(t, "part-gpt-4k")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	_, err = Read(f, fi.Size(), &Options{SectorSize: 512})
+	if err == nil || !strings.Contains(err.Error(), "a GPT header is present for 4096-byte sectors; 512 was asked for") {
+		t.Errorf("4K GPT read as 512: %v", err)
 	}
 }
