@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"time"
 )
 
@@ -70,7 +69,7 @@ type Reader struct {
 	slot    int
 	remain  int64
 	done    bool
-	forced  bool  // read every slot (maps and EA records), as restore does
+	forced  bool   // read every slot (maps and EA records), as restore does
 	blk     []byte // current block (nil for a hole), its valid length
 	blkLen  int
 	blkHole bool
@@ -577,7 +576,7 @@ func (rd *Reader) Paths(ino uint32) []string {
 	var out []string
 	for _, l := range rd.links[ino] {
 		if p, ok := rd.dirPath(l.parent); ok {
-			out = append(out, path.Join(p, l.name))
+			out = append(out, p+"/"+l.name)
 		}
 	}
 	return out
@@ -596,7 +595,7 @@ func (rd *Reader) dirPath(ino uint32) (string, bool) {
 	}
 	p := "."
 	for i := len(parts) - 1; i >= 0; i-- {
-		p = path.Join(p, parts[i])
+		p += "/" + parts[i]
 	}
 	return p, true
 }
