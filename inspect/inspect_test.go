@@ -19,7 +19,9 @@ type blkidEntry struct {
 	attrs     map[string]string
 }
 
-func readBlkidGolden(t *testing.T, name string) []blkidEntry {
+func readBlkidGolden(t *testing.T, name string) []blkidEntry { return readBlkidGoldenTB(t, name) }
+
+func readBlkidGoldenTB(t testing.TB, name string) []blkidEntry {
 	t.Helper()
 	var out []blkidEntry
 	sc := bufio.NewScanner(bytes.NewReader(fixturetest.Golden(t, name)))
@@ -41,6 +43,8 @@ func readBlkidGolden(t *testing.T, name string) []blkidEntry {
 	}
 	return out
 }
+
+func imageOf(t testing.TB, name string) string { return fixturetest.Image(t, name) }
 
 func inspectFixture(t testing.TB, name string) *Tree {
 	path := fixturetest.Image(t, name)
