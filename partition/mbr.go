@@ -123,12 +123,9 @@ func (m *mbr) invalidReason(sector0 []byte) string {
 				i+1, mbrTableOffset+i*mbrEntrySize, e.Status)
 		}
 	}
-	for i, e := range m.entries {
-		if e.used() && e.StartLBA == 0 && e.Type != mbrTypeEmpty {
-			return fmt.Sprintf("MBR entry %d (byte offset %d) starts at sector 0, over the MBR itself: not a partition table",
-				i+1, mbrTableOffset+i*mbrEntrySize)
-		}
-	}
+	// An entry starting at sector 0 is odd but real: xorriso's hybrid ISO
+	// images put the ISO filesystem in a partition 1 that starts there, and
+	// sfdisk and blkid accept it. It gets a note, not a rejection.
 	return ""
 }
 
@@ -242,6 +239,9 @@ func readDOS(d *disk, m mbr) (*Table, error) {
 		if !ok {
 			t.Notes = append(t.Notes, fmt.Sprintf("MBR entry %d: range not addressable; ignored", i+1))
 			continue
+		}
+		if e.StartLBA == 0 {
+			p.Notes = append(p.Notes, "starts at sector 0 and so contains the MBR itself (as in a hybrid ISO image)")
 		}
 		if p.Container {
 			if ext < 0 {
