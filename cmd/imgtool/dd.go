@@ -34,18 +34,27 @@ func newDDCmd(g *globalFlags) *cobra.Command {
 			if r == nil {
 				return fmt.Errorf("volume %s: no bytes to read (%s)", v.DisplayAddress(), v.Kind)
 			}
-			w := cmd.OutOrStdout()
-			if out != "" && out != "-" {
-				fh, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			src := io.NewSectionReader(r, 0, r.Size())
+			if out == "" || out == "-" {
+				n, err := io.Copy(cmd.OutOrStdout(), src)
 				if err != nil {
-					return err
+					return fmt.Errorf("volume %s: failed after %d bytes: %w", v.DisplayAddress(), n, err)
 				}
-				defer fh.Close()
-				w = fh
+				return nil
 			}
-			n, err := io.Copy(w, io.NewSectionReader(r, 0, r.Size()))
+			fh, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 			if err != nil {
-				return fmt.Errorf("volume %s: read failed after %d bytes: %w", v.DisplayAddress(), n, err)
+				return err
+			}
+			n, err := copySparse(fh, src)
+			if err == nil {
+				err = fh.Sync()
+			}
+			if cerr := fh.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return fmt.Errorf("volume %s: failed after %d bytes: %w", v.DisplayAddress(), n, err)
 			}
 			return nil
 		},
@@ -53,4 +62,43 @@ func newDDCmd(g *globalFlags) *cobra.Command {
 	f.register(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to FILE (must not exist) instead of stdout")
 	return cmd
+}
+
+// copySparse copies src to a new file, seeking over all-zero blocks so
+// the copy keeps the holes of a mostly empty volume.
+func copySparse(f *os.File, src io.Reader) (int64, error) {
+	buf := make([]byte, 1<<20)
+	var off int64
+	for {
+		n, err := io.ReadFull(src, buf)
+		if n > 0 {
+			if !allZero(buf[:n]) {
+				if _, werr := f.WriteAt(buf[:n], off); werr != nil {
+					return off, werr
+				}
+			}
+			off += int64(n)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return off, f.Truncate(off)
+		}
+		if err != nil {
+			return off, err
+		}
+	}
+}
+
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
