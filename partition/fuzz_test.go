@@ -90,7 +90,7 @@ func fuzzSeed(tb testing.TB, name string) ([]byte, int64) {
 
 func FuzzRead(f *testing.F) {
 	for _, name := range []string{"part-mbr-logical", "part-gpt", "part-gpt-4k", "part-gpt-badprimary",
-		"part-hybrid", "part-bare-fat", "part-mbr-ebrloop", "part-mbr-truncated", "part-mbr-4k", "part-iso-mbr", "part-iso-gpt"} {
+		"part-hybrid", "part-bare-fat", "part-mbr-ebrloop", "part-mbr-truncated", "part-mbr-4k", "part-iso-mbr", "part-iso-gpt", "part-bare-ntfs", "part-bare-exfat", "part-bare-fat32"} {
 		data, size := fuzzSeed(f, name)
 		f.Add(data, size, uint8(0))
 		if name == "part-mbr-4k" {

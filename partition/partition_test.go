@@ -304,25 +304,39 @@ func TestHybrid(t *testing.T) {
 	compareBlkid(t, "part-hybrid", tab)
 }
 
-func TestBareFAT(t *testing.T) {
-	kv := loadKV(t, "part-bare-fat.blkid.txt")
-	if kv["TYPE"] != "vfat" || kv["PTTYPE"] != "" {
-		t.Fatalf("golden: blkid says TYPE=%q PTTYPE=%q; expected a bare vfat", kv["TYPE"], kv["PTTYPE"])
-	}
-	path := fixturetest.Image(t, "part-bare-fat")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b[510] != 0x55 || b[511] != 0xAA {
-		t.Fatalf("fixture's boot sector lacks 0x55AA; the test would prove nothing")
-	}
-	tab, err := Read(bytes.NewReader(b), int64(len(b)), nil)
-	if !errors.Is(err, ErrNoTable) {
-		t.Fatalf("Read on a bare FAT: %v, %+v; want ErrNoTable", err, tab)
-	}
-	if !strings.Contains(err.Error(), "FAT") {
-		t.Errorf("error does not say why: %v", err)
+// TestBareFilesystems: a filesystem written to a whole disk has 0x55AA at
+// byte 510 but no partition table. blkid reports the filesystem and no PTTYPE
+// for FAT and NTFS. For exFAT, util-linux 2.38's blkid reports TYPE=exfat and
+// also PTTYPE=dos with no partitions (it lacks an exFAT check in its dos
+// prober); we deliberately treat exFAT like FAT and NTFS, since an empty "dos"
+// table would hide the filesystem from inspect.
+func TestBareFilesystems(t *testing.T) {
+	for _, tc := range []struct{ name, typ, why string }{
+		{"part-bare-fat", "vfat", "FAT"},
+		{"part-bare-fat32", "vfat", "FAT"},
+		{"part-bare-ntfs", "ntfs", "NTFS"},
+		{"part-bare-exfat", "exfat", "exFAT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kv := loadKV(t, tc.name+".blkid.txt")
+			if kv["TYPE"] != tc.typ || (kv["PTTYPE"] != "" && tc.typ != "exfat") {
+				t.Fatalf("golden: blkid says TYPE=%q PTTYPE=%q; expected a bare %s", kv["TYPE"], kv["PTTYPE"], tc.typ)
+			}
+			b, err := os.ReadFile(fixturetest.Image(t, tc.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b[510] != 0x55 || b[511] != 0xAA {
+				t.Fatalf("fixture's boot sector lacks 0x55AA; the test would prove nothing")
+			}
+			tab, err := Read(bytes.NewReader(b), int64(len(b)), nil)
+			if !errors.Is(err, ErrNoTable) {
+				t.Fatalf("Read: %v, %+v; want ErrNoTable", err, tab)
+			}
+			if !strings.Contains(err.Error(), "bare "+tc.why+" filesystem") {
+				t.Errorf("error does not say why: %v", err)
+			}
+		})
 	}
 }
 
