@@ -1,0 +1,277 @@
+package ext
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io/fs"
+)
+
+// A directory is a file of directory blocks, each a chain of variable-length
+// entries (struct ext4_dir_entry_2): inode u32, rec_len u16 (bytes to the
+// next entry), name_len u8, file_type u8 (name_len is u16 without the
+// filetype feature), then the name. Inode 0 marks an unused entry. htree
+// index blocks disguise themselves as an empty entry spanning the block
+// (and the root's dx info sits inside ".."'s rec_len), so a linear read
+// skips them. With metadata_csum each leaf block ends in a 12-byte fake
+// entry (inode 0, rec_len 12, name_len 0, type 0xDE) holding a crc32c.
+const (
+	direntHeader    = 8
+	direntTailSize  = 12
+	direntTailType  = 0xDE
+	maxNameLen      = 255
+	inlineDirParent = 4 // inline dirs start with the parent's inode number
+)
+
+// Directory entry file types (with the filetype feature).
+const (
+	FTUnknown = 0
+	FTReg     = 1
+	FTDir     = 2
+	FTChr     = 3
+	FTBlk     = 4
+	FTFIFO    = 5
+	FTSock    = 6
+	FTSymlink = 7
+)
+
+// DirEntry is one directory entry.
+type DirEntry struct {
+	Name string
+	Ino  uint32
+	// FileType is the FT* type from the entry, or derived from the
+	// inode's mode when the filesystem lacks the filetype feature.
+	FileType uint8
+}
+
+// Mode returns the io/fs type bits for the entry's file type.
+func (d DirEntry) Mode() fs.FileMode {
+	switch d.FileType {
+	case FTDir:
+		return fs.ModeDir
+	case FTChr:
+		return fs.ModeDevice | fs.ModeCharDevice
+	case FTBlk:
+		return fs.ModeDevice
+	case FTFIFO:
+		return fs.ModeNamedPipe
+	case FTSock:
+		return fs.ModeSocket
+	case FTSymlink:
+		return fs.ModeSymlink
+	case FTReg:
+		return 0
+	}
+	return fs.ModeIrregular
+}
+
+func modeToFT(mode uint16) uint8 {
+	switch mode & ModeType {
+	case ModeReg:
+		return FTReg
+	case ModeDir:
+		return FTDir
+	case ModeChar:
+		return FTChr
+	case ModeBlock:
+		return FTBlk
+	case ModeFIFO:
+		return FTFIFO
+	case ModeSocket:
+		return FTSock
+	case ModeSymlnk:
+		return FTSymlink
+	}
+	return FTUnknown
+}
+
+// ReadDirInode returns the entries of directory inode ino in on-disk order,
+// including "." and ".." (synthesised for inline-data directories, which do
+// not store them). A damaged block does not stop the read: the entries of
+// the other blocks are returned together with the first error.
+func (fsys *FS) ReadDirInode(ino uint32) ([]DirEntry, error) {
+	in, err := fsys.Inode(ino)
+	if err != nil {
+		return nil, err
+	}
+	return fsys.readDir(in)
+}
+
+func (fsys *FS) readDir(in *Inode) ([]DirEntry, error) {
+	if !in.IsDir() {
+		return nil, fmt.Errorf("ext: inode %d: %w", in.Ino, ErrNotDir)
+	}
+	if in.Flags&FlagEncrypt != 0 {
+		return nil, fmt.Errorf("ext: inode %d: %w", in.Ino, ErrEncrypted)
+	}
+	var out []DirEntry
+	var firstErr error
+	if in.Flags&FlagInlineData != 0 {
+		d, err := fsys.inlineData(in)
+		if err != nil {
+			return nil, err
+		}
+		if len(d) < inlineDirParent {
+			return nil, corrupt(in.Ino, in.Offset+inBlock, "inline directory", "only %d bytes", len(d))
+		}
+		parent := binary.LittleEndian.Uint32(d)
+		out = append(out, DirEntry{Name: ".", Ino: in.Ino, FileType: FTDir}, DirEntry{Name: "..", Ino: parent, FileType: FTDir})
+		// i_block after the parent, then the system.data part, each a
+		// chain of entries of its own.
+		out, firstErr = fsys.parseDirBlock(in, d[inlineDirParent:iBlockSize], in.Offset+inBlock+inlineDirParent, out, false)
+		if len(d) > iBlockSize {
+			var err error
+			out, err = fsys.parseDirBlock(in, d[iBlockSize:], -1, out, false)
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+	} else {
+		m, err := fsys.blockMap(in)
+		if err != nil {
+			firstErr = err
+		}
+		bs := uint64(fsys.bs)
+		nblocks := (in.Size + bs - 1) / bs
+		buf := make([]byte, fsys.bs)
+		for _, e := range m {
+			if e.Unwritten {
+				continue
+			}
+			for i := uint64(0); i < e.Len && e.Logical+i < nblocks; i++ {
+				pb := e.Physical + i
+				if err := fsys.readBlock(in.Ino, "directory block", pb, buf); err != nil {
+					if firstErr == nil {
+						firstErr = err
+					}
+					continue
+				}
+				out, err = fsys.parseDirBlock(in, buf, int64(pb)*fsys.bs, out, true)
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+			}
+		}
+	}
+	if !fsys.sb.hasFiletype() {
+		for i := range out {
+			if out[i].FileType == FTUnknown {
+				if cin, err := fsys.Inode(out[i].Ino); err == nil {
+					out[i].FileType = modeToFT(cin.Mode)
+				}
+			}
+		}
+	}
+	return out, firstErr
+}
+
+// parseDirBlock appends the live entries of one directory block b (found at
+// byte offset off, -1 if not a block on disk) to out. isBlock enables the
+// checksum tail check.
+func (fsys *FS) parseDirBlock(in *Inode, b []byte, off int64, out []DirEntry, isBlock bool) ([]DirEntry, error) {
+	le := binary.LittleEndian
+	hasFT := fsys.sb.hasFiletype()
+	pos := 0
+	at := func(p int) int64 {
+		if off < 0 {
+			return -1
+		}
+		return off + int64(p)
+	}
+	for pos+direntHeader <= len(b) {
+		e := b[pos:]
+		ino := le.Uint32(e)
+		recLen := int(le.Uint16(e[4:]))
+		if fsys.bs >= 65536 && (recLen == 0 || recLen == 65535) && isBlock {
+			recLen = len(b) - pos // 64 KiB blocks: rec_len 0/65535 means "whole block"
+		} else if fsys.bs >= 65536 {
+			recLen = recLen&0xFFFC | (recLen&3)<<16
+		}
+		nameLen := int(e[6])
+		ft := uint8(FTUnknown)
+		if hasFT {
+			ft = e[7]
+		} else {
+			nameLen |= int(e[7]) << 8
+		}
+		if recLen < direntHeader || recLen%4 != 0 || pos+recLen > len(b) {
+			return out, corrupt(in.Ino, at(pos), "directory entry", "rec_len %d invalid (entry at %d of a %d-byte block)", recLen, pos, len(b))
+		}
+		if nameLen+direntHeader > recLen {
+			return out, corrupt(in.Ino, at(pos), "directory entry", "name_len %d does not fit in rec_len %d", nameLen, recLen)
+		}
+		if ino == 0 && recLen == direntTailSize && nameLen == 0 && hasFT && ft == direntTailType && pos+recLen == len(b) {
+			if isBlock && fsys.sb.hasMetadataCsum() {
+				stored := le.Uint32(e[8:])
+				c := crc32c(fsys.inodeSeed(in.Ino, in.Generation), b[:pos])
+				if c != stored {
+					fsys.note(in.Ino, at(pos), "", &ChecksumError{Ino: in.Ino, Offset: off, What: "directory block", Stored: stored, Computed: c})
+				}
+			}
+			break
+		}
+		if ino != 0 && nameLen > 0 {
+			if ino > fsys.sb.InodesCount {
+				fsys.note(in.Ino, at(pos), fmt.Sprintf("directory entry %q points to inode %d beyond the inode count %d; skipped", e[direntHeader:direntHeader+nameLen], ino, fsys.sb.InodesCount), nil)
+			} else {
+				out = append(out, DirEntry{Name: string(e[direntHeader : direntHeader+nameLen]), Ino: ino, FileType: ft})
+			}
+		}
+		pos += recLen
+	}
+	return out, nil
+}
+
+// isFastSymlink reports whether a symlink's target is stored in i_block.
+func (fsys *FS) isFastSymlink(in *Inode) bool {
+	if in.Flags&FlagInlineData != 0 {
+		return false
+	}
+	if in.Flags&FlagExtents != 0 {
+		// An extent-mapped symlink has a tree root in i_block.
+		return in.Size < iBlockSize && binary.LittleEndian.Uint16(in.Block[:]) != extentMagic
+	}
+	if in.Size >= iBlockSize {
+		return false
+	}
+	eaBlocks := uint64(0)
+	if in.FileACL != 0 {
+		eaBlocks = uint64(fsys.sb.ClusterSize / 512)
+	}
+	return in.Blocks <= eaBlocks
+}
+
+// Readlink returns the target of symlink inode ino: from i_block (fast
+// symlinks), inline data, or its data block.
+func (fsys *FS) Readlink(ino uint32) (string, error) {
+	in, err := fsys.Inode(ino)
+	if err != nil {
+		return "", err
+	}
+	return fsys.readlink(in)
+}
+
+// maxSymlink bounds a symlink target (PATH_MAX 4096; the format allows up
+// to one block).
+func (fsys *FS) readlink(in *Inode) (string, error) {
+	if !in.IsSymlink() {
+		return "", fmt.Errorf("ext: inode %d: %w", in.Ino, ErrNotSymlink)
+	}
+	if in.Flags&FlagEncrypt != 0 {
+		return "", fmt.Errorf("ext: inode %d: %w", in.Ino, ErrEncrypted)
+	}
+	if in.Size > uint64(fsys.bs) {
+		return "", corrupt(in.Ino, in.Offset+inSizeLo, "symlink", "target length %d exceeds the block size", in.Size)
+	}
+	if fsys.isFastSymlink(in) {
+		return string(in.Block[:in.Size]), nil
+	}
+	f, err := fsys.openInode(in)
+	if err != nil {
+		return "", err
+	}
+	b := make([]byte, f.Size())
+	if _, err := f.ReadAt(b, 0); err != nil && len(b) > 0 {
+		return "", err
+	}
+	return string(b), nil
+}

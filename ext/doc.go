@@ -1,0 +1,63 @@
+// Package ext reads ext2, ext3 and ext4 filesystems from an io.ReaderAt,
+// without the kernel, tolerating damage.
+//
+// # Opening
+//
+//	fsys, err := ext.Open(r, size, nil)
+//
+// Open reads the superblock at byte 1024. When it is missing or corrupt,
+// Open looks for a backup superblock (groups 1, 3, 5, 7, 9, 25, 27, 49, ...
+// with sparse_super, trying block sizes 1 KiB to 64 KiB) and records a Note
+// saying which one it used. The group descriptors are read once and cached.
+//
+// # Damage is data
+//
+// Nothing in this package panics on bad input. Every loop and allocation is
+// bounded by the filesystem's own geometry (block count, block size, inode
+// count): a corrupt i_size of 2^63 does not allocate, an extent tree deeper
+// than 5 levels or with a loop is an error, an indirect-block walk never
+// visits more blocks than the filesystem has.
+//
+// Structural damage is returned as a *CorruptError naming the inode and the
+// byte offset on disk, e.g.
+//
+//	ext: inode 1234: extent header at offset 0x1a2b000: bad magic 0x0000
+//
+// Checksum mismatches (metadata_csum crc32c, gdt_csum crc16) do not stop
+// reading: they are recorded as Notes (FS.Notes) wrapping a *ChecksumError,
+// and the data is returned anyway. Encrypted inodes are reported with
+// ErrEncrypted (no decryption is attempted); casefolded directories are
+// readable and flagged by Inode.Flags&FlagCasefold.
+//
+// # Reading
+//
+// The native API is by inode number:
+//
+//	ino, err := fsys.Lookup("/etc/passwd") // does not follow a final symlink (lstat)
+//	in, err := fsys.Inode(ino)             // mode, uid/gid, ns times, flags, size, ...
+//	f, err := fsys.OpenInode(ino)          // *File: io.ReaderAt + Size, holes read as zeros
+//	ents, err := fsys.ReadDirInode(ino)    // including "." and ".."
+//	target, err := fsys.Readlink(ino)
+//	xs, err := fsys.Xattrs(ino)
+//	ext, err := fsys.BlockMap(ino)         // []Extent, for sparse copies and dump(8)
+//
+// Holes and unwritten (uninit) extents always read as zeros, never as the
+// stale bytes that may sit in the blocks, and bytes past the end of the
+// block map but inside i_size read as zeros too. File.ReadAt reads each
+// physically contiguous run with a single ReadAt on the underlying reader.
+//
+// # io/fs
+//
+// *FS implements fs.FS, fs.ReadDirFS and fs.StatFS. Names are slash
+// separated and unrooted ("etc/passwd", "." for the root) as io/fs requires.
+// Stat does NOT follow a final symlink (it behaves like lstat: a symlink's
+// target may point outside the filesystem image, so following it would be
+// wrong); Open follows symlinks inside the filesystem, resolving absolute
+// targets from the filesystem root, at most 40 hops. FileInfo.Sys returns
+// the *Inode. ReadDir omits "." and "..".
+//
+// Directories are read linearly, block by block: htree (dir_index) index
+// blocks look like empty directory entries and are skipped, so an htree
+// directory reads like a plain one. Inline-data files and directories (data
+// in i_block and the system.data xattr) are supported.
+package ext

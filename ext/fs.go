@@ -1,0 +1,236 @@
+package ext
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// Options tune Open. A nil *Options means the defaults.
+type Options struct {
+	// SuperblockOffset, when non-zero, is the byte offset of the superblock
+	// to use (e.g. a backup's), instead of the primary at 1024.
+	SuperblockOffset int64
+}
+
+// FS is an opened ext2/3/4 filesystem. It is safe for concurrent use.
+type FS struct {
+	r        io.ReaderAt
+	size     int64 // volume size in bytes
+	sb       *Superblock
+	sbGroup  uint64 // group the superblock in use came from
+	bs       int64  // block size
+	groups   []GroupDesc
+	csumSeed uint32 // metadata_csum seed: crc32c(~0, uuid) or s_checksum_seed
+
+	mu    sync.Mutex
+	notes []Note
+}
+
+// Open reads the superblock and group descriptors of the filesystem in r
+// (size bytes). When the primary superblock is unreadable it falls back to a
+// backup and records a Note.
+func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	fsys := &FS{r: r, size: size}
+	var (
+		sb  *Superblock
+		err error
+	)
+	if opts.SuperblockOffset != 0 {
+		sb, err = fsys.readSuperblock(opts.SuperblockOffset)
+		if err != nil {
+			return nil, err
+		}
+		if sb.BlockSize > 1024 || sb.FirstDataBlock == 0 {
+			fsys.sbGroup = uint64(opts.SuperblockOffset) / uint64(sb.BlockSize) / uint64(sb.BlocksPerGroup)
+		} else {
+			fsys.sbGroup = (uint64(opts.SuperblockOffset)/uint64(sb.BlockSize) - 1) / uint64(sb.BlocksPerGroup)
+		}
+	} else {
+		sb, err = fsys.readSuperblock(superblockOffset)
+		if err != nil {
+			primaryErr := err
+			sb, fsys.sbGroup, err = fsys.findBackup()
+			if err != nil {
+				return nil, fmt.Errorf("%w (primary: %v)", ErrNotExt, primaryErr)
+			}
+			fsys.note(0, sb.Offset, fmt.Sprintf("primary superblock unusable (%v); using backup superblock in group %d at offset %#x", primaryErr, fsys.sbGroup, sb.Offset), nil)
+		}
+	}
+	fsys.sb = sb
+	fsys.bs = int64(sb.BlockSize)
+	if sb.FeatureIncompat&IncompatCsumSeed != 0 {
+		fsys.csumSeed = sb.ChecksumSeed
+	} else {
+		fsys.csumSeed = crc32c(^uint32(0), sb.UUID[:])
+	}
+	if err := fsys.readGroups(); err != nil {
+		return nil, err
+	}
+	return fsys, nil
+}
+
+// readSuperblock reads and checks the superblock at off.
+func (fsys *FS) readSuperblock(off int64) (*Superblock, error) {
+	if off < 0 || off+superblockSize > fsys.size {
+		return nil, corrupt(0, off, "superblock", "beyond the end of the volume (%d bytes)", fsys.size)
+	}
+	b := make([]byte, superblockSize)
+	if _, err := fsys.r.ReadAt(b, off); err != nil {
+		return nil, fmt.Errorf("ext: reading superblock at offset %#x: %w", off, err)
+	}
+	sb, err := parseSuperblock(b, off, fsys.size)
+	if err != nil {
+		return nil, err
+	}
+	if sb.hasMetadataCsum() {
+		if c := superblockChecksum(b); c != sb.Checksum {
+			if off == superblockOffset {
+				// A primary with a bad checksum may be half-written:
+				// prefer a backup that checks out.
+				return nil, &ChecksumError{Offset: off, What: "superblock", Stored: sb.Checksum, Computed: c}
+			}
+			fsys.note(0, off, "", &ChecksumError{Offset: off, What: "superblock", Stored: sb.Checksum, Computed: c})
+		}
+	}
+	return sb, nil
+}
+
+// backupGroups are the groups that hold superblock backups with
+// sparse_super: 1 and the powers of 3, 5 and 7, in increasing order.
+func backupGroups(limit uint64) []uint64 {
+	gs := []uint64{1}
+	for _, p := range []uint64{3, 5, 7} {
+		for n := p; n < limit; n *= p {
+			gs = append(gs, n)
+		}
+	}
+	// small insertion sort; the list is short
+	for i := 1; i < len(gs); i++ {
+		for j := i; j > 0 && gs[j] < gs[j-1]; j-- {
+			gs[j], gs[j-1] = gs[j-1], gs[j]
+		}
+	}
+	return gs
+}
+
+// findBackup searches for a usable backup superblock, assuming the default
+// geometry (8 * block size blocks per group) for each block size 1K..64K.
+func (fsys *FS) findBackup() (*Superblock, uint64, error) {
+	var lastErr error = ErrNotExt
+	for bs := int64(1024); bs <= 65536; bs <<= 1 {
+		bpg := 8 * bs
+		first := int64(0)
+		if bs == 1024 {
+			first = 1
+		}
+		for _, g := range backupGroups(1 << 20) {
+			off := (first + int64(g)*bpg) * bs
+			if off+superblockSize > fsys.size {
+				break
+			}
+			sb, err := fsys.readSuperblock(off)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			if int64(sb.BlockSize) != bs || int64(sb.BlocksPerGroup) != bpg || (sb.BlockGroupNr != 0 && uint64(sb.BlockGroupNr) != g) {
+				continue
+			}
+			return sb, g, nil
+		}
+	}
+	return nil, 0, lastErr
+}
+
+// readGroups reads and checks the whole group descriptor table.
+func (fsys *FS) readGroups() error {
+	sb := fsys.sb
+	n := sb.groupCount()
+	ds := int64(sb.DescSize)
+	if int64(n)*ds > fsys.size || n > 1<<32 {
+		return corrupt(0, sb.Offset, "superblock", "%d groups of %d-byte descriptors cannot fit in a %d-byte volume", n, ds, fsys.size)
+	}
+	perBlock := uint64(fsys.bs / ds)
+	fsys.groups = make([]GroupDesc, n)
+	buf := make([]byte, fsys.bs)
+	for blk := uint64(0); blk*perBlock < n; blk++ {
+		pb := sb.gdtBlock(blk, fsys.sbGroup)
+		off := int64(pb) * fsys.bs
+		if err := fsys.readFull(buf, off); err != nil {
+			return fmt.Errorf("ext: group descriptor block %d at offset %#x: %w", blk, off, err)
+		}
+		for i := uint64(0); i < perBlock && blk*perBlock+i < n; i++ {
+			g := blk*perBlock + i
+			d := buf[int64(i)*ds : int64(i+1)*ds]
+			gd := parseGroupDesc(d, sb.has64Bit())
+			gd.Offset = off + int64(i)*ds
+			if c, ok := fsys.groupDescChecksum(uint32(g), d); ok && c != gd.Checksum {
+				fsys.note(0, gd.Offset, "", &ChecksumError{Offset: gd.Offset, What: fmt.Sprintf("group descriptor %d", g), Stored: uint32(gd.Checksum), Computed: uint32(c)})
+			}
+			fsys.groups[g] = gd
+		}
+	}
+	return nil
+}
+
+// readFull reads len(b) bytes at off, failing with a CorruptError when the
+// range lies outside the volume.
+func (fsys *FS) readFull(b []byte, off int64) error {
+	if off < 0 || off+int64(len(b)) > fsys.size {
+		return corrupt(0, off, "block", "range of %d bytes outside the %d-byte volume", len(b), fsys.size)
+	}
+	n, err := fsys.r.ReadAt(b, off)
+	if n == len(b) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// readBlock reads block number blk into b (len(b) must be the block size).
+func (fsys *FS) readBlock(ino uint32, what string, blk uint64, b []byte) error {
+	if blk >= fsys.sb.BlocksCount {
+		return corrupt(ino, int64(blk)*fsys.bs, what, "block %d beyond the block count %d", blk, fsys.sb.BlocksCount)
+	}
+	if err := fsys.readFull(b, int64(blk)*fsys.bs); err != nil {
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			ce.Ino, ce.What = ino, what
+			return ce
+		}
+		return fmt.Errorf("ext: inode %d: %s at offset %#x: %w", ino, what, int64(blk)*fsys.bs, err)
+	}
+	return nil
+}
+
+func (fsys *FS) note(ino uint32, off int64, msg string, err error) {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	if len(fsys.notes) < maxNotes {
+		fsys.notes = append(fsys.notes, Note{Ino: ino, Offset: off, Msg: msg, Err: err})
+	}
+}
+
+// Notes returns what was noticed so far while reading: checksum mismatches,
+// the use of a backup superblock. The list grows as more is read.
+func (fsys *FS) Notes() []Note {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	return append([]Note(nil), fsys.notes...)
+}
+
+// Superblock returns the superblock in use.
+func (fsys *FS) Superblock() *Superblock { return fsys.sb }
+
+// Groups returns the block group descriptors.
+func (fsys *FS) Groups() []GroupDesc { return append([]GroupDesc(nil), fsys.groups...) }
+
+// BlockSize returns the block size in bytes.
+func (fsys *FS) BlockSize() int64 { return fsys.bs }
