@@ -500,6 +500,16 @@ func TestHostileGPT(t *testing.T) {
 			notes: []string{"hybrid MBR entry 2 (sectors 4096+999, type 83) matches no GPT partition"},
 		},
 		{
+			name: "primary and backup differ",
+			mutate: func(img []byte) {
+				arr := backup(img) - 32*512
+				img[arr+gptEntOffName] = 'B' // "bios" -> "Bios" in the backup only
+				fixArrayCRC(img, backup(img))
+			},
+			nums:  []int{1, 2, 3, 4, 5, 6},
+			notes: []string{"primary and backup GPT differ; using the primary"},
+		},
+		{
 			name:   "sector 0 wiped",
 			mutate: func(img []byte) { clear(img[:512]) },
 			nums:   []int{1, 2, 3, 4, 5, 6},
@@ -569,5 +579,36 @@ func TestReadErrors(t *testing.T) {
 	// A size larger than the data: reads past the real end fail cleanly.
 	if _, err := Read(bytes.NewReader(img[:4096]), 1<<40, nil); err == nil {
 		t.Errorf("lying size: no error")
+	}
+}
+
+func TestDecodeName(t *testing.T) {
+	enc := func(s ...uint16) []byte {
+		b := make([]byte, gptEntNameLen)
+		for i, c := range s {
+			binary.LittleEndian.PutUint16(b[2*i:], c)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		in   []byte
+		want string
+	}{
+		{enc('r', 'o', 'o', 't'), "root"},
+		{enc(0xD83D, 0xDC27, ' ', 0x2603), "\U0001F427 \u2603"}, // surrogate pair, BMP
+		{enc(0xD83D, 'x'), "\uFFFDx"},                             // lone surrogate
+		{enc('a', 0, 'b'), "a"},                                   // NUL ends the name
+		{enc(), ""},
+	} {
+		if got := decodeName(tc.in); got != tc.want {
+			t.Errorf("decodeName(% x) = %q, want %q", tc.in[:8], got, tc.want)
+		}
+	}
+	full := make([]uint16, 36)
+	for i := range full {
+		full[i] = 'x'
+	}
+	if got := decodeName(enc(full...)); got != strings.Repeat("x", 36) {
+		t.Errorf("36-character name: %q", got)
 	}
 }
