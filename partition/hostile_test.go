@@ -596,8 +596,8 @@ func TestDecodeName(t *testing.T) {
 	}{
 		{enc('r', 'o', 'o', 't'), "root"},
 		{enc(0xD83D, 0xDC27, ' ', 0x2603), "\U0001F427 \u2603"}, // surrogate pair, BMP
-		{enc(0xD83D, 'x'), "\uFFFDx"},                             // lone surrogate
-		{enc('a', 0, 'b'), "a"},                                   // NUL ends the name
+		{enc(0xD83D, 'x'), "\uFFFDx"},                           // lone surrogate
+		{enc('a', 0, 'b'), "a"},                                 // NUL ends the name
 		{enc(), ""},
 	} {
 		if got := decodeName(tc.in); got != tc.want {
