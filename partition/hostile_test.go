@@ -612,3 +612,21 @@ func TestDecodeName(t *testing.T) {
 		t.Errorf("36-character name: %q", got)
 	}
 }
+
+// TestGPT4KPrimaryGone: with the primary header's signature gone, the sector
+// size comes from the backup header in the last 4096-byte sector.
+func TestGPT4KPrimaryGone(t *testing.T) {
+	img, err := os.ReadFile(fixturetest.Image(t, "part-gpt-4k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(img[4096:], "NOT PART")
+	tab, err := mbrDisk(img).read(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareTable(t, tab, loadSfdisk(t, "part-gpt-4k.sfdisk.json"))
+	if !hasNote(tab.Notes, "primary GPT is damaged (header at LBA 1 (byte offset 4096): no \"EFI PART\" signature); using the backup header at LBA 16383 (byte offset 67104768)") {
+		t.Errorf("notes %q", tab.Notes)
+	}
+}
