@@ -256,6 +256,11 @@ func (vg *VG) build(md *Metadata, byUUID map[string]*PV) error {
 			if s.Type == "snapshot" {
 				cow := lvByName[s.COWStore]
 				cow.snapshot = &snapshotRef{seg: s, holder: lv, origin: lvByName[s.Origin]}
+				// LVM stores VISIBLE on the snapshotN LV; the user
+				// sees it under the COW LV's name.
+				cow.Visible = cow.Visible || lv.Visible
+				lv.snapshotHolder = true
+				lv.Visible = false
 			}
 		}
 	}

@@ -23,7 +23,8 @@ type LV struct {
 	VG   *VG
 	Meta *MetaLV
 
-	snapshot *snapshotRef // set on the COW LV of a snapshot
+	snapshot       *snapshotRef // set on the COW LV of a snapshot
+	snapshotHolder bool         // the hidden snapshotN LV
 }
 
 // ErrNotReadable is wrapped by Open for segment types imgtool cannot read

@@ -51,7 +51,10 @@ type LVReport struct {
 	MetadataLV string   `json:"metadata_lv"`
 	Visible    bool     `json:"lv_visible"`
 	Status     []string `json:"lv_status"`
-	Readable   bool     `json:"readable"`
+	// OriginSize is the size of a snapshot's view (lvs origin_size);
+	// Size is its COW store's, as lvs shows.
+	OriginSize int64 `json:"origin_size,omitempty"`
+	Readable   bool  `json:"readable"`
 	// ReadError says why Open fails, when it does.
 	ReadError string `json:"read_error,omitempty"`
 }
@@ -90,7 +93,7 @@ func (vg *VG) Report() VGReport {
 	}
 	used := int64(0)
 	for _, lv := range vg.LVs {
-		if lv.Visible {
+		if lv.Visible && !lv.snapshotHolder {
 			r.LVCount++
 		}
 		for _, s := range lv.Segments {
@@ -139,6 +142,9 @@ func firstDataArea(pv *PV) int64 {
 func (vg *VG) LVReports() []LVReport {
 	var out []LVReport
 	for _, lv := range vg.LVs {
+		if lv.snapshotHolder {
+			continue // lvs never shows the internal snapshotN LV
+		}
 		r := LVReport{VGName: vg.Name, Name: lv.Name, UUID: lv.UUID, Size: lv.Size, SegCount: len(lv.Segments),
 			Visible: lv.Visible, Status: append([]string{}, lv.Status...)}
 		if len(lv.Segments) > 0 {
@@ -154,8 +160,7 @@ func (vg *VG) LVReports() []LVReport {
 		}
 		if lv.snapshot != nil {
 			r.Origin = lv.snapshot.origin.Name
-			r.Size = lv.snapshot.origin.Size
-			r.Segtype = "linear"
+			r.OriginSize = lv.snapshot.origin.Size
 		}
 		if rd, err := lv.Open(); err != nil {
 			r.ReadError = err.Error()
@@ -171,6 +176,9 @@ func (vg *VG) LVReports() []LVReport {
 func (vg *VG) SegReports() []SegReport {
 	var out []SegReport
 	for _, lv := range vg.LVs {
+		if lv.snapshotHolder {
+			continue
+		}
 		for _, s := range lv.Segments {
 			r := SegReport{VGName: vg.Name, LVName: lv.Name, Start: s.StartExtent * vg.ExtentSize,
 				Size: s.ExtentCount * vg.ExtentSize, Segtype: s.SegtypeName(), StripeSize: s.StripeSize,
