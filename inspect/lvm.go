@@ -83,7 +83,7 @@ func uuidPrefix(u string) string {
 func (b *builder) addVG(parent *Volume, g *vgGroup, depth int) *Volume {
 	vg := g.vg
 	node := &Volume{Address: join(parent.Address, g.name), Name: g.name, Kind: KindVG, Offset: -1, parent: parent,
-		VG: &VGInfo{Name: vg.Name, UUID: vg.UUID, Seqno: vg.Seqno, ExtentSize: vg.ExtentSize, Missing: vg.Missing}}
+		VG: &VGInfo{Name: vg.Name, UUID: vg.UUID, Seqno: vg.Seqno, ExtentSize: vg.ExtentSize, Missing: vg.Missing}, vg: vg}
 	node.Notes = append(node.Notes, vg.Notes...)
 	for _, p := range vg.PVs {
 		info := PVInfo{UUID: p.UUID}
@@ -104,7 +104,7 @@ func (b *builder) addVG(parent *Volume, g *vgGroup, depth int) *Volume {
 			continue // sub-LVs (rimage, rmeta, tmeta, cow...) are reached through their top LV
 		}
 		c := &Volume{Address: join(node.Address, lv.Name), Name: lv.Name, Kind: KindLV, Offset: -1, Size: lv.Size, parent: node,
-			LV: &LVInfo{UUID: lv.UUID, Segtype: lv.Type, Segments: len(lv.Segments), Status: lv.Status}}
+			LV: &LVInfo{UUID: lv.UUID, Segtype: lv.Type, Segments: len(lv.Segments), Status: lv.Status}, lv: lv}
 		node.Children = append(node.Children, c)
 		r, err := lv.Open()
 		if err != nil {

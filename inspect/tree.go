@@ -58,7 +58,15 @@ type Volume struct {
 
 	r      image.ReaderAtSize
 	parent *Volume
+	vg     *lvm.VG // for KindVG
+	lv     *lvm.LV // for KindLV
 }
+
+// LVMGroup returns the assembled LVM volume group of a VG node, else nil.
+func (v *Volume) LVMGroup() *lvm.VG { return v.vg }
+
+// LVMVolume returns the LVM logical volume of an LV node, else nil.
+func (v *Volume) LVMVolume() *lvm.LV { return v.lv }
 
 // PartInfo describes a partition-table entry.
 type PartInfo struct {

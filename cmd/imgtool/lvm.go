@@ -1,0 +1,184 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/lvm"
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newLVMCmd) }
+
+func newLVMCmd(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "lvm",
+		Short: "LVM2: list PVs/VGs/LVs, print metadata, rename a VG on disk (with undo)",
+	}
+	cmd.AddCommand(newLVMListCmd(), newLVMMetadataCmd())
+	for _, add := range lvmCommands {
+		cmd.AddCommand(add(g))
+	}
+	return cmd
+}
+
+// lvmCommands lets other files add lvm subcommands.
+var lvmCommands []func(*globalFlags) *cobra.Command
+
+// lvmListing is `lvm list --json`: pvs/vgs/lvs rows in the field names
+// of `pvs/vgs/lvs --reportformat json --units b`, plus imgtool addresses.
+type lvmListing struct {
+	PVs []pvRow `json:"pvs"`
+	VGs []vgRow `json:"vgs"`
+	LVs []lvRow `json:"lvs"`
+}
+
+type pvRow struct {
+	Address string `json:"address"`
+	lvm.PVReport
+}
+
+type vgRow struct {
+	Address string `json:"address"`
+	Clash   bool   `json:"clash"`
+	lvm.VGReport
+}
+
+type lvRow struct {
+	Address string `json:"address,omitempty"`
+	lvm.LVReport
+}
+
+func collectLVM(t *inspect.Tree) lvmListing {
+	var l lvmListing
+	t.Walk(func(v *inspect.Volume) bool {
+		vg := v.LVMGroup()
+		if vg == nil {
+			return true
+		}
+		l.VGs = append(l.VGs, vgRow{Address: v.Address, Clash: v.VG.Clash, VGReport: vg.Report()})
+		pvAddr := map[string]string{}
+		for _, p := range v.VG.PVs {
+			pvAddr[p.UUID] = p.Address
+		}
+		for _, r := range vg.PVReports() {
+			l.PVs = append(l.PVs, pvRow{Address: pvAddr[r.UUID], PVReport: r})
+		}
+		for _, r := range vg.LVReports() {
+			addr := ""
+			if r.Visible {
+				addr = v.Address + "/" + r.Name
+			}
+			l.LVs = append(l.LVs, lvRow{Address: addr, LVReport: r})
+		}
+		return true
+	})
+	return l
+}
+
+func newLVMListCmd() *cobra.Command {
+	var f imageFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list IMAGE",
+		Short: "List PVs, VGs and LVs found in the image (like pvs, vgs and lvs -a)",
+		Example: `  imgtool lvm list dom0.img
+  imgtool lvm list pv1.img -a pv2.img --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openImages(cmd, args[0], &f, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			l := collectLVM(s.tree)
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), l)
+			}
+			printLVM(cmd.OutOrStdout(), l)
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func printLVM(w io.Writer, l lvmListing) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PV\tPV UUID\tVG\tSIZE\tPE START")
+	for _, p := range l.PVs {
+		addr := p.Address
+		if p.Missing {
+			addr = "(missing)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", addr, p.UUID, p.VGName, humanSize(p.Size), p.PEStart)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VG\tVG UUID\tSEQNO\tEXTENT\tPVS\tLVS\tSIZE\tFREE\tNOTES")
+	for _, v := range l.VGs {
+		note := ""
+		if v.Clash {
+			note = "name clash"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\n", v.Address, v.UUID, v.Seqno, humanSize(v.ExtentSize), v.PVCount, v.LVCount,
+			humanSize(v.Size), humanSize(v.FreeCount*v.ExtentSize), note)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LV\tLV UUID\tSIZE\tTYPE\tSEGS\tREADABLE")
+	for _, lv := range l.LVs {
+		name := lv.Address
+		if name == "" {
+			name = "[" + lv.VGName + "/" + lv.Name + "]"
+		}
+		readable := "yes"
+		if !lv.Readable {
+			readable = "no: " + lv.ReadError
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", name, lv.UUID, humanSize(lv.Size), lv.Segtype, lv.SegCount, readable)
+	}
+	tw.Flush()
+}
+
+func newLVMMetadataCmd() *cobra.Command {
+	var f imageFlags
+	cmd := &cobra.Command{
+		Use:     "metadata IMAGE VG",
+		Short:   "Print the VG metadata imgtool chose (the newest good copy), like vgcfgbackup",
+		Example: `  imgtool lvm metadata dom0.img VolGroup00/domu1/VolGroup00 > guest-vg.backup`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openImages(cmd, args[0], &f, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			vg, _, err := resolveVG(s.tree, args[1])
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(vg.BackupText())
+			return err
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func resolveVG(t *inspect.Tree, addr string) (*lvm.VG, *inspect.Volume, error) {
+	v, err := t.Resolve(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	vg := v.LVMGroup()
+	if vg == nil {
+		return nil, nil, fmt.Errorf("volume %s is a %s, not a volume group", v.DisplayAddress(), v.Kind)
+	}
+	return vg, v, nil
+}
