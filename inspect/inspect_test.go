@@ -167,3 +167,30 @@ func TestInspectDoesNotWrite(t *testing.T) {
 		t.Fatal("image changed by inspect")
 	}
 }
+
+func TestHostVGClashFlagged(t *testing.T) {
+	path := imageOf(t, "dom0")
+	im, err := image.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	var asked []string
+	tree, err := Inspect([]Source{{Name: path, R: im, Size: im.Size()}}, &Options{HostVGNames: func(n string) bool {
+		asked = append(asked, n)
+		return n == "VolGroup00"
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) == 0 {
+		t.Fatal("host VG names never consulted")
+	}
+	v, err := tree.Resolve("VolGroup00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(v.Notes, "\n"), "this host has a VG named") || !strings.Contains(strings.Join(tree.Notes, "\n"), "this host") {
+		t.Errorf("host clash not flagged: %v / %v", v.Notes, tree.Notes)
+	}
+}
