@@ -183,15 +183,17 @@ func (vg *VG) SegReports() []SegReport {
 			r := SegReport{VGName: vg.Name, LVName: lv.Name, Start: s.StartExtent * vg.ExtentSize,
 				Size: s.ExtentCount * vg.ExtentSize, Segtype: s.SegtypeName(), StripeSize: s.StripeSize,
 				PERanges: []string{}, Devices: []string{}}
-			r.Stripes = int64(len(s.Areas))
-			if r.Stripes == 0 {
-				r.Stripes = 1
+			areas := s.Areas
+			if s.Type == "thin-pool" {
+				// lvs shows the data sub-LV as the pool's area.
+				areas = []Area{{LV: s.PoolData}}
 			}
-			per := s.ExtentCount / max(int64(len(s.Areas)), 1)
+			r.Stripes = int64(len(areas))
+			per := s.ExtentCount / max(int64(len(areas)), 1)
 			if s.Type == "mirror" || s.Type == "raid1" {
 				per = s.ExtentCount
 			}
-			for _, a := range s.Areas {
+			for _, a := range areas {
 				name := a.LV
 				if a.PV != "" {
 					name = vg.pvByName[a.PV].UUID
