@@ -118,30 +118,49 @@ func backupGroups(limit uint64) []uint64 {
 	return gs
 }
 
-// findBackup searches for a usable backup superblock, assuming the default
-// geometry (8 * block size blocks per group) for each block size 1K..64K.
+// findBackup searches for a usable backup superblock. First with the
+// default geometry (8 * block size blocks per group) in every backup group,
+// for each block size 1K..64K; then in group 1 for any other group size (a
+// multiple of 8 blocks, as mke2fs -g requires).
 func (fsys *FS) findBackup() (*Superblock, uint64, error) {
 	var lastErr error = ErrNotExt
-	for bs := int64(1024); bs <= 65536; bs <<= 1 {
-		bpg := 8 * bs
+	try := func(bs, bpg int64, g uint64) *Superblock {
 		first := int64(0)
 		if bs == 1024 {
 			first = 1
 		}
+		off := (first + int64(g)*bpg) * bs
+		if off+superblockSize > fsys.size {
+			return nil
+		}
+		sb, err := fsys.readSuperblock(off)
+		if err != nil {
+			lastErr = err
+			return nil
+		}
+		if int64(sb.BlockSize) != bs || int64(sb.BlocksPerGroup) != bpg || (sb.BlockGroupNr != 0 && uint64(sb.BlockGroupNr) != g) {
+			return nil
+		}
+		return sb
+	}
+	for bs := int64(1024); bs <= 65536; bs <<= 1 {
 		for _, g := range backupGroups(1 << 20) {
-			off := (first + int64(g)*bpg) * bs
-			if off+superblockSize > fsys.size {
+			if (int64(g)*8*bs+1)*bs > fsys.size {
 				break
 			}
-			sb, err := fsys.readSuperblock(off)
-			if err != nil {
-				lastErr = err
-				continue
+			if sb := try(bs, 8*bs, g); sb != nil {
+				return sb, g, nil
 			}
-			if int64(sb.BlockSize) != bs || int64(sb.BlocksPerGroup) != bpg || (sb.BlockGroupNr != 0 && uint64(sb.BlockGroupNr) != g) {
-				continue
+		}
+	}
+	for bs := int64(1024); bs <= 65536; bs <<= 1 {
+		for bpg := int64(256); bpg < 8*bs; bpg += 8 {
+			if (bpg+1)*bs > fsys.size {
+				break
 			}
-			return sb, g, nil
+			if sb := try(bs, bpg, 1); sb != nil {
+				return sb, 1, nil
+			}
 		}
 	}
 	return nil, 0, lastErr
