@@ -99,6 +99,9 @@ func buildSource() *memSource {
 		{Name: "user.binary", Value: []byte{0, 1, 2, 255}},
 		{Name: "system.posix_acl_access", Value: aclXattr(0o6, 0o4, 0o4, 1000, 0o4)},
 	}
+	// One EA record close to MaxEARecord: restore must accept it.
+	bx := s.file("/big-xattr", 0o644, []byte("big xattr"))
+	s.nodes[bx].xattrs = []Xattr{{Name: "user.big", Value: bytes.Repeat([]byte("0123456789"), 390)}}
 	s.nodes[s.lookup("/dir")].xattrs = []Xattr{{Name: "user.on-dir", Value: []byte("d")}}
 	s.nodes[s.lookup("/dir")].UID = 1000
 	return s
