@@ -61,7 +61,8 @@ type Extent struct {
 // NoPhysical marks an Extent that is a hole.
 const NoPhysical = -1
 
-// File is the content of a regular file.
+// File is the content of a regular file. If it also implements io.Closer,
+// Write closes it when done with it.
 type File interface {
 	// ReadAt reads file bytes; holes and unwritten extents read as zeros.
 	io.ReaderAt

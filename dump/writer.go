@@ -534,6 +534,9 @@ func (wr *writer) dumpRegular(ino uint32, in *Inode) error {
 	if err != nil {
 		return fmt.Errorf("dump: open inode %d: %w", ino, err)
 	}
+	if c, ok := f.(io.Closer); ok {
+		defer c.Close()
+	}
 	exts, err := f.Extents()
 	if err != nil {
 		return fmt.Errorf("dump: block map of inode %d: %w", ino, err)
