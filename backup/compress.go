@@ -1,0 +1,171 @@
+package backup
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+)
+
+// Compression kinds.
+const (
+	CompressZstd = "zstd"
+	CompressXZ   = "xz"
+	CompressNone = "none"
+)
+
+func compressExt(kind string) (string, error) {
+	switch kind {
+	case CompressZstd:
+		return ".zst", nil
+	case CompressXZ:
+		return ".xz", nil
+	case CompressNone:
+		return "", nil
+	}
+	return "", fmt.Errorf("compression %q: want zstd, xz or none", kind)
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// NewCompressor returns a writer compressing into w. Close flushes it (it
+// does not close w).
+func NewCompressor(kind string, w io.Writer) (io.WriteCloser, error) {
+	switch kind {
+	case CompressZstd:
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault))
+	case CompressXZ:
+		return newParallelXZ(w, xzChunk, runtime.GOMAXPROCS(0)), nil
+	case CompressNone:
+		return nopCloser{w}, nil
+	}
+	return nil, fmt.Errorf("compression %q: want zstd, xz or none", kind)
+}
+
+// NewDecompressor returns a reader of the decompressed r.
+func NewDecompressor(kind string, r io.Reader) (io.ReadCloser, error) {
+	switch kind {
+	case CompressZstd:
+		d, err := zstd.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		return d.IOReadCloser(), nil
+	case CompressXZ:
+		d, err := xz.NewReader(r) // reads concatenated streams
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(d), nil
+	case CompressNone:
+		return io.NopCloser(r), nil
+	}
+	return nil, fmt.Errorf("compression %q: want zstd, xz or none", kind)
+}
+
+// xzChunk is the input size of one independent xz stream.
+const xzChunk = 8 << 20
+
+// parallelXZ compresses fixed-size chunks of its input as independent xz
+// streams on several goroutines and writes them in order. Concatenated
+// .xz streams are a valid .xz file (xz -t and xz -d accept them).
+type parallelXZ struct {
+	w       io.Writer
+	chunk   int
+	buf     []byte
+	pending []chan result
+	sem     chan struct{}
+	err     error
+	started bool
+	pool    sync.Pool
+}
+
+type result struct {
+	b   []byte
+	err error
+}
+
+func newParallelXZ(w io.Writer, chunk, workers int) *parallelXZ {
+	return &parallelXZ{w: w, chunk: chunk, sem: make(chan struct{}, max(workers, 1))}
+}
+
+func (p *parallelXZ) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		if p.err != nil {
+			return n, p.err
+		}
+		if p.buf == nil {
+			if v, ok := p.pool.Get().([]byte); ok {
+				p.buf = v[:0]
+			} else {
+				p.buf = make([]byte, 0, p.chunk)
+			}
+		}
+		k := min(len(b), p.chunk-len(p.buf))
+		p.buf = append(p.buf, b[:k]...)
+		b, n = b[k:], n+k
+		if len(p.buf) == p.chunk {
+			p.submit()
+		}
+	}
+	return n, p.err
+}
+
+func (p *parallelXZ) submit() {
+	p.started = true
+	in := p.buf
+	p.buf = nil
+	ch := make(chan result, 1)
+	p.pending = append(p.pending, ch)
+	p.sem <- struct{}{}
+	go func() {
+		defer func() { <-p.sem }()
+		var out bytes.Buffer
+		zw, err := xz.NewWriter(&out)
+		if err == nil {
+			_, err = zw.Write(in)
+		}
+		if err == nil {
+			err = zw.Close()
+		}
+		if cap(in) == p.chunk {
+			p.pool.Put(in[:0]) //nolint:staticcheck
+		}
+		ch <- result{out.Bytes(), err}
+	}()
+	// Write finished chunks in order, keeping at most 2×workers in flight.
+	for len(p.pending) > 0 && (len(p.pending) > 2*cap(p.sem) || isReady(p.pending[0])) {
+		p.drainOne()
+	}
+}
+
+func isReady(ch chan result) bool { return len(ch) > 0 }
+
+func (p *parallelXZ) drainOne() {
+	r := <-p.pending[0]
+	p.pending = p.pending[1:]
+	if p.err == nil {
+		p.err = r.err
+	}
+	if p.err == nil {
+		_, p.err = p.w.Write(r.b)
+	}
+}
+
+// Close compresses the last partial chunk and waits for every stream.
+func (p *parallelXZ) Close() error {
+	if len(p.buf) > 0 || !p.started {
+		p.submit()
+	}
+	for len(p.pending) > 0 {
+		p.drainOne()
+	}
+	return p.err
+}

@@ -1,0 +1,153 @@
+package backup
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/imgtool/imgtool/inspect"
+)
+
+// PlanVolume is one node found in a source, and what a run would do.
+type PlanVolume struct {
+	Source  string `json:"source"`
+	Volume  string `json:"volume"`
+	Kind    string `json:"kind"`
+	Content string `json:"content,omitempty"`
+	UUID    string `json:"uuid,omitempty"`
+	Dump    bool   `json:"dump"`
+	Level   int    `json:"level,omitempty"`
+	Base    string `json:"base,omitempty"`
+	Why     string `json:"why,omitempty"`
+	Reason  string `json:"skip_reason,omitempty"`
+}
+
+// PlanReport is `imgtool backup plan` for one guest.
+type PlanReport struct {
+	Guest     string       `json:"guest"`
+	Volumes   []PlanVolume `json:"volumes"`
+	Uncovered []string     `json:"uncovered_disks,omitempty"`
+	Errors    []string     `json:"errors,omitempty"`
+}
+
+// Plan inspects every source of c as it is now (read-only, no snapshot)
+// and says which volumes a run at date would dump and at which level.
+func (r *Runner) Plan(c *Config, date time.Time) *PlanReport {
+	rep := &PlanReport{Guest: c.Name}
+	if c.GuestDefinition != "" {
+		u, err := Uncovered(c)
+		if err != nil {
+			rep.Errors = append(rep.Errors, err.Error())
+		}
+		rep.Uncovered = u
+	}
+	dir := filepath.Join(c.Dest, c.Name)
+	all, _, _ := ReadManifests(dir)
+	usable := usableManifests(dir, all)
+	for _, src := range c.Sources {
+		t, closer, err := openTree(src, slog.New(slog.DiscardHandler))
+		if err != nil {
+			rep.Errors = append(rep.Errors, fmt.Sprintf("source %s: %v", src, err))
+			continue
+		}
+		t.Walk(func(v *inspect.Volume) bool {
+			pv := PlanVolume{Source: src, Volume: v.DisplayAddress(), Kind: string(v.Kind)}
+			if v.Content != nil {
+				pv.Content, pv.UUID = v.Content.Type, v.Content.UUID
+			}
+			ok, reason := classify(v)
+			pv.Dump, pv.Reason = ok, reason
+			if ok {
+				m := Manifest{Guest: c.Name, Source: src, Volume: v.Address, FSUUID: strings.ToLower(pv.UUID)}
+				lvl, base, why := ChooseLevel(c.Schedule, r.Level, date, m.ID(), usable)
+				pv.Level, pv.Why = lvl, why
+				if base != nil {
+					pv.Base = base.File
+				}
+			}
+			rep.Volumes = append(rep.Volumes, pv)
+			return true
+		})
+		closer.Close()
+	}
+	return rep
+}
+
+// WriteText prints the plan as a table.
+func (p *PlanReport) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "guest %s\n", p.Guest)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  SOURCE\tVOLUME\tKIND\tCONTENT\tACTION")
+	for _, v := range p.Volumes {
+		act := ""
+		switch {
+		case v.Dump:
+			act = fmt.Sprintf("dump level %d (%s)", v.Level, v.Why)
+			if v.Base != "" {
+				act += " on " + v.Base
+			}
+		case v.Reason != "":
+			act = "skip: " + v.Reason
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", v.Source, v.Volume, v.Kind, v.Content, act)
+	}
+	tw.Flush()
+	for _, u := range p.Uncovered {
+		fmt.Fprintf(w, "  WARNING: disk %s of the guest definition is NOT backed up\n", u)
+	}
+	for _, e := range p.Errors {
+		fmt.Fprintf(w, "  ERROR: %s\n", e)
+	}
+}
+
+// List prints the backups of a guest directory as chains: one line per
+// backup, grouped by identity, with the base each depends on.
+func List(w io.Writer, dest string, guests []string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GUEST\tSOURCE#VOLUME\tDATE\tLEVEL\tBASE DATE\tFILES\tSIZE\tFILE")
+	for _, g := range guests {
+		ms, bad, err := ReadManifests(filepath.Join(dest, g))
+		if err != nil {
+			return err
+		}
+		for _, b := range bad {
+			fmt.Fprintf(tw, "%s\t(bad manifest: %v)\n", g, b)
+		}
+		seen := map[string]bool{}
+		for _, m := range ms {
+			if seen[m.ID()] {
+				continue
+			}
+			seen[m.ID()] = true
+			for _, n := range ms {
+				if n.ID() != m.ID() {
+					continue
+				}
+				base := "-"
+				if n.Level > 0 {
+					base = n.BaseDate.Local().Format("2006-01-02 15:04:05")
+				}
+				fmt.Fprintf(tw, "%s\t%s#%s\t%s\t%d\t%s\t%d\t%s\t%s\n", g, n.Source, n.Volume,
+					n.Date.Local().Format("2006-01-02 15:04:05"), n.Level, base, n.Files, humanBytes(n.Bytes), n.File)
+			}
+		}
+	}
+	return tw.Flush()
+}
+
+func humanBytes(n int64) string {
+	const u = 1024
+	if n < u {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, i := float64(n), 0
+	for f >= u && i < 4 {
+		f /= u
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", f, "BKMGT"[i])
+}

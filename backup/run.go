@@ -1,0 +1,732 @@
+package backup
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/imgtool/imgtool/dump"
+	"github.com/imgtool/imgtool/ext"
+	"github.com/imgtool/imgtool/image"
+	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/lvm"
+)
+
+// Runner runs the nightly pipeline for a set of guests.
+type Runner struct {
+	Logger   *slog.Logger
+	StateDir string
+	// Level forces a dump level (0-9); -1 follows the schedule.
+	Level int
+	// Compress overrides the configured compression when set.
+	Compress string
+	// Now returns the current time (tests set it).
+	Now func() time.Time
+	// Host is written into the dumps (c_host) and manifests.
+	Host string
+}
+
+// Result is the outcome of one guest's run.
+type Result struct {
+	Guest            string        `json:"guest"`
+	Backups          []*Manifest   `json:"backups"`
+	Skipped          []Skipped     `json:"skipped,omitempty"`
+	Uncovered        []string      `json:"uncovered_disks,omitempty"`
+	Paused           time.Duration `json:"paused_ns"`
+	SnapshotLifetime time.Duration `json:"snapshot_lifetime_ns"`
+	Deleted          []string      `json:"deleted,omitempty"`
+	Copied           []string      `json:"copied,omitempty"`
+	Err              string        `json:"error,omitempty"`
+}
+
+// Skipped is a volume that was not dumped, and why.
+type Skipped struct {
+	Source string `json:"source"`
+	Volume string `json:"volume"`
+	Reason string `json:"reason"`
+}
+
+// UncoveredError reports disks of the guest definition that the config
+// does not back up.
+type UncoveredError struct {
+	Guest string
+	Disks []string
+}
+
+func (e *UncoveredError) Error() string {
+	return fmt.Sprintf("guest %s: disks in the guest definition are NOT in the backup config: %s", e.Guest, strings.Join(e.Disks, ", "))
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Runner) log() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// runCmd runs a command line with /bin/sh -c.
+func runCmd(ctx context.Context, log *slog.Logger, what, cmdline string) error {
+	if cmdline == "" {
+		return nil
+	}
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", cmdline)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	log.Debug("command", "what", what, "cmd", cmdline, "took", time.Since(start), "output", strings.TrimSpace(string(out)))
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if len(msg) > 300 {
+			msg = msg[:300] + "..."
+		}
+		if msg != "" {
+			return fmt.Errorf("%s: `%s`: %v: %s", what, cmdline, err, msg)
+		}
+		return fmt.Errorf("%s: `%s`: %v", what, cmdline, err)
+	}
+	return nil
+}
+
+// cleanupCtx is for undo steps: they must run even when the run was
+// interrupted (its context cancelled), but not forever.
+func cleanupCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 5*time.Minute)
+}
+
+// source is one configured disk during a run.
+type source struct {
+	path     string // configured
+	snap     bool   // read through a snapshot
+	device   string // what is read
+	remove   string // expanded remove command
+	cow      string // COW store to check, "" when unknown
+	vars     map[string]string
+	created  time.Time
+	removed  bool
+	lifetime time.Duration
+}
+
+func (r *Runner) sourcesOf(c *Config) ([]*source, error) {
+	var out []*source
+	for _, p := range c.Sources {
+		s := &source{path: p, device: p}
+		vg, lv, isLV := lvParts(p)
+		switch c.Snapshot.Mode {
+		case "always":
+			s.snap = true
+		case "auto":
+			s.snap = isLV
+		}
+		if !isLV {
+			vg, lv = "", strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
+		}
+		size, err := parseSize(c.SnapshotSize)
+		if err != nil {
+			return nil, err
+		}
+		snap := lv + "-imgtool-snap"
+		s.vars = map[string]string{"source": p, "vg": vg, "lv": lv, "snap": snap, "vgdm": dmEscape(vg),
+			"snapdm": dmEscape(snap), "size": size, "name": c.Name}
+		if s.snap {
+			if s.device, err = expand(c.Snapshot.Device, s.vars, false); err != nil {
+				return nil, err
+			}
+			if s.remove, err = expand(c.Snapshot.Remove, s.vars, true); err != nil {
+				return nil, err
+			}
+			if s.cow, err = expand(c.Snapshot.COW, s.vars, false); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// checkCOW reads the snapshot's exception-store header: a snapshot that
+// overflowed has its valid flag cleared and its content is garbage.
+func checkCOW(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var h [16]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil {
+		return fmt.Errorf("COW store %s: reading header: %w", path, err)
+	}
+	magic, valid := binary.LittleEndian.Uint32(h[0:]), binary.LittleEndian.Uint32(h[4:])
+	if magic != lvm.SnapMagic {
+		return fmt.Errorf("COW store %s: bad magic %#x", path, magic)
+	}
+	if valid == 0 {
+		return fmt.Errorf("snapshot OVERFLOWED or failed: COW store %s is marked invalid; its data cannot be trusted (increase snapshot_size)", path)
+	}
+	return nil
+}
+
+// Run backs up each guest. It returns one Result per guest and the joined
+// errors. The caller holds the lock (AcquireLock) and has run Recover.
+func (r *Runner) Run(ctx context.Context, cfgs []*Config) ([]*Result, error) {
+	var results []*Result
+	var errs []error
+	for _, c := range cfgs {
+		if ctx.Err() != nil {
+			errs = append(errs, fmt.Errorf("guest %s: not started: %w", c.Name, context.Cause(ctx)))
+			break
+		}
+		res, err := r.runGuest(ctx, c)
+		if err != nil {
+			res.Err = err.Error()
+			errs = append(errs, err)
+		}
+		results = append(results, res)
+	}
+	return results, errors.Join(errs...)
+}
+
+// pending is a dump written to a temp file, not yet in place.
+type pending struct {
+	m     *Manifest
+	src   *source
+	tmp   string // compressed temp file (or spool, until compressed)
+	spool bool
+}
+
+func (r *Runner) runGuest(ctx context.Context, c *Config) (res *Result, err error) {
+	log := r.log().With("guest", c.Name)
+	res = &Result{Guest: c.Name}
+	dir := filepath.Join(c.Dest, c.Name)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return res, err
+	}
+	compress := c.Compress
+	if r.Compress != "" {
+		compress = r.Compress
+	}
+	if _, err := compressExt(compress); err != nil {
+		return res, err
+	}
+	spool := c.Spool == "always" || (c.Spool == "auto" && compress == CompressXZ)
+
+	var uncovered error
+	if c.GuestDefinition != "" {
+		missing, err := Uncovered(c)
+		if err != nil {
+			return res, err
+		}
+		if len(missing) > 0 {
+			res.Uncovered = missing
+			uncovered = &UncoveredError{c.Name, missing}
+			log.Error("GUEST DISK NOT BACKED UP", "disks", missing, "definition", c.GuestDefinition)
+		}
+	}
+
+	srcs, err := r.sourcesOf(c)
+	if err != nil {
+		return res, err
+	}
+	st := &State{PID: os.Getpid(), Guest: c.Name, Started: r.now()}
+	pauseCmd, err := expand(c.Pause, map[string]string{"name": c.Name}, true)
+	if err != nil {
+		return res, err
+	}
+	resumeCmd, err := expand(c.Resume, map[string]string{"name": c.Name}, true)
+	if err != nil {
+		return res, err
+	}
+	var pausedAt time.Time
+	var pend []*pending
+
+	resume := func(cctx context.Context) error {
+		if !st.Paused {
+			return nil
+		}
+		err := runCmd(cctx, log, "resume", resumeCmd)
+		if err != nil {
+			return err
+		}
+		res.Paused = time.Since(pausedAt)
+		log.Info("guest resumed", "paused_for", res.Paused.Round(time.Millisecond))
+		st.Paused = false
+		return st.save(r.StateDir)
+	}
+	removeSnap := func(cctx context.Context, s *source) error {
+		if !s.snap || s.removed || s.created.IsZero() {
+			return nil
+		}
+		if err := runCmd(cctx, log, "remove snapshot", s.remove); err != nil {
+			return err
+		}
+		s.removed = true
+		s.lifetime = time.Since(s.created)
+		res.SnapshotLifetime = max(res.SnapshotLifetime, s.lifetime)
+		log.Info("snapshot removed", "device", s.device, "lifetime", s.lifetime.Round(time.Millisecond))
+		var keep []SnapState
+		for _, ss := range st.Snapshots {
+			if ss.Device != s.device {
+				keep = append(keep, ss)
+			}
+		}
+		st.Snapshots = keep
+		return st.save(r.StateDir)
+	}
+	// Undo everything on every path: resume, remove snapshots, delete temps.
+	defer func() {
+		cctx, cancel := cleanupCtx()
+		defer cancel()
+		var cerrs []error
+		if e := resume(cctx); e != nil {
+			cerrs = append(cerrs, fmt.Errorf("RESUME FAILED, guest %s may still be paused: %w", c.Name, e))
+		}
+		for _, s := range srcs {
+			if e := removeSnap(cctx, s); e != nil {
+				cerrs = append(cerrs, fmt.Errorf("snapshot %s NOT removed: %w", s.device, e))
+			}
+		}
+		for _, p := range pend {
+			os.Remove(p.tmp)
+		}
+		if len(cerrs) == 0 {
+			os.Remove(statePath(r.StateDir, c.Name))
+		}
+		if len(cerrs) > 0 {
+			err = errors.Join(append([]error{err}, cerrs...)...)
+		}
+		if err == nil && uncovered != nil {
+			err = uncovered
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "guest ") {
+			err = fmt.Errorf("guest %s: %w", c.Name, err)
+		}
+	}()
+
+	if err := st.save(r.StateDir); err != nil {
+		return res, err
+	}
+	needPause := false
+	for _, s := range srcs {
+		needPause = needPause || s.snap || c.Pause != ""
+	}
+	if pauseCmd != "" && needPause {
+		st.Paused, st.Resume = true, resumeCmd
+		if err := st.save(r.StateDir); err != nil {
+			return res, err
+		}
+		pausedAt = time.Now()
+		if err := runCmd(ctx, log, "pause", pauseCmd); err != nil {
+			return res, err
+		}
+		log.Info("guest paused")
+	}
+	for _, s := range srcs {
+		if !s.snap {
+			continue
+		}
+		create, err := expand(c.Snapshot.Create, s.vars, true)
+		if err != nil {
+			return res, err
+		}
+		st.Snapshots = append(st.Snapshots, SnapState{Device: s.device, Remove: s.remove})
+		if err := st.save(r.StateDir); err != nil {
+			return res, err
+		}
+		s.created = time.Now()
+		if err := runCmd(ctx, log, "create snapshot", create); err != nil {
+			return res, err
+		}
+		log.Info("snapshot created", "source", s.path, "device", s.device)
+	}
+	live := false
+	for _, s := range srcs {
+		live = live || !s.snap
+	}
+	// With a snapshot of every disk the guest can run again now; a disk
+	// read without a snapshot is read while the guest stays paused.
+	if !live {
+		if err := resume(ctx); err != nil {
+			return res, err
+		}
+	} else if st.Paused {
+		log.Info("guest stays paused while disks without a snapshot are read")
+	}
+
+	date := r.now().Truncate(time.Second)
+	all, _, err := ReadManifests(dir)
+	if err != nil {
+		return res, err
+	}
+	usable := usableManifests(dir, all)
+	for _, s := range srcs {
+		ps, sk, err := r.readSource(ctx, log, c, s, dir, date, usable, compress, spool, st)
+		pend = append(pend, ps...)
+		res.Skipped = append(res.Skipped, sk...)
+		if err != nil {
+			return res, err
+		}
+		if s.snap && s.cow != "" {
+			if err := checkCOW(s.cow); err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					log.Warn("cannot check the snapshot's COW valid flag", "cow", s.cow)
+				} else {
+					return res, fmt.Errorf("source %s: %w", s.path, err)
+				}
+			}
+		}
+		if err := removeSnap(ctx, s); err != nil {
+			return res, err
+		}
+	}
+	if err := resume(ctx); err != nil {
+		return res, err
+	}
+	// Compress what was spooled, now that no snapshot is held.
+	for _, p := range pend {
+		if p.spool {
+			if err := r.compressSpool(ctx, p, compress, st); err != nil {
+				return res, err
+			}
+		}
+	}
+	// Put the files in place: data first, then the manifest.
+	for _, p := range pend {
+		final := filepath.Join(dir, p.m.File)
+		if err := os.Rename(p.tmp, final); err != nil {
+			return res, err
+		}
+		if err := syncDir(dir); err != nil {
+			return res, err
+		}
+		if err := WriteManifest(dir, p.m); err != nil {
+			os.Remove(final)
+			return res, err
+		}
+		res.Backups = append(res.Backups, p.m)
+		log.Info("backup written", "file", final, "level", p.m.Level, "files", p.m.Files, "bytes", p.m.Bytes)
+	}
+	pend = nil
+	all, _, err = ReadManifests(dir)
+	if err != nil {
+		return res, err
+	}
+	if err := writeDumpDates(dir, all); err != nil {
+		return res, err
+	}
+	// Quick verify of what was just written.
+	for _, m := range res.Backups {
+		if err := VerifyFile(dir, m, true); err != nil {
+			return res, fmt.Errorf("verify after writing: %w", err)
+		}
+	}
+	for _, m := range Retain(all, r.now(), c.Retention) {
+		for _, f := range []string{m.File, m.File + ".json"} {
+			if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return res, err
+			}
+		}
+		res.Deleted = append(res.Deleted, m.File)
+		log.Info("retention: deleted", "file", m.File, "level", m.Level, "date", m.Date)
+	}
+	if len(res.Deleted) > 0 {
+		all, _, _ = ReadManifests(dir)
+		if err := writeDumpDates(dir, all); err != nil {
+			return res, err
+		}
+	}
+	for _, h := range c.Hosts {
+		for _, m := range res.Backups {
+			if err := CopyTo(ctx, log, dir, m, h, c.Name); err != nil {
+				return res, err
+			}
+			res.Copied = append(res.Copied, h+": "+m.File)
+		}
+	}
+	return res, nil
+}
+
+// usableManifests are the backups whose files exist with the recorded size:
+// the candidates for a base.
+func usableManifests(dir string, all []*Manifest) []*Manifest {
+	var out []*Manifest
+	for _, m := range all {
+		if fi, err := os.Stat(filepath.Join(dir, m.File)); err == nil && fi.Size() == m.Bytes {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func writeDumpDates(dir string, all []*Manifest) error {
+	var b strings.Builder
+	b.WriteString("# imgtool backup dumpdates: identity (guest|source#volume|fs uuid), level, date\n")
+	for _, d := range DumpDates(all) {
+		b.WriteString(d.String() + "\n")
+	}
+	return writeFileAtomic(filepath.Join(dir, "dumpdates"), []byte(b.String()))
+}
+
+// ChooseLevel picks the level and base of a dump of id: the forced level,
+// else the schedule's; a level above 0 needs a usable base (the newest
+// lower-level dump, whose own chain is complete), else it becomes 0.
+func ChooseLevel(sched Schedule, forced int, date time.Time, id string, usable []*Manifest) (level int, base *Manifest, why string) {
+	level = sched.LevelFor(date)
+	why = "schedule"
+	if forced >= 0 {
+		level, why = forced, "forced"
+	}
+	if level == 0 {
+		return 0, nil, why
+	}
+	for _, m := range usable {
+		if m.ID() == id && m.Level < level && m.Date.Before(date) && (base == nil || m.Date.After(base.Date)) {
+			base = m
+		}
+	}
+	if base == nil {
+		return 0, nil, "no usable base"
+	}
+	if _, err := Chain(usable, base); err != nil {
+		return 0, nil, "base chain broken: " + err.Error()
+	}
+	return level, base, why
+}
+
+// classify says whether a volume of the tree is dumped, and if not why.
+// It returns "" for nodes that are containers (disks with a table, VGs,
+// extended partitions, PVs).
+func classify(v *inspect.Volume) (dumpIt bool, reason string) {
+	if v.Kind == inspect.KindVG || len(v.Children) > 0 || (v.Partition != nil && v.Partition.Container) {
+		return false, ""
+	}
+	if v.LV != nil && !v.LV.Readable {
+		return false, "LV not readable: " + strings.Join(v.Notes, "; ")
+	}
+	switch {
+	case v.Content == nil:
+		return false, "no filesystem recognised"
+	case v.Content.Type == "swap":
+		return false, "swap"
+	case v.Content.Type == "LVM2_member":
+		return false, ""
+	case v.IsExt():
+		if v.Reader() == nil {
+			return false, "unreadable: " + strings.Join(v.Notes, "; ")
+		}
+		return true, ""
+	case v.IsFilesystem():
+		return false, v.Content.Type + ": only ext2/3/4 can be dumped"
+	}
+	return false, "content " + v.Content.Type + " is not a filesystem"
+}
+
+// openTree opens a source and inspects it.
+func openTree(path string, log *slog.Logger) (*inspect.Tree, io.Closer, error) {
+	im, err := image.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := inspect.Inspect([]inspect.Source{{Name: path, R: im, Size: im.Size()}}, &inspect.Options{Logger: log})
+	if err != nil {
+		im.Close()
+		return nil, nil, err
+	}
+	return t, im, nil
+}
+
+func (r *Runner) readSource(ctx context.Context, log *slog.Logger, c *Config, s *source, dir string, date time.Time,
+	usable []*Manifest, compress string, spool bool, st *State) (ps []*pending, sk []Skipped, err error) {
+	start := time.Now()
+	t, closer, err := openTree(s.device, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("source %s: %w", s.path, err)
+	}
+	defer closer.Close()
+	for _, v := range t.Volumes() {
+		ok, reason := classify(v)
+		if !ok {
+			if reason != "" {
+				sk = append(sk, Skipped{Source: s.path, Volume: v.DisplayAddress(), Reason: reason})
+				log.Info("volume skipped", "source", s.path, "volume", v.DisplayAddress(), "reason", reason)
+			}
+			continue
+		}
+		p, err := r.dumpVolume(ctx, log, c, s, v, dir, date, usable, compress, spool, st)
+		if p != nil {
+			ps = append(ps, p)
+		}
+		if err != nil {
+			return ps, sk, fmt.Errorf("source %s volume %s: %w", s.path, v.DisplayAddress(), err)
+		}
+	}
+	log.Info("source read", "source", s.path, "took", time.Since(start).Round(time.Millisecond))
+	return ps, sk, nil
+}
+
+// ctxWriter fails writes once ctx is done: SIGTERM stops a dump between
+// two buffered writes.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+	n   int64
+}
+
+func (w *ctxWriter) Write(p []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, fmt.Errorf("interrupted: %w", context.Cause(w.ctx))
+	}
+	n, err := w.w.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+// hashCounter hashes and counts what goes to the file.
+type hashCounter struct {
+	w io.Writer
+	h hash.Hash
+	n int64
+}
+
+func (w *hashCounter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.h.Write(p[:n])
+	w.n += int64(n)
+	return n, err
+}
+
+func (r *Runner) newTemp(dir, name string, st *State) (*os.File, error) {
+	f, err := os.CreateTemp(dir, tmpPrefix+name+".*")
+	if err != nil {
+		return nil, err
+	}
+	st.Temps = append(st.Temps, f.Name())
+	if err := st.save(r.StateDir); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return f, nil
+}
+
+func (r *Runner) dumpVolume(ctx context.Context, log *slog.Logger, c *Config, s *source, v *inspect.Volume, dir string,
+	date time.Time, usable []*Manifest, compress string, spool bool, st *State) (*pending, error) {
+	rd := v.Reader()
+	fsys, err := ext.Open(rd, rd.Size(), nil)
+	if err != nil {
+		return nil, err
+	}
+	sb := fsys.Superblock()
+	uuid := v.Content.UUID
+	m := &Manifest{Version: ManifestVersion, Guest: c.Name, Source: s.path, Volume: v.Address, FSUUID: strings.ToLower(uuid),
+		FSType: v.Content.Type, Label: sb.VolumeName, Date: date, Compress: compress, Host: r.Host}
+	level, base, why := ChooseLevel(c.Schedule, r.Level, date, m.ID(), usable)
+	m.Level = level
+	if base != nil {
+		m.BaseDate, m.BaseFile = base.Date, base.File
+	}
+	m.File = FileName(s.path, v.Address, date, level, compress)
+	log.Info("dumping", "source", s.path, "volume", v.DisplayAddress(), "level", level, "why", why, "base", m.BaseFile)
+
+	f, err := r.newTemp(dir, m.File, st)
+	if err != nil {
+		return nil, err
+	}
+	p := &pending{m: m, src: s, tmp: f.Name(), spool: spool}
+	hc := &hashCounter{w: f, h: sha256.New()}
+	bw := bufio.NewWriterSize(hc, 1<<20)
+	var zw io.WriteCloser = nopCloser{bw}
+	if !spool {
+		if zw, err = NewCompressor(compress, bw); err != nil {
+			f.Close()
+			return p, err
+		}
+	}
+	cw := &ctxWriter{ctx: ctx, w: zw}
+	stats, err := dump.Write(cw, NewExtSource(fsys), dump.WriteOptions{
+		Level: level, Date: date, BaseDate: m.BaseDate, Label: sb.VolumeName,
+		Filesys: c.Name + ":" + v.DisplayAddress(), Device: s.path + "#" + v.Address, Host: r.Host,
+		HonorNodump: level >= 1,
+	})
+	if err == nil {
+		err = zw.Close()
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return p, err
+	}
+	m.Inodes, m.Files, m.Records, m.RawBytes = stats.Inodes, stats.Dumped, stats.Records, stats.Bytes
+	m.Warnings = stats.Warnings
+	for _, n := range fsys.Notes() {
+		m.Warnings = append(m.Warnings, n.String())
+	}
+	if !spool {
+		m.Bytes, m.SHA256 = hc.n, hex.EncodeToString(hc.h.Sum(nil))
+	}
+	return p, nil
+}
+
+// compressSpool compresses a spooled raw dump into its final temp file.
+func (r *Runner) compressSpool(ctx context.Context, p *pending, compress string, st *State) error {
+	dir := filepath.Dir(p.tmp)
+	in, err := os.Open(p.tmp)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	f, err := r.newTemp(dir, p.m.File, st)
+	if err != nil {
+		return err
+	}
+	hc := &hashCounter{w: f, h: sha256.New()}
+	bw := bufio.NewWriterSize(hc, 1<<20)
+	zw, err := NewCompressor(compress, bw)
+	if err == nil {
+		_, err = io.Copy(&ctxWriter{ctx: ctx, w: zw}, in)
+	}
+	if err == nil {
+		err = zw.Close()
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	os.Remove(p.tmp)
+	p.tmp, p.spool = f.Name(), false
+	p.m.Bytes, p.m.SHA256 = hc.n, hex.EncodeToString(hc.h.Sum(nil))
+	return nil
+}

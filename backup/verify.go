@@ -1,0 +1,272 @@
+package backup
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/imgtool/imgtool/dump"
+	"github.com/imgtool/imgtool/ext"
+)
+
+// VerifyFile checks one backup against its manifest: size and sha256 of
+// the file; then, unless quick, decompresses it and parses every record
+// (every header checksum, every file's data, every EA record), and checks
+// the level, dates and inode count against the manifest. Quick mode parses
+// the volume header and the inode maps only.
+func VerifyFile(dir string, m *Manifest, quick bool) error {
+	p := filepath.Join(dir, m.File)
+	sum, n, err := fileSHA256(p)
+	if err != nil {
+		return err
+	}
+	if n != m.Bytes || sum != m.SHA256 {
+		return fmt.Errorf("%s: %d bytes sha256 %s, manifest says %d bytes sha256 %s", m.File, n, sum, m.Bytes, m.SHA256)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zr, err := NewDecompressor(m.Compress, bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return fmt.Errorf("%s: %w", m.File, err)
+	}
+	defer zr.Close()
+	cr := &countReader{r: zr}
+	rd, err := dump.NewReader(bufio.NewReaderSize(cr, 1<<20))
+	if err != nil {
+		return fmt.Errorf("%s: %w", m.File, err)
+	}
+	vol := rd.Volume()
+	if int(vol.Level) != m.Level || int64(vol.Date) != m.Date.Unix() {
+		return fmt.Errorf("%s: dump header says level %d of %d, manifest level %d of %d", m.File, vol.Level, vol.Date, m.Level, m.Date.Unix())
+	}
+	if m.Level > 0 && int64(vol.DDate) != m.BaseDate.Unix() {
+		return fmt.Errorf("%s: dump base date %d, manifest %d", m.File, vol.DDate, m.BaseDate.Unix())
+	}
+	if quick {
+		return nil
+	}
+	count := 0
+	for {
+		e, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.File, err)
+		}
+		count++
+		if e.IsRegular() {
+			if _, err := io.Copy(io.Discard, rd); err != nil {
+				return fmt.Errorf("%s: inode %d: %w", m.File, e.Ino, err)
+			}
+		}
+		if _, err := rd.Xattrs(); err != nil {
+			return fmt.Errorf("%s: inode %d: %w", m.File, e.Ino, err)
+		}
+	}
+	if count != m.Files {
+		return fmt.Errorf("%s: %d inodes on tape, manifest says %d", m.File, count, m.Files)
+	}
+	if rd.Records() > m.Records {
+		return fmt.Errorf("%s: %d records, manifest says %d", m.File, rd.Records(), m.Records)
+	}
+	// Nothing may follow the end of the dump but the padding.
+	if rest, _ := io.Copy(io.Discard, zr); rest > 0 && cr.n+rest > m.RawBytes {
+		return fmt.Errorf("%s: %d bytes after the end of the dump", m.File, rest)
+	}
+	return nil
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Verify checks every backup in a guest directory (see VerifyFile) and
+// reports data files without a manifest. It returns the number checked.
+func Verify(dir string, quick bool) (int, error) {
+	ms, bad, err := ReadManifests(dir)
+	if err != nil {
+		return 0, err
+	}
+	errs := bad
+	for _, m := range ms {
+		if err := VerifyFile(dir, m, quick); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return len(ms), errors.Join(errs...)
+}
+
+// VerifyDeep compares a level-0 backup's files with a source filesystem
+// (the same volume, unchanged since, e.g. a kept snapshot or an image
+// file): every regular file's content and every symlink target, by inode.
+func VerifyDeep(dir string, m *Manifest, sourcePath string) error {
+	t, closer, err := openTree(sourcePath, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	v, err := t.Resolve(m.Volume)
+	if err != nil {
+		return err
+	}
+	if v.Reader() == nil {
+		return fmt.Errorf("%s: volume %s unreadable", sourcePath, m.Volume)
+	}
+	fsys, err := ext.Open(v.Reader(), v.Reader().Size(), nil)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(filepath.Join(dir, m.File))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zr, err := NewDecompressor(m.Compress, bufio.NewReader(f))
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	rd, err := dump.NewReader(bufio.NewReader(zr))
+	if err != nil {
+		return err
+	}
+	var diffs []string
+	for len(diffs) < 20 {
+		e, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		in, err := fsys.Inode(e.Ino)
+		if err != nil {
+			diffs = append(diffs, fmt.Sprintf("inode %d: %v", e.Ino, err))
+			continue
+		}
+		if uint32(in.Mode) != e.Mode || in.UID != e.UID || in.GID != e.GID || in.Size != e.Size {
+			diffs = append(diffs, fmt.Sprintf("inode %d %v: metadata differs", e.Ino, rd.Paths(e.Ino)))
+			continue
+		}
+		switch {
+		case e.IsRegular():
+			src, err := fsys.OpenInode(e.Ino)
+			if err != nil {
+				return err
+			}
+			if !sameContent(rd, io.NewSectionReader(src, 0, src.Size())) {
+				diffs = append(diffs, fmt.Sprintf("inode %d %v: content differs", e.Ino, rd.Paths(e.Ino)))
+			}
+		case e.IsSymlink():
+			if tg, _ := fsys.Readlink(e.Ino); tg != e.Target {
+				diffs = append(diffs, fmt.Sprintf("inode %d %v: symlink target differs", e.Ino, rd.Paths(e.Ino)))
+			}
+		}
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("%s differs from %s:\n  %s", m.File, sourcePath, strings.Join(diffs, "\n  "))
+	}
+	return nil
+}
+
+func sameContent(a, b io.Reader) bool {
+	ba, bb := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		na, ea := io.ReadFull(a, ba)
+		nb, eb := io.ReadFull(b, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false
+		}
+		if ea != nil || eb != nil {
+			return (ea == io.EOF || ea == io.ErrUnexpectedEOF) && (eb == io.EOF || eb == io.ErrUnexpectedEOF)
+		}
+	}
+}
+
+// CopyTo copies a backup and its manifest to host and confirms the copy's
+// sha256. host is either a local directory or "[user@]host:/dir", copied
+// with rsync over ssh and checked with `ssh host sha256sum`. Files land in
+// HOSTDIR/GUEST/.
+func CopyTo(ctx context.Context, log *slog.Logger, dir string, m *Manifest, host, guest string) error {
+	src := filepath.Join(dir, m.File)
+	if i := strings.IndexByte(host, ':'); i > 0 && !strings.HasPrefix(host, "/") && !strings.HasPrefix(host, ".") {
+		h, rdir := host[:i], filepath.Join(host[i+1:], guest)
+		if err := runCmd(ctx, log, "copy", fmt.Sprintf("ssh %s mkdir -p %s && rsync -a --partial-dir=.rsync-partial %s %s %s:%s/",
+			shellQuote(h), shellQuote(rdir), shellQuote(src), shellQuote(src+".json"), shellQuote(h), shellQuote(rdir))); err != nil {
+			return err
+		}
+		cmd := exec.CommandContext(ctx, "ssh", h, "sha256sum", shellQuote(filepath.Join(rdir, m.File)))
+		out, err := cmd.Output()
+		if err != nil {
+			return fmt.Errorf("copy to %s: remote sha256sum: %w", host, err)
+		}
+		if f := strings.Fields(string(out)); len(f) == 0 || f[0] != m.SHA256 {
+			return fmt.Errorf("copy to %s: remote sha256 %q, want %s", host, strings.TrimSpace(string(out)), m.SHA256)
+		}
+		log.Info("copied", "host", host, "file", m.File)
+		return nil
+	}
+	ddir := filepath.Join(host, guest)
+	if err := os.MkdirAll(ddir, 0o750); err != nil {
+		return err
+	}
+	for _, name := range []string{m.File, m.File + ".json"} {
+		if err := copyFileAtomic(filepath.Join(dir, name), filepath.Join(ddir, name)); err != nil {
+			return fmt.Errorf("copy to %s: %w", host, err)
+		}
+	}
+	sum, _, err := fileSHA256(filepath.Join(ddir, m.File))
+	if err != nil {
+		return err
+	}
+	if sum != m.SHA256 {
+		return fmt.Errorf("copy to %s: sha256 of the copy %s, want %s", host, sum, m.SHA256)
+	}
+	log.Info("copied", "dest", ddir, "file", m.File)
+	return nil
+}
+
+func copyFileAtomic(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	f, err := os.CreateTemp(filepath.Dir(dst), tmpPrefix+filepath.Base(dst)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, in)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), dst)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
