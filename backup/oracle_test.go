@@ -545,4 +545,46 @@ func TestStockRestoreAppliesLevelChain(t *testing.T) {
 		}
 	}
 	_ = io.EOF
+
+	// Our restore of the same chain gives the same tree, times and links.
+	ours := filepath.Join(t.TempDir(), "ours")
+	warns, err := RestoreFiles(ours, dumps[:], []string{"none", "none", "none"})
+	if err != nil {
+		t.Fatalf("our restore: %v", err)
+	}
+	for _, w := range warns {
+		t.Errorf("our restore warns: %s", w)
+	}
+	oursTree := scanTree(t, ours)
+	compareTrees(t, "imgtool restore", got, oursTree, true)
+	for p, e := range got {
+		if o := oursTree[p]; (e.typ.IsDir() || e.typ&fs.ModeSymlink != 0) && o.mtime != e.mtime {
+			t.Errorf("imgtool restore: %s: mtime %d, stock restore %d", p, o.mtime, e.mtime)
+		}
+		if o := oursTree[p]; e.typ.IsRegular() && o.blocks > e.blocks+8 {
+			t.Errorf("imgtool restore: %s: %d sectors allocated, stock restore %d", p, o.blocks, e.blocks)
+		}
+	}
+	oursIno := map[string]uint64{}
+	for p, e := range oursTree {
+		if !e.typ.IsDir() {
+			oursIno[p] = e.ino
+		}
+	}
+	if ol := linkGroups(oursIno); strings.Join(ol, ";") != strings.Join(wl, ";") {
+		t.Errorf("imgtool restore hard links: %q, want %q", ol, wl)
+	}
+	// And restoring only up to level 1 is not the final tree (the test can
+	// tell the difference).
+	partial := filepath.Join(t.TempDir(), "partial")
+	if _, err := RestoreFiles(partial, dumps[:2], []string{"none", "none"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := scanTree(t, partial)["dir/sub/second"]; ok {
+		t.Error("level 0+1 restore already has a level-2 file")
+	}
+	// Out of order is refused.
+	if _, err := RestoreFiles(filepath.Join(t.TempDir(), "bad"), []string{dumps[0], dumps[2]}, []string{"none", "none"}); err == nil {
+		t.Error("applying level 2 right after level 0 was accepted")
+	}
 }
