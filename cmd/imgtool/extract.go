@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/imgtool/imgtool/extract"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+)
+
+func init() { commands = append(commands, newExtractCmd) }
+
+type extractFlags struct {
+	tar          string
+	xattrs       bool
+	numericOwner bool
+	force        bool
+	workers      int
+	report       string
+	noProgress   bool
+}
+
+func newExtractCmd(g *globalFlags) *cobra.Command {
+	var f imageFlags
+	var xf extractFlags
+	cmd := &cobra.Command{
+		Use:   "extract IMAGE [VOL:]/path DEST | --tar FILE|-",
+		Short: "Copy a file or a whole tree out of an ext2/3/4 filesystem inside an image",
+		Long: `Copy a file or a directory tree out of an ext2/3/4 filesystem, straight from
+the image, keeping modes (setuid, sticky), numeric owners (when run as root),
+atime and mtime to the nanosecond, symlinks, hard links, sparse files (holes
+and preallocated ranges stay holes, never stale data), FIFOs, device nodes
+(root) and, with --xattrs, extended attributes (user.*; trusted.* and
+security.* need root; POSIX ACLs included). Dotfiles are always included.
+
+DEST: for a directory, DEST becomes that directory (created if missing,
+merged into if it exists, like cp -rT). For a file, DEST is the new file, or
+an existing directory to put it in.
+
+Safety: nothing is written outside DEST. Names with '/', "." or "..", empty
+names and names with NUL are refused; symlinks are created as symlinks and
+never followed while extracting (entries are created relative to directory
+file descriptors with O_NOFOLLOW); existing files are kept unless --force
+(directories are merged, never replaced).
+
+Ownership is always numeric: user and group names from a guest mean nothing
+on this host. --numeric-owner is accepted for tar compatibility and changes
+nothing.
+
+--tar FILE|- writes a POSIX (PAX) tar instead, with nanosecond times, numeric
+owners, hard links, devices and (--xattrs) SCHILY.xattr records. Holes are
+written as zeros in tar (Go's tar writer cannot write sparse members).
+
+Errors with single files do not stop the run; at the end a summary goes to
+stderr, every problem is listed (path, inode, why), and the exit code is 3
+when anything was lost, refused or only partly restored. A progress line is
+shown on stderr when it is a terminal.`,
+		Example: `  imgtool extract disk.img VolGroup00/LogVol00:/home /srv/restore/home
+  imgtool extract disk.img p1:/grub/grub.cfg ./grub.cfg
+  imgtool extract disk.img VolGroup00/LogVol00:/home --tar - | ssh host tar -x -p -C /restore`,
+		Args: cobra.RangeArgs(2, 3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runExtract(cmd, args, &f, &xf)
+		},
+	}
+	f.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&xf.tar, "tar", "", "write a PAX tar stream to FILE (- for stdout) instead of a directory")
+	fl.BoolVar(&xf.xattrs, "xattrs", false, "restore extended attributes (and ACLs)")
+	fl.BoolVar(&xf.numericOwner, "numeric-owner", false, "accepted for tar compatibility: owners are always numeric")
+	fl.BoolVar(&xf.force, "force", false, "replace existing files in DEST (never directories)")
+	fl.IntVar(&xf.workers, "workers", 2, "goroutines copying file contents")
+	fl.StringVar(&xf.report, "report", "", "also write the report as JSON to FILE")
+	fl.BoolVar(&xf.noProgress, "no-progress", false, "no progress line even on a terminal")
+	return cmd
+}
+
+func runExtract(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFlags) error {
+	if (len(args) == 3) == (xf.tar != "") {
+		return usageErrorf("give either DEST or --tar FILE|-")
+	}
+	h, err := openFS(cmd, args[0], args[1], f)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	root := os.Geteuid() == 0
+	opts := extract.Options{
+		Force:   xf.force,
+		Xattrs:  xf.xattrs,
+		Owner:   root,
+		Devices: root,
+		Workers: xf.workers,
+	}
+	stderr := cmd.ErrOrStderr()
+	var bar *progressBar
+	if !xf.noProgress && isTerminal(stderr) {
+		bar = &progressBar{w: stderr}
+		opts.Progress = bar.update
+		opts.Count = true
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	var rep *extract.Report
+	if xf.tar != "" {
+		var w io.Writer = cmd.OutOrStdout()
+		var file *os.File
+		if xf.tar != "-" {
+			file, err = os.OpenFile(xf.tar, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if err != nil && xf.force {
+				file, err = os.Create(xf.tar)
+			}
+			if err != nil {
+				return err
+			}
+			w = file
+		}
+		rep, err = extract.RunTar(ctx, h.fsys, []string{h.path}, w, opts)
+		if file != nil {
+			if cerr := file.Close(); err == nil {
+				err = cerr
+			}
+		}
+	} else {
+		rep, err = extract.Run(ctx, h.fsys, []string{h.path}, args[2], opts)
+	}
+	if bar != nil {
+		bar.finish()
+	}
+	if rep == nil {
+		if err != nil {
+			return h.errAt(h.path, err)
+		}
+		return nil
+	}
+	for _, p := range rep.Problems {
+		ino := ""
+		if p.Ino != 0 {
+			ino = fmt.Sprintf(" (inode %d)", p.Ino)
+		}
+		fmt.Fprintf(stderr, "imgtool: %s: %s%s: %s\n", p.Kind, h.where(p.Path), ino, p.Reason())
+	}
+	if rep.MoreProblems > 0 {
+		fmt.Fprintf(stderr, "imgtool: ... and %d more problems\n", rep.MoreProblems)
+	}
+	fmt.Fprintf(stderr, "imgtool: extracted %s: %s\n", h.where(h.path), rep.Summary())
+	if xf.report != "" {
+		if werr := writeReport(xf.report, h, rep); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		return &codeError{exitPartial, fmt.Errorf("%s: stopped: %w", h.where(h.path), err)}
+	}
+	if rep.Partial() {
+		return &codeError{exitPartial, fmt.Errorf("%s: %d problems (listed above): the copy is incomplete", h.where(h.path), rep.Errors())}
+	}
+	return nil
+}
+
+// reportJSON is --report's format.
+type reportJSON struct {
+	Volume       string        `json:"volume"`
+	Path         string        `json:"path"`
+	Files        int64         `json:"files"`
+	Dirs         int64         `json:"dirs"`
+	Symlinks     int64         `json:"symlinks"`
+	Hardlinks    int64         `json:"hardlinks"`
+	Specials     int64         `json:"specials"`
+	Bytes        int64         `json:"bytes"`
+	DataBytes    int64         `json:"data_bytes"`
+	Seconds      float64       `json:"seconds"`
+	Problems     []problemJSON `json:"problems"`
+	MoreProblems int           `json:"more_problems,omitempty"`
+}
+
+type problemJSON struct {
+	Path   string `json:"path"`
+	Inode  uint32 `json:"inode,omitempty"`
+	Kind   string `json:"kind"`
+	Reason string `json:"reason"`
+}
+
+func writeReport(file string, h *fsHandle, rep *extract.Report) error {
+	r := reportJSON{
+		Volume: h.vol.DisplayAddress(), Path: h.path,
+		Files: rep.Files, Dirs: rep.Dirs, Symlinks: rep.Symlinks, Hardlinks: rep.Hardlinks, Specials: rep.Specials,
+		Bytes: rep.Bytes, DataBytes: rep.DataBytes, Seconds: rep.Elapsed.Seconds(),
+		Problems: []problemJSON{}, MoreProblems: rep.MoreProblems,
+	}
+	for _, p := range rep.Problems {
+		r.Problems = append(r.Problems, problemJSON{p.Path, p.Ino, string(p.Kind), p.Reason()})
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, append(b, '\n'), 0o644)
+}
+
+// isTerminal reports whether w is a terminal (TCGETS succeeds).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// progressBar draws one status line on a terminal.
+type progressBar struct {
+	mu    sync.Mutex
+	w     io.Writer
+	drawn bool
+}
+
+func (b *progressBar) update(p extract.Progress) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p.Done {
+		return
+	}
+	var s strings.Builder
+	if p.TotalBytes > 0 {
+		frac := min(float64(p.Bytes)/float64(p.TotalBytes), 1)
+		const width = 24
+		n := int(frac * width)
+		s.WriteString("[" + strings.Repeat("=", n) + strings.Repeat(" ", width-n) + "] ")
+		fmt.Fprintf(&s, "%3.0f%% ", frac*100)
+	}
+	fmt.Fprintf(&s, "%d", p.Files)
+	if p.TotalFiles > 0 {
+		fmt.Fprintf(&s, "/%d", p.TotalFiles)
+	}
+	fmt.Fprintf(&s, " files  %s", extract.HumanBytes(p.Bytes))
+	if p.TotalBytes > 0 {
+		fmt.Fprintf(&s, "/%s", extract.HumanBytes(p.TotalBytes))
+	}
+	fmt.Fprintf(&s, "  %s/s", extract.HumanBytes(int64(p.Rate())))
+	if eta := p.ETA(); eta >= 0 {
+		fmt.Fprintf(&s, "  ETA %s", eta.Round(time.Second))
+	}
+	if p.Errors > 0 {
+		fmt.Fprintf(&s, "  %d errors", p.Errors)
+	}
+	line := s.String()
+	if len(line) > 110 {
+		line = line[:110]
+	}
+	fmt.Fprintf(b.w, "\r\033[K%s", line)
+	b.drawn = true
+}
+
+func (b *progressBar) finish() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.drawn {
+		fmt.Fprint(b.w, "\r\033[K")
+	}
+}

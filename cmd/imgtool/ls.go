@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/imgtool/imgtool/ext"
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newLsCmd) }
+
+// lsEntry is one line of `ls --json`.
+type lsEntry struct {
+	Path       string  `json:"path"`
+	Name       string  `json:"name"`
+	Inode      uint32  `json:"inode"`
+	Type       string  `json:"type"`
+	Mode       string  `json:"mode"`        // permission bits, octal: "0755", "4755"
+	ModeString string  `json:"mode_string"` // as ls -l: "drwxr-xr-x"
+	UID        uint32  `json:"uid"`
+	GID        uint32  `json:"gid"`
+	Size       uint64  `json:"size"`
+	Links      uint16  `json:"links"`
+	Mtime      string  `json:"mtime"` // RFC 3339, nanoseconds, UTC
+	Target     string  `json:"target,omitempty"`
+	DevMajor   *uint32 `json:"dev_major,omitempty"`
+	DevMinor   *uint32 `json:"dev_minor,omitempty"`
+	Error      string  `json:"error,omitempty"` // the inode could not be read
+
+	inode *ext.Inode
+}
+
+type lsCmd struct {
+	h       *fsHandle
+	long    bool
+	recurse bool
+	asJSON  bool
+	w       *bufio.Writer
+	errw    io.Writer
+	first   bool // JSON: no comma before the first object
+	errors  int
+	seen    map[uint32]bool // directories listed (-R), against loops
+}
+
+func newLsCmd(g *globalFlags) *cobra.Command {
+	var f imageFlags
+	c := &lsCmd{}
+	cmd := &cobra.Command{
+		Use:   "ls IMAGE [VOL:]/path [-l] [-R] [--json]",
+		Short: "List a directory of an ext2/3/4 filesystem inside an image",
+		Long: `List a directory (or show one file) of an ext2/3/4 filesystem, straight from
+the image. Entries are sorted by name; dotfiles are always shown ("." and ".."
+are not). Owners are numeric: user names from a guest mean nothing here.
+
+-l shows inode, mode, links, uid, gid, size (major, minor for devices), mtime
+(UTC) and name, with "-> target" for symlinks. --json prints an array of
+objects (inode, name, path, type, mode in octal and as a string, uid, gid,
+size, links, mtime RFC 3339 with nanoseconds, target). -R recurses.
+
+A symlink given as the path is listed itself with -l, and followed (inside
+the filesystem) to the directory it names without -l, as ls does.`,
+		Example: `  imgtool ls disk.img VolGroup00/LogVol00:/etc -l
+  imgtool ls disk.img /home -R --json`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			h, err := openFS(cmd, args[0], args[1], &f)
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			c.h = h
+			c.w = bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
+			c.errw = cmd.ErrOrStderr()
+			c.first = true
+			c.seen = map[uint32]bool{}
+			err = c.run()
+			if ferr := c.w.Flush(); err == nil {
+				err = ferr
+			}
+			if err == nil && c.errors > 0 {
+				err = &codeError{exitPartial, fmt.Errorf("%d entries could not be read", c.errors)}
+			}
+			return err
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVarP(&c.long, "long", "l", false, "long listing: inode, mode, links, uid, gid, size, mtime, name")
+	cmd.Flags().BoolVarP(&c.recurse, "recursive", "R", false, "list subdirectories recursively")
+	cmd.Flags().BoolVar(&c.asJSON, "json", false, "print a JSON array of entries")
+	return cmd
+}
+
+func (c *lsCmd) run() error {
+	h := c.h
+	ino, err := h.fsys.Lookup(h.path)
+	if err != nil {
+		return h.errAt(h.path, err)
+	}
+	in, err := h.fsys.Inode(ino)
+	if err != nil {
+		return h.errAt(h.path, err)
+	}
+	if in.IsSymlink() && !c.long && !c.asJSON {
+		if fino, err := h.fsys.LookupFollow(h.path); err == nil {
+			if fin, err := h.fsys.Inode(fino); err == nil && fin.IsDir() {
+				ino, in = fino, fin
+			}
+		}
+	}
+	if c.asJSON {
+		c.w.WriteString("[")
+	}
+	if !in.IsDir() {
+		c.print(c.entry(h.path, baseOf(h.path), ino, in, nil))
+	} else if err := c.listDir(h.path, ino, false); err != nil {
+		return err
+	}
+	if c.asJSON {
+		c.w.WriteString("\n]\n")
+	}
+	return nil
+}
+
+func baseOf(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' && i != len(p)-1 {
+			return p[i+1:]
+		}
+	}
+	return p
+}
+
+// listDir lists directory dir (inode ino) and, with -R, its
+// subdirectories after it, as ls -R does.
+func (c *lsCmd) listDir(dir string, ino uint32, header bool) error {
+	h := c.h
+	c.seen[ino] = true
+	ents, err := h.fsys.ReadDirInode(ino)
+	if err != nil {
+		c.errors++
+		fmt.Fprintf(c.errw, "imgtool: %v\n", h.errAt(dir, err))
+		if ents == nil {
+			return nil
+		}
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].Name < ents[j].Name })
+	if header && !c.asJSON {
+		fmt.Fprintf(c.w, "\n%s:\n", showName(dir))
+	} else if c.recurse && !c.asJSON {
+		fmt.Fprintf(c.w, "%s:\n", showName(dir))
+	}
+	var subdirs []ext.DirEntry
+	for _, e := range ents {
+		if e.Name == "." || e.Name == ".." {
+			continue
+		}
+		p := joinPath(dir, e.Name)
+		var in *ext.Inode
+		var ierr error
+		if c.long || c.asJSON || c.recurse {
+			in, ierr = h.fsys.Inode(e.Ino)
+			if ierr != nil {
+				c.errors++
+				fmt.Fprintf(c.errw, "imgtool: %v\n", h.errAt(p, ierr))
+			}
+		}
+		c.print(c.entry(p, e.Name, e.Ino, in, ierr))
+		if c.recurse && in != nil && in.IsDir() && !c.seen[e.Ino] {
+			subdirs = append(subdirs, e)
+		}
+	}
+	for _, e := range subdirs {
+		if err := c.listDir(joinPath(dir, e.Name), e.Ino, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *lsCmd) entry(p, name string, ino uint32, in *ext.Inode, ierr error) *lsEntry {
+	e := &lsEntry{Path: p, Name: name, Inode: ino}
+	if ierr != nil {
+		e.Error = ierr.Error()
+		return e
+	}
+	if in == nil {
+		return e
+	}
+	e.Type = typeName(in.Mode)
+	e.Mode = fmt.Sprintf("%04o", in.Mode&0o7777)
+	e.ModeString = modeString(in.Mode)
+	e.UID, e.GID = in.UID, in.GID
+	e.Size = in.Size
+	e.Links = in.Links
+	e.Mtime = timeJSON(in.Mtime)
+	if in.IsSymlink() {
+		t, err := c.h.fsys.Readlink(ino)
+		if err != nil {
+			c.errors++
+			fmt.Fprintf(c.errw, "imgtool: %v\n", c.h.errAt(p, err))
+		}
+		e.Target = t
+	}
+	if isDevice(in.Mode) {
+		ma, mi := in.Rdev()
+		e.DevMajor, e.DevMinor = &ma, &mi
+	}
+	e.inode = in
+	return e
+}
+
+func (c *lsCmd) print(e *lsEntry) {
+	if c.asJSON {
+		if !c.first {
+			c.w.WriteString(",")
+		}
+		c.first = false
+		c.w.WriteString("\n  ")
+		b, _ := json.Marshal(e)
+		c.w.Write(b)
+		return
+	}
+	if !c.long {
+		fmt.Fprintln(c.w, showName(e.Name))
+		return
+	}
+	if e.inode == nil {
+		fmt.Fprintf(c.w, "%8d %s %s\n", e.Inode, "??????????", showName(e.Name))
+		return
+	}
+	size := fmt.Sprint(e.Size)
+	if e.DevMajor != nil {
+		size = fmt.Sprintf("%d, %d", *e.DevMajor, *e.DevMinor)
+	}
+	name := showName(e.Name)
+	if e.inode.IsSymlink() {
+		name += " -> " + showName(e.Target)
+	}
+	fmt.Fprintf(c.w, "%8d %s %3d %5d %5d %10s %s %s\n", e.Inode, e.ModeString, e.Links, e.UID, e.GID, size,
+		e.inode.Mtime.UTC().Format("2006-01-02 15:04:05"), name)
+}
