@@ -1,9 +1,21 @@
-// Package image opens the things imgtool reads: raw image files and block
-// devices. Everything above this package sees only an io.ReaderAt and a size.
+// Package image opens the things imgtool reads: raw image files, block
+// devices, and virtual-disk containers — qcow2, VMDK, VHD — and compressed
+// raw images (.xz, .gz, .zst, .bz2). Everything above this package sees only
+// an io.ReaderAt over the virtual disk and its size.
+//
+// The format is found from the content, never from the file name:
+//
+//	"QFI\xfb" at 0                          qcow2 (image/qcow2)
+//	"KDMV" at 0                             VMDK sparse extent (image/vmdk)
+//	"# Disk DescriptorFile"                 VMDK descriptor naming extent files
+//	"conectix" footer at the end (or at 0)  VHD (image/vhd)
+//	"vhdxfile" at 0                         VHDX: recognised, not read
+//	xz / gzip / zstd / bzip2 magic          compressed raw (image/compressed)
+//	anything else                           raw
 //
 // Images are always opened read-only here. The few commands that write (lvm
 // rename/undo with --write) open their target through OpenWritable, which
-// refuses block devices that are in use.
+// refuses block devices that are in use and any format but raw.
 package image
 
 import (
@@ -13,21 +25,71 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/imgtool/imgtool/image/compressed"
+	"github.com/imgtool/imgtool/image/qcow2"
+	"github.com/imgtool/imgtool/image/vhd"
+	"github.com/imgtool/imgtool/image/vmdk"
 	"golang.org/x/sys/unix"
 )
 
-// Image is an opened, read-only source of bytes with a known size.
+// Format names recorded in Image.Format.
+const (
+	FormatRaw   = "raw"
+	FormatQcow2 = "qcow2"
+	// VMDK formats are "vmdk-" + the descriptor's createType:
+	// vmdk-monolithicSparse, vmdk-streamOptimized, vmdk-monolithicFlat,
+	// vmdk-twoGbMaxExtentSparse, vmdk-twoGbMaxExtentFlat, or
+	// vmdk-sparseExtent for a bare extent file.
+	FormatVMDKPrefix = "vmdk-"
+	FormatVHDFixed   = "vhd-fixed"
+	FormatVHDDynamic = "vhd-dynamic"
+	// Compressed raw images are named by their compression: "xz", "gzip",
+	// "zstd", "bzip2"; when the decompressed bytes are themselves a
+	// container, the two are joined: "xz+qcow2", "gzip+vhd-fixed".
+)
+
+// Image is an opened, read-only source of bytes with a known size: the
+// virtual disk of a container format, or the file itself for raw images.
 type Image struct {
 	io.ReaderAt
 	// Path is the name the image was opened by.
 	Path string
-	// size in bytes: the file size, or for a block device the size
-	// reported by the BLKGETSIZE64 ioctl.
+	// size in bytes: the virtual disk size, the file size, or for a block
+	// device the size reported by the BLKGETSIZE64 ioctl.
 	size int64
 	// BlockDevice is true when Path is a block device.
 	BlockDevice bool
+	// Format is what the content turned out to be (see the Format*
+	// constants).
+	Format string
+	// Details describe the container, for inspect: extent and backing
+	// files, cluster size, compression. Empty for raw images.
+	Details []string
+	// Backing is a qcow2 image's backing chain (nearest first), if any.
+	Backing []qcow2.Layer
+	// Snapshots lists a qcow2 image's internal snapshots. imgtool reads
+	// the current state, not the snapshots.
+	Snapshots []qcow2.Snapshot
+	// Notes are oddities found while opening (bad checksums, dirty bits).
+	Notes []string
 
-	f *os.File
+	f       *os.File // the file holding raw bytes (the temp copy for compressed images); nil for containers
+	closers []io.Closer
+}
+
+// Options tune OpenWithOptions.
+type Options struct {
+	// Progress, if not nil, is called while a compressed image is being
+	// decompressed, with the compressed bytes consumed so far and the
+	// compressed file's size. Nothing else is slow enough to report.
+	Progress func(done, total int64)
+	// TempDir is where compressed images are decompressed (default
+	// os.TempDir()). The copy is sparse and is deleted when the image is
+	// closed (it is unlinked at once, so it also vanishes if the process
+	// dies).
+	TempDir string
+	// Raw skips format detection: the file is read as it is.
+	Raw bool
 }
 
 // Errors returned by Open; test with errors.Is.
@@ -35,23 +97,62 @@ var (
 	ErrEmpty       = errors.New("image is empty (0 bytes)")
 	ErrIsDirectory = errors.New("is a directory, not an image")
 	ErrNotImage    = errors.New("not a regular file or block device")
+	ErrNotRaw      = errors.New("only raw images can be opened for writing")
+	ErrUnsupported = errors.New("unsupported image format")
 )
 
-// Open opens path read-only. A regular file's size comes from stat; a block
+// Open opens path read-only and returns its virtual disk, detecting the
+// format from the content. A regular file's size comes from stat; a block
 // device's from the BLKGETSIZE64 ioctl.
 func Open(path string) (*Image, error) {
-	return open(path, os.O_RDONLY)
+	return OpenWithOptions(path, nil)
+}
+
+// OpenWithOptions is Open with options (progress for decompression, temp
+// directory, raw mode).
+func OpenWithOptions(path string, opt *Options) (*Image, error) {
+	if opt == nil {
+		opt = &Options{}
+	}
+	im, err := open(path, os.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Raw {
+		return im, nil
+	}
+	if err := im.detect(opt, true); err != nil {
+		im.Close()
+		return nil, err
+	}
+	return im, nil
 }
 
 // OpenWritable opens path for reading and writing. Block devices are opened
 // with O_EXCL, so the kernel refuses one that is mounted or held by
-// device-mapper. Only explicit --write commands use this.
+// device-mapper. Only raw images can be written: a qcow2, VMDK, VHD or
+// compressed image is refused with ErrNotRaw. Only explicit --write
+// commands use this.
 func OpenWritable(path string) (*Image, error) {
 	flags := os.O_RDWR
 	if fi, err := os.Stat(path); err == nil && fi.Mode()&fs.ModeDevice != 0 {
 		flags |= unix.O_EXCL
 	}
-	return open(path, flags)
+	im, err := open(path, flags)
+	if err != nil {
+		return nil, err
+	}
+	format, err := sniff(im.f, im.size)
+	if err != nil {
+		im.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if format != FormatRaw {
+		im.Close()
+		return nil, fmt.Errorf("open %s for writing: it is a %s image; %w (convert it with qemu-img convert -O raw, or decompress it, first)", path, format, ErrNotRaw)
+	}
+	im.Format = FormatRaw
+	return im, nil
 }
 
 func open(path string, flags int) (*Image, error) {
@@ -85,7 +186,152 @@ func open(path string, flags int) (*Image, error) {
 		f.Close()
 		return nil, fmt.Errorf("open %s: %w", path, ErrEmpty)
 	}
-	return &Image{ReaderAt: f, Path: path, size: size, BlockDevice: isDev, f: f}, nil
+	return &Image{ReaderAt: f, Path: path, size: size, BlockDevice: isDev, Format: FormatRaw, f: f, closers: []io.Closer{f}}, nil
+}
+
+// sniff names the format of r by content: a Format* constant, a
+// compression kind, "vmdk" (either VMDK kind) or "vhdx".
+func sniff(r io.ReaderAt, size int64) (string, error) {
+	head := make([]byte, 4096)
+	n, err := r.ReadAt(head, 0)
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("reading the first bytes: %w", err)
+	}
+	head = head[:n]
+	switch {
+	case len(head) >= 4 && string(head[:4]) == qcow2.Magic:
+		return FormatQcow2, nil
+	case len(head) >= 4 && string(head[:4]) == "KDMV":
+		return "vmdk", nil
+	case len(head) >= 8 && string(head[:8]) == "vhdxfile":
+		return "vhdx", nil
+	case len(head) >= 4 && string(head[:4]) == "COWD":
+		return "vmdk-cowd", nil
+	case size <= 1<<20 && vmdk.ProbeDescriptor(head):
+		return "vmdk", nil
+	case vhd.Probe(r, size):
+		return "vhd", nil
+	}
+	if k := compressed.Detect(head); k != "" {
+		return k, nil
+	}
+	return FormatRaw, nil
+}
+
+// detect replaces im's reader with the virtual disk of its container
+// format. outer is false for the decompressed copy of a compressed image
+// (which is not decompressed again).
+func (im *Image) detect(opt *Options, outer bool) error {
+	format, err := sniff(im.f, im.size)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", im.Path, err)
+	}
+	switch format {
+	case FormatRaw:
+		return nil
+	case FormatQcow2:
+		q, err := qcow2.Open(im.f, im.size, im.Path)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", im.Path, err)
+		}
+		im.closers = append(im.closers, q)
+		im.ReaderAt, im.size, im.Format = q, q.Size(), FormatQcow2
+		h := q.Header
+		im.Details = append(im.Details, fmt.Sprintf("qcow2 v%d, %d-byte clusters, compression %s", h.Version, h.ClusterSize(), h.Compression()))
+		for _, l := range q.Backing {
+			im.Details = append(im.Details, fmt.Sprintf("backing file %s (%s)", l.Path, l.Format))
+		}
+		for _, s := range q.Snapshots {
+			im.Details = append(im.Details, fmt.Sprintf("snapshot %s %q taken %s (not shown: imgtool reads the current state)", s.ID, s.Name, s.Date.Format("2006-01-02 15:04:05")))
+		}
+		im.Backing, im.Snapshots, im.Notes = q.Backing, q.Snapshots, append(im.Notes, q.Notes...)
+	case "vmdk":
+		dir := ""
+		if outer {
+			dir = dirOf(im.Path)
+		}
+		d, err := vmdk.Open(im.f, im.size, dir)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", im.Path, err)
+		}
+		im.closers = append(im.closers, d)
+		im.ReaderAt, im.size, im.Format = d, d.Size(), FormatVMDKPrefix+d.CreateType
+		for _, f := range d.Files {
+			im.Details = append(im.Details, "extent file "+f)
+		}
+	case "vhd":
+		d, err := vhd.Open(im.f, im.size)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", im.Path, err)
+		}
+		im.ReaderAt, im.size, im.Format = d, d.Size(), "vhd-"+d.Type()
+		im.Details = append(im.Details, d.String())
+		im.Notes = append(im.Notes, d.Notes...)
+	case "vhdx":
+		return fmt.Errorf("open %s: %w: VHDX (convert it with qemu-img convert -O raw)", im.Path, ErrUnsupported)
+	case "vmdk-cowd":
+		return fmt.Errorf("open %s: %w: VMware ESX sparse (COWD) extent", im.Path, ErrUnsupported)
+	default: // compressed
+		if !outer {
+			return nil // a compressed file inside a compressed file: leave it raw
+		}
+		return im.decompress(format, opt)
+	}
+	im.f = nil // the file no longer holds the disk's bytes as they are
+	if im.size <= 0 {
+		return fmt.Errorf("open %s: %s image with a virtual size of %d bytes", im.Path, im.Format, im.size)
+	}
+	return nil
+}
+
+func (im *Image) decompress(kind string, opt *Options) error {
+	tmp, err := os.CreateTemp(opt.TempDir, "imgtool-decompressed-*.img")
+	if err != nil {
+		return fmt.Errorf("open %s: creating a file to decompress %s into: %w", im.Path, kind, err)
+	}
+	// Unlink now: the open descriptor keeps the data, and the space is
+	// freed on Close or when the process ends, however it ends.
+	os.Remove(tmp.Name())
+	var progress func(int64)
+	if opt.Progress != nil {
+		total := im.size
+		progress = func(n int64) { opt.Progress(n, total) }
+	}
+	n, err := compressed.Decompress(tmp, io.NewSectionReader(im.f, 0, im.size), kind, progress)
+	if err != nil {
+		tmp.Close()
+		return fmt.Errorf("open %s: %w", im.Path, err)
+	}
+	if n == 0 {
+		tmp.Close()
+		return fmt.Errorf("open %s: %w (after %s decompression)", im.Path, ErrEmpty, kind)
+	}
+	// The compressed file is no longer needed.
+	for _, c := range im.closers {
+		c.Close()
+	}
+	im.closers = []io.Closer{tmp}
+	im.ReaderAt, im.f, im.size, im.Format = tmp, tmp, n, kind
+	im.Details = append(im.Details, fmt.Sprintf("%s-compressed; decompressed to a temporary file (%d bytes)", kind, n))
+	if err := im.detect(opt, false); err != nil {
+		return err
+	}
+	if inner := im.Format; inner != kind {
+		im.Format = kind + "+" + inner
+	}
+	return nil
+}
+
+func dirOf(path string) string {
+	for i := len(path) - 1; i >= 0; i-- {
+		if path[i] == '/' {
+			if i == 0 {
+				return "/"
+			}
+			return path[:i]
+		}
+	}
+	return "."
 }
 
 func describe(path string, err error) error {
@@ -109,22 +355,44 @@ func blockDeviceSize(f *os.File) (int64, error) {
 	return int64(size), nil
 }
 
-// Size returns the image size in bytes.
+// Size returns the size in bytes of the virtual disk.
 func (im *Image) Size() int64 { return im.size }
 
-// File returns the underlying *os.File (for writers and SEEK_HOLE users).
+// File returns the *os.File holding the disk's bytes as they are (for
+// writers and SEEK_HOLE users): the image file for raw images, the
+// decompressed temporary copy for compressed raw images, and nil for
+// container formats (qcow2, VMDK, VHD), whose bytes are not laid out as
+// the disk.
 func (im *Image) File() *os.File { return im.f }
 
 // WriteAt writes to an image opened with OpenWritable.
-func (im *Image) WriteAt(p []byte, off int64) (int, error) { return im.f.WriteAt(p, off) }
+func (im *Image) WriteAt(p []byte, off int64) (int, error) {
+	if im.f == nil || im.Format != FormatRaw {
+		return 0, fmt.Errorf("write %s: %w", im.Path, ErrNotRaw)
+	}
+	return im.f.WriteAt(p, off)
+}
 
 // Sync flushes writes to stable storage.
-func (im *Image) Sync() error { return im.f.Sync() }
-
-// Close closes the image.
-func (im *Image) Close() error {
-	if im == nil || im.f == nil {
+func (im *Image) Sync() error {
+	if im.f == nil {
 		return nil
 	}
-	return im.f.Close()
+	return im.f.Sync()
+}
+
+// Close closes the image and every file it opened (backing files, extent
+// files, the decompressed copy).
+func (im *Image) Close() error {
+	if im == nil {
+		return nil
+	}
+	var first error
+	for i := len(im.closers) - 1; i >= 0; i-- {
+		if err := im.closers[i].Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	im.closers = nil
+	return first
 }

@@ -77,7 +77,7 @@ func (s *Section) MapOffset(off int64) (io.ReaderAt, int64, int64, error) {
 // Mapper (normally the *Image), returning it and the absolute offset of
 // byte off of r within it, and how many bytes from there are contiguous.
 func Resolve(r io.ReaderAt, off int64) (io.ReaderAt, int64, int64, error) {
-	run := int64(1<<62)
+	run := int64(1 << 62)
 	for depth := 0; depth < 64; depth++ {
 		m, ok := r.(Mapper)
 		if !ok {

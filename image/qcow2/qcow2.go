@@ -1,0 +1,523 @@
+// Package qcow2 reads QEMU copy-on-write images (qcow2, versions 2 and 3).
+//
+// Cluster reads — L1/L2 tables, zero clusters, zlib (raw deflate) and zstd
+// compressed clusters, backing files — are done by
+// github.com/lima-vm/go-qcow2reader; this package adds what imgtool needs
+// around it:
+//
+//   - its own parse and sanity check of the header (docs/interop/qcow2.txt
+//     in the QEMU tree), so that absurd sizes are refused before the
+//     library allocates tables for them;
+//   - a clear error for encrypted images (crypt_method 1 = AES, 2 = LUKS),
+//     which are reported, not read;
+//   - backing chains resolved the way qemu does (a relative backing file
+//     name is relative to the directory of the image naming it), with a
+//     clear error naming a missing backing file, and loop/depth limits;
+//   - the internal snapshot table, which the library does not expose;
+//   - the zstd decompressor (github.com/klauspost/compress/zstd) plugged
+//     into the library's decompressor hook.
+package qcow2
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	limage "github.com/lima-vm/go-qcow2reader/image"
+	lqcow2 "github.com/lima-vm/go-qcow2reader/image/qcow2"
+	"github.com/lima-vm/go-qcow2reader/image/raw"
+	llog "github.com/lima-vm/go-qcow2reader/log"
+)
+
+var be = binary.BigEndian
+
+func init() {
+	lqcow2.SetDecompressor(lqcow2.CompressionTypeZstd, func(r io.Reader) (io.ReadCloser, error) {
+		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return nil, err
+		}
+		return d.IOReadCloser(), nil
+	})
+	// The library prints warnings with the standard logger; keep
+	// libraries quiet and route them to slog at debug level.
+	llog.SetWarnFunc(func(s string) { slog.Debug("go-qcow2reader: " + s) })
+}
+
+// Header constants (QEMU docs/interop/qcow2.txt).
+const (
+	Magic = "QFI\xfb"
+
+	CryptNone = 0
+	CryptAES  = 1
+	CryptLUKS = 2
+
+	// Incompatible feature bits (v3).
+	IncompatDirty        = 1 << 0
+	IncompatCorrupt      = 1 << 1
+	IncompatExternalData = 1 << 2
+	IncompatCompression  = 1 << 3
+	IncompatExtendedL2   = 1 << 4
+
+	CompressionZlib = 0
+	CompressionZstd = 1
+
+	minClusterBits = 9
+	maxClusterBits = 21 // 2 MiB, qemu's limit
+	maxBackingName = 1023
+	maxChain       = 32
+	maxSnapshots   = 65536 // QCOW_MAX_SNAPSHOTS
+)
+
+// Header is the qcow2 header (big-endian on disk). Fields after
+// RefcountTableClusters... SnapshotsOffset exist in v2 and v3; the rest only
+// in v3.
+type Header struct {
+	Magic                 [4]byte // 0: "QFI\xfb"
+	Version               uint32  // 4: 2 or 3
+	BackingFileOffset     uint64  // 8: byte offset of the backing file name
+	BackingFileSize       uint32  // 16: its length (no NUL), <= 1023
+	ClusterBits           uint32  // 20: log2 cluster size, 9..21
+	Size                  uint64  // 24: virtual disk size in bytes
+	CryptMethod           uint32  // 32: 0 none, 1 AES, 2 LUKS
+	L1Size                uint32  // 36: L1 entries
+	L1TableOffset         uint64  // 40
+	RefcountTableOffset   uint64  // 48
+	RefcountTableClusters uint32  // 56
+	NbSnapshots           uint32  // 60
+	SnapshotsOffset       uint64  // 64
+	// v3:
+	IncompatibleFeatures uint64 // 72
+	CompatibleFeatures   uint64 // 80
+	AutoclearFeatures    uint64 // 88
+	RefcountOrder        uint32 // 96
+	HeaderLength         uint32 // 100
+	CompressionType      uint8  // 104, if HeaderLength > 104
+}
+
+// ParseHeader decodes and sanity-checks a header; fileSize bounds the
+// tables it points at.
+func ParseHeader(b []byte, fileSize int64) (*Header, error) {
+	if len(b) < 72 || string(b[:4]) != Magic {
+		return nil, ErrNotQcow2
+	}
+	h := &Header{
+		Version:               be.Uint32(b[4:]),
+		BackingFileOffset:     be.Uint64(b[8:]),
+		BackingFileSize:       be.Uint32(b[16:]),
+		ClusterBits:           be.Uint32(b[20:]),
+		Size:                  be.Uint64(b[24:]),
+		CryptMethod:           be.Uint32(b[32:]),
+		L1Size:                be.Uint32(b[36:]),
+		L1TableOffset:         be.Uint64(b[40:]),
+		RefcountTableOffset:   be.Uint64(b[48:]),
+		RefcountTableClusters: be.Uint32(b[56:]),
+		NbSnapshots:           be.Uint32(b[60:]),
+		SnapshotsOffset:       be.Uint64(b[64:]),
+		HeaderLength:          72,
+		RefcountOrder:         4,
+	}
+	copy(h.Magic[:], b[:4])
+	switch h.Version {
+	case 2:
+	case 3:
+		if len(b) < 104 {
+			return nil, fmt.Errorf("qcow2 v3 header: short (%d bytes)", len(b))
+		}
+		h.IncompatibleFeatures = be.Uint64(b[72:])
+		h.CompatibleFeatures = be.Uint64(b[80:])
+		h.AutoclearFeatures = be.Uint64(b[88:])
+		h.RefcountOrder = be.Uint32(b[96:])
+		h.HeaderLength = be.Uint32(b[100:])
+		if h.HeaderLength < 104 || h.HeaderLength > 4096 {
+			return nil, fmt.Errorf("qcow2 header at byte 100: header length %d outside 104..4096", h.HeaderLength)
+		}
+		if h.HeaderLength > 104 && len(b) > 104 {
+			h.CompressionType = b[104]
+		}
+	default:
+		return nil, fmt.Errorf("%w: qcow2 version %d (byte 4); only 2 and 3 exist", ErrUnsupported, h.Version)
+	}
+	if h.ClusterBits < minClusterBits || h.ClusterBits > maxClusterBits {
+		return nil, fmt.Errorf("qcow2 header at byte 20: cluster bits %d outside %d..%d", h.ClusterBits, minClusterBits, maxClusterBits)
+	}
+	cs := uint64(1) << h.ClusterBits
+	if h.Size > 1<<56 {
+		return nil, fmt.Errorf("qcow2 header at byte 24: virtual size %d is absurd", h.Size)
+	}
+	// Each L1 entry maps cs/8 clusters; the table must cover the disk and
+	// lie inside the file.
+	need := (h.Size + cs*(cs/8) - 1) / (cs * (cs / 8))
+	if uint64(h.L1Size) < need {
+		return nil, fmt.Errorf("qcow2 header at byte 36: L1 table of %d entries cannot map %d bytes (need %d)", h.L1Size, h.Size, need)
+	}
+	if h.L1TableOffset > uint64(fileSize) || h.L1TableOffset+8*uint64(h.L1Size) > uint64(fileSize) {
+		return nil, fmt.Errorf("qcow2 header at byte 40: L1 table (%d entries at byte %d) outside the %d-byte file", h.L1Size, h.L1TableOffset, fileSize)
+	}
+	if h.BackingFileOffset != 0 {
+		if h.BackingFileSize == 0 || h.BackingFileSize > maxBackingName {
+			return nil, fmt.Errorf("qcow2 header at byte 16: backing file name length %d outside 1..%d", h.BackingFileSize, maxBackingName)
+		}
+		if h.BackingFileOffset > uint64(fileSize) || h.BackingFileOffset+uint64(h.BackingFileSize) > uint64(fileSize) {
+			return nil, fmt.Errorf("qcow2 header at byte 8: backing file name at byte %d outside the %d-byte file", h.BackingFileOffset, fileSize)
+		}
+	}
+	return h, nil
+}
+
+// ClusterSize returns the cluster size in bytes.
+func (h *Header) ClusterSize() int64 { return 1 << h.ClusterBits }
+
+// Compression names the compression type: "zlib" or "zstd".
+func (h *Header) Compression() string {
+	switch h.CompressionType {
+	case CompressionZlib:
+		return "zlib"
+	case CompressionZstd:
+		return "zstd"
+	}
+	return fmt.Sprintf("type-%d", h.CompressionType)
+}
+
+// Errors; test with errors.Is.
+var (
+	ErrNotQcow2       = errors.New("not a qcow2 image")
+	ErrEncrypted      = errors.New("qcow2 image is encrypted; imgtool does not read encrypted images")
+	ErrMissingBacking = errors.New("backing file does not exist")
+	ErrUnsupported    = errors.New("unsupported qcow2 feature")
+)
+
+// Snapshot is one entry of the internal snapshot table.
+type Snapshot struct {
+	ID           string
+	Name         string
+	Date         time.Time
+	VMClock      time.Duration // guest clock at the snapshot
+	VMStateSize  uint64        // bytes of saved VM state (0: disk-only)
+	DiskSize     uint64        // virtual disk size at the snapshot (extra data, v3)
+	L1TableOff   uint64
+	L1Size       uint32
+	EntryAtBytes int64 // where the entry starts in the file
+}
+
+// ReadSnapshots parses the snapshot table. Entries (all big-endian):
+//
+//	0  u64 l1_table_offset   8  u32 l1_size
+//	12 u16 id_str_size       14 u16 name_size
+//	16 u32 date_sec          20 u32 date_nsec
+//	24 u64 vm_clock_nsec     32 u32 vm_state_size
+//	36 u32 extra_data_size   40 extra data: u64 vm_state_size_large,
+//	                            u64 disk_size, u64 icount (as long as given)
+//	then id_str, name, padding to a multiple of 8.
+func ReadSnapshots(r io.ReaderAt, h *Header, fileSize int64) ([]Snapshot, error) {
+	if h.NbSnapshots == 0 {
+		return nil, nil
+	}
+	if h.NbSnapshots > maxSnapshots {
+		return nil, fmt.Errorf("qcow2 header at byte 60: %d snapshots (qemu allows %d)", h.NbSnapshots, maxSnapshots)
+	}
+	off := int64(h.SnapshotsOffset)
+	if h.SnapshotsOffset > uint64(fileSize) {
+		return nil, fmt.Errorf("qcow2 header at byte 64: snapshot table at byte %d outside the %d-byte file", h.SnapshotsOffset, fileSize)
+	}
+	var out []Snapshot
+	for i := uint32(0); i < h.NbSnapshots; i++ {
+		var fix [40]byte
+		if off+40 > fileSize {
+			return out, fmt.Errorf("qcow2 snapshot %d at byte %d: runs past the end of the file", i, off)
+		}
+		if _, err := r.ReadAt(fix[:], off); err != nil {
+			return out, fmt.Errorf("qcow2 snapshot %d at byte %d: %w", i, off, err)
+		}
+		s := Snapshot{
+			L1TableOff:   be.Uint64(fix[0:]),
+			L1Size:       be.Uint32(fix[8:]),
+			Date:         time.Unix(int64(be.Uint32(fix[16:])), int64(be.Uint32(fix[20:]))).UTC(),
+			VMClock:      time.Duration(be.Uint64(fix[24:])),
+			VMStateSize:  uint64(be.Uint32(fix[32:])),
+			EntryAtBytes: off,
+		}
+		idLen, nameLen := int64(be.Uint16(fix[12:])), int64(be.Uint16(fix[14:]))
+		extra := int64(be.Uint32(fix[36:]))
+		if extra > 1024 {
+			return out, fmt.Errorf("qcow2 snapshot %d at byte %d: extra data of %d bytes (qemu allows 1024)", i, off, extra)
+		}
+		total := 40 + extra + idLen + nameLen
+		if off+total > fileSize {
+			return out, fmt.Errorf("qcow2 snapshot %d at byte %d: %d-byte entry runs past the end of the file", i, off, total)
+		}
+		rest := make([]byte, extra+idLen+nameLen)
+		if _, err := r.ReadAt(rest, off+40); err != nil {
+			return out, fmt.Errorf("qcow2 snapshot %d at byte %d: %w", i, off, err)
+		}
+		if extra >= 8 {
+			s.VMStateSize = be.Uint64(rest[0:])
+		}
+		if extra >= 16 {
+			s.DiskSize = be.Uint64(rest[8:])
+		}
+		s.ID = string(rest[extra : extra+idLen])
+		s.Name = string(rest[extra+idLen:])
+		out = append(out, s)
+		off += (total + 7) &^ 7
+	}
+	return out, nil
+}
+
+// Image is an opened qcow2 image with its backing chain.
+type Image struct {
+	Header    *Header
+	Snapshots []Snapshot
+	// Backing is the backing chain, nearest first: resolved paths and
+	// their formats ("qcow2" or "raw").
+	Backing []Layer
+	// Notes are oddities found while opening, for display.
+	Notes []string
+
+	img  limage.Image
+	size int64
+}
+
+// Layer is one backing file.
+type Layer struct {
+	Name   string // as recorded in the image that names it
+	Path   string // resolved
+	Format string
+}
+
+type namedReaderAt struct {
+	io.ReaderAt
+	name string
+}
+
+// Name lets the library resolve relative backing names (its Namer).
+func (n namedReaderAt) Name() string { return n.name }
+
+// Open opens the qcow2 image r of fileSize bytes. path is the image's file
+// name, used to resolve relative backing file names (it need not be the
+// file r reads, e.g. for a decompressed copy).
+func Open(r io.ReaderAt, fileSize int64, path string) (*Image, error) {
+	b := make([]byte, 512)
+	n, err := r.ReadAt(b, 0)
+	if err != nil && !(err == io.EOF && n >= 72) {
+		return nil, fmt.Errorf("qcow2: reading header: %w", err)
+	}
+	h, err := ParseHeader(b[:n], fileSize)
+	if err != nil {
+		return nil, err
+	}
+	im := &Image{Header: h, size: int64(h.Size)}
+	switch h.CryptMethod {
+	case CryptNone:
+	case CryptAES:
+		return nil, fmt.Errorf("%w (legacy AES, crypt_method 1 at byte 32)", ErrEncrypted)
+	case CryptLUKS:
+		return nil, fmt.Errorf("%w (LUKS, crypt_method 2 at byte 32)", ErrEncrypted)
+	default:
+		return nil, fmt.Errorf("%w (unknown crypt_method %d at byte 32)", ErrEncrypted, h.CryptMethod)
+	}
+	if h.IncompatibleFeatures&IncompatExternalData != 0 {
+		return nil, fmt.Errorf("%w: external data file (incompatible feature bit 2)", ErrUnsupported)
+	}
+	if h.IncompatibleFeatures&IncompatDirty != 0 {
+		im.Notes = append(im.Notes, "dirty bit set: refcounts may be stale (the image was not closed cleanly); data reads are unaffected")
+	}
+	if h.IncompatibleFeatures&IncompatCorrupt != 0 {
+		im.Notes = append(im.Notes, "corrupt bit set: qemu found metadata damage in this image")
+	}
+	if h.CompressionType > CompressionZstd {
+		return nil, fmt.Errorf("%w: compression type %d at byte 104", ErrUnsupported, h.CompressionType)
+	}
+	im.Snapshots, err = ReadSnapshots(r, h, fileSize)
+	if err != nil {
+		im.Notes = append(im.Notes, "snapshot table: "+err.Error())
+	}
+	// Walk the backing chain ourselves first, for clear errors.
+	if err := im.checkChain(r, h, path); err != nil {
+		return nil, err
+	}
+	var ra io.ReaderAt = r
+	if path != "" {
+		abs, _ := filepath.Abs(path)
+		ra = namedReaderAt{r, abs}
+	}
+	q, err := lqcow2.Open(ra, opener(0))
+	if err != nil {
+		return nil, fmt.Errorf("qcow2: %w", err)
+	}
+	if err := q.Readable(); err != nil {
+		q.Close()
+		return nil, fmt.Errorf("qcow2: %w", err)
+	}
+	im.img = q
+	return im, nil
+}
+
+func backingName(r io.ReaderAt, h *Header) (string, error) {
+	if h.BackingFileOffset == 0 {
+		return "", nil
+	}
+	nb := make([]byte, h.BackingFileSize)
+	if _, err := r.ReadAt(nb, int64(h.BackingFileOffset)); err != nil {
+		return "", fmt.Errorf("qcow2: reading backing file name at byte %d: %w", h.BackingFileOffset, err)
+	}
+	return string(nb), nil
+}
+
+// checkChain follows backing files from r (named path) and fills
+// im.Backing; it fails with ErrMissingBacking naming the first file that
+// is not there.
+func (im *Image) checkChain(r io.ReaderAt, h *Header, path string) error {
+	seen := map[string]bool{}
+	if path != "" {
+		abs, _ := filepath.Abs(path)
+		seen[abs] = true
+	}
+	var opened []*os.File
+	defer func() {
+		for _, f := range opened {
+			f.Close()
+		}
+	}()
+	for depth := 0; ; depth++ {
+		name, err := backingName(r, h)
+		if err != nil || name == "" {
+			return err
+		}
+		if depth >= maxChain {
+			return fmt.Errorf("qcow2: backing chain longer than %d images", maxChain)
+		}
+		if path == "" && !filepath.IsAbs(name) {
+			return fmt.Errorf("qcow2: backing file %q is relative, and the image has no file name to resolve it against", name)
+		}
+		p := name
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(path), p)
+		}
+		p, _ = filepath.Abs(p)
+		if seen[p] {
+			return fmt.Errorf("qcow2: backing chain loops back to %s", p)
+		}
+		seen[p] = true
+		f, err := os.Open(p)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("qcow2 %s: backing file %q (%s): %w", path, name, p, ErrMissingBacking)
+			}
+			return fmt.Errorf("qcow2 %s: backing file %q: %w", path, name, err)
+		}
+		opened = append(opened, f)
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		b := make([]byte, 512)
+		n, _ := f.ReadAt(b, 0)
+		bh, err := ParseHeader(b[:n], fi.Size())
+		if errors.Is(err, ErrNotQcow2) {
+			im.Backing = append(im.Backing, Layer{name, p, "raw"})
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("qcow2 backing file %s: %w", p, err)
+		}
+		if bh.CryptMethod != CryptNone {
+			return fmt.Errorf("qcow2 backing file %s: %w", p, ErrEncrypted)
+		}
+		im.Backing = append(im.Backing, Layer{name, p, "qcow2"})
+		r, h, path = f, bh, p
+	}
+}
+
+// opener opens backing files for the library: qcow2 or raw, decided by
+// the recorded format or, if none, by content.
+func opener(depth int) limage.OpenWithType {
+	return func(ra io.ReaderAt, t limage.Type) (limage.Image, error) {
+		if depth >= maxChain {
+			closeIf(ra)
+			return nopImage{}, fmt.Errorf("backing chain longer than %d images", maxChain)
+		}
+		if t == "" {
+			var m [4]byte
+			if _, err := ra.ReadAt(m[:], 0); err == nil && string(m[:]) == Magic {
+				t = lqcow2.Type
+			} else {
+				t = raw.Type
+			}
+		}
+		switch t {
+		case lqcow2.Type:
+			q, err := lqcow2.Open(ra, opener(depth+1))
+			if err != nil {
+				closeIf(ra)
+				return nopImage{}, err
+			}
+			if err := q.Readable(); err != nil {
+				q.Close()
+				return nopImage{}, err
+			}
+			return q, nil
+		case raw.Type:
+			return raw.Open(ra)
+		}
+		closeIf(ra)
+		return nopImage{}, fmt.Errorf("backing file format %q is not supported under qcow2 (only qcow2 and raw)", t)
+	}
+}
+
+func closeIf(ra io.ReaderAt) {
+	if c, ok := ra.(io.Closer); ok {
+		c.Close()
+	}
+}
+
+// nopImage is returned with errors: the library calls Close on whatever
+// the opener returns, even on failure.
+type nopImage struct{}
+
+func (nopImage) ReadAt([]byte, int64) (int, error)          { return 0, io.EOF }
+func (nopImage) Close() error                               { return nil }
+func (nopImage) Extent(int64, int64) (limage.Extent, error) { return limage.Extent{}, io.EOF }
+func (nopImage) Type() limage.Type                          { return "" }
+func (nopImage) Size() int64                                { return 0 }
+func (nopImage) Readable() error                            { return io.EOF }
+
+// Size returns the virtual disk size.
+func (im *Image) Size() int64 { return im.size }
+
+// ReadAt implements io.ReaderAt over the virtual disk.
+func (im *Image) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("qcow2: read at negative offset %d", off)
+	}
+	if off >= im.size {
+		return 0, io.EOF
+	}
+	var eof error
+	if int64(len(p)) > im.size-off {
+		p = p[:im.size-off]
+		eof = io.EOF
+	}
+	n, err := im.img.ReadAt(p, off)
+	if err == io.EOF && n == len(p) {
+		err = nil
+	}
+	if err != nil {
+		return n, fmt.Errorf("qcow2: reading %d bytes at virtual offset %d: %w", len(p), off, err)
+	}
+	return n, eof
+}
+
+// Close closes the image and its backing files.
+func (im *Image) Close() error {
+	if im.img == nil {
+		return nil
+	}
+	return im.img.Close()
+}
