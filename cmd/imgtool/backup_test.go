@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	mrand "math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/imgtool/imgtool/backup"
+)
+
+// These tests run the built imgtool binary as a subprocess, so that signals
+// and SIGKILL hit a real process.
+
+func buildImgtool(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "imgtool")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// backupWorld is a guest with one image-file disk (a bare ext4 made by
+// mke2fs -d), fake pause/resume/snapshot commands that record their calls,
+// a dest and a local "remote".
+type backupWorld struct {
+	dir, cfgDir, state, dest, log, snapDev string
+}
+
+func newBackupWorld(t *testing.T, dataMB int) *backupWorld {
+	t.Helper()
+	w := &backupWorld{dir: t.TempDir()}
+	src := filepath.Join(w.dir, "src")
+	os.MkdirAll(src, 0o755)
+	for i := 0; i < 8; i++ {
+		b := make([]byte, dataMB<<20/8)
+		rand.Read(b)
+		os.WriteFile(filepath.Join(src, fmt.Sprintf("f%d", i)), b, 0o644)
+	}
+	img := filepath.Join(w.dir, "guest.img")
+	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-d", src, img, fmt.Sprintf("%dM", dataMB+16)).CombinedOutput(); err != nil {
+		t.Fatalf("mke2fs: %v\n%s", err, out)
+	}
+	fake, _ := filepath.Abs("../../backup/testdata/fake.sh")
+	w.cfgDir, w.state, w.dest = filepath.Join(w.dir, "conf.d"), filepath.Join(w.dir, "state"), filepath.Join(w.dir, "backup")
+	w.log, w.snapDev = filepath.Join(w.dir, "calls.log"), filepath.Join(w.dir, "guest-imgtool-snap.img")
+	os.MkdirAll(w.cfgDir, 0o755)
+	cfg := fmt.Sprintf(`name = "g"
+sources = [%[1]q]
+pause = "%[2]s pause {name}"
+resume = "%[2]s resume {name}"
+dest = %[3]q
+hosts = [%[4]q]
+[retention]
+keep_full = 3
+[snapshot]
+mode = "always"
+create = "%[2]s create {source} %[5]s/{snap}.img %[5]s/{snap}.cow"
+remove = "%[2]s remove %[5]s/{snap}.img %[5]s/{snap}.cow"
+device = "%[5]s/{snap}.img"
+cow = "%[5]s/{snap}.cow"
+`, img, fake, w.dest, filepath.Join(w.dir, "remote"), w.dir)
+	os.WriteFile(filepath.Join(w.cfgDir, "g.conf"), []byte(cfg), 0o644)
+	return w
+}
+
+func (w *backupWorld) cmd(bin string, args ...string) *exec.Cmd {
+	c := exec.Command(bin, append([]string{"backup", "--config-dir", w.cfgDir, "--state-dir", w.state}, args...)...)
+	c.Env = append(os.Environ(), "FAKE_LOG="+w.log)
+	return c
+}
+
+func (w *backupWorld) calls() string {
+	b, _ := os.ReadFile(w.log)
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			out = append(out, f[0])
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func TestBackupSIGTERMResumes(t *testing.T) {
+	bin := buildImgtool(t)
+	w := newBackupWorld(t, 4)
+	// SIGTERM while the snapshot is being created (the guest is paused).
+	c := w.cmd(bin, "run")
+	c.Env = append(c.Env, "FAKE_SLEEP=create")
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(w.calls(), "create") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.Process.Signal(syscall.SIGTERM)
+	err := c.Wait()
+	if err == nil {
+		t.Fatal("run interrupted by SIGTERM exited 0")
+	}
+	if got := w.calls(); got != "pause create resume remove" {
+		t.Errorf("calls after SIGTERM: %q, want pause create resume remove", got)
+	}
+	if _, err := os.Stat(filepath.Join(w.state, "g.state")); !os.IsNotExist(err) {
+		t.Errorf("state file left after a handled SIGTERM")
+	}
+	if lines := strings.Split(strings.TrimSpace(stderr.String()), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "imgtool: ") {
+		t.Errorf("want a one-line reason on stderr, got:\n%s", stderr.String())
+	}
+}
+
+func TestBackupLockRefusesSecondRun(t *testing.T) {
+	bin := buildImgtool(t)
+	w := newBackupWorld(t, 1)
+	lock, err := backup.AcquireLock(w.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	start := time.Now()
+	out, err := w.cmd(bin, "run").CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != exitLocked {
+		t.Fatalf("second run: %v, want exit %d\n%s", err, exitLocked, out)
+	}
+	if !strings.Contains(string(out), "another imgtool backup run is in progress") || time.Since(start) > 5*time.Second {
+		t.Errorf("second run output %q after %v", out, time.Since(start))
+	}
+	if w.calls() != "" {
+		t.Errorf("a locked-out run ran commands: %q", w.calls())
+	}
+}
+
+// TestBackupCrashRecovery kills runs with SIGKILL at random points; each is
+// followed by a normal run, which must recover (resume, remove the
+// snapshot, delete partial files) and succeed; no partial file may ever
+// pass for a backup.
+func TestBackupCrashRecovery(t *testing.T) {
+	bin := buildImgtool(t)
+	w := newBackupWorld(t, 24)
+	rng := mrand.New(mrand.NewSource(time.Now().UnixNano()))
+	gdir := filepath.Join(w.dest, "g")
+	killedPaused := 0
+	for i := 0; i < 20; i++ {
+		os.Remove(w.log)
+		day := fmt.Sprintf("2026-01-%02d", i+1)
+		c := w.cmd(bin, "run", "--now", day)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rng.Intn(600)) * time.Millisecond)
+		c.Process.Kill()
+		c.Wait()
+		killedCalls := w.calls()
+		if strings.HasPrefix(killedCalls, "pause") && !strings.Contains(killedCalls, "resume") {
+			killedPaused++
+		}
+		// Nothing incomplete may be taken for a backup.
+		if _, err := backup.Verify(gdir, false); err != nil {
+			t.Errorf("round %d: after SIGKILL: verify: %v", i, err)
+		}
+		os.Remove(w.log)
+		out, err := w.cmd(bin, "run", "--now", day, "-v").CombinedOutput()
+		if err != nil {
+			t.Fatalf("round %d: run after SIGKILL (calls before: %q): %v\n%s", i, killedCalls, err, out)
+		}
+		calls := w.calls()
+		if strings.HasPrefix(killedCalls, "pause") && !strings.Contains(killedCalls, "resume") && !strings.HasPrefix(calls, "resume") {
+			t.Errorf("round %d: guest left paused by the killed run (%q) was not resumed first: %q", i, killedCalls, calls)
+		}
+		if _, err := os.Stat(w.snapDev); !os.IsNotExist(err) {
+			t.Errorf("round %d: snapshot left behind", i)
+		}
+		if n, err := backup.Verify(gdir, false); err != nil || n == 0 {
+			t.Errorf("round %d: verify after recovery: %d, %v", i, n, err)
+		}
+		ents, _ := os.ReadDir(gdir)
+		for _, e := range ents {
+			n := e.Name()
+			if strings.HasPrefix(n, ".") {
+				t.Errorf("round %d: leftover %s", i, n)
+			}
+			if strings.Contains(n, ".dump") && !strings.HasSuffix(n, ".json") {
+				if _, err := os.Stat(filepath.Join(gdir, n+".json")); err != nil {
+					t.Errorf("round %d: data file %s without manifest", i, n)
+				}
+			}
+		}
+	}
+	t.Logf("%d of 20 runs were killed while the guest was paused", killedPaused)
+}
