@@ -198,8 +198,18 @@ func (x *Extractor) tree(ctx context.Context, names []string, src string, ino ui
 		// The entries read before the damage are still extracted.
 		x.problem(src, ino, Damaged, fmt.Errorf("reading directory: %w", err))
 	}
+	var dot, dotdot bool
+	seen := make(map[string]struct{}, len(ents))
 	for _, e := range ents {
-		if e.Name == "." || e.Name == ".." {
+		// A directory starts with "." and ".."; only those two are
+		// skipped quietly. Any other "." or ".." entry is damage or an
+		// attack, and checkName refuses it below.
+		if e.Name == "." && !dot {
+			dot = true
+			continue
+		}
+		if e.Name == ".." && !dotdot {
+			dotdot = true
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -210,6 +220,13 @@ func (x *Extractor) tree(ctx context.Context, names []string, src string, ino ui
 			x.problem(child, e.Ino, Refused, err)
 			continue
 		}
+		// Two entries with one name (damage, or a symlink "evil" followed
+		// by a directory "evil" to write through it): the first wins.
+		if _, dup := seen[e.Name]; dup {
+			x.problem(child, e.Ino, Refused, fmt.Errorf("name %s appears twice in the directory; the first entry was extracted", quotePath(e.Name)))
+			continue
+		}
+		seen[e.Name] = struct{}{}
 		sub := append(names[:len(names):len(names)], e.Name)
 		if err := x.tree(ctx, sub, child, e.Ino, nil, depth+1); err != nil {
 			return err
@@ -289,7 +306,7 @@ func (x *Extractor) add(ctx context.Context, names []string, src string, ino uin
 			x.rep.Specials++
 		}
 	default:
-		err = fmt.Errorf("unknown file type %#o in i_mode %#o", in.Type(), in.Mode)
+		err = fmt.Errorf("inode at offset %#x: unknown file type %#o in i_mode %#o (zeroed or unused inode?)", in.Offset, in.Type(), in.Mode)
 	}
 	if err != nil {
 		var fe *fatalError
