@@ -234,6 +234,9 @@ func (vg *VG) build(md *Metadata, byUUID map[string]*PV) error {
 	for _, lv := range vg.LVs {
 		for i, s := range lv.Segments {
 			for _, a := range append(append([]Area(nil), s.Areas...), s.MetaAreas...) {
+				if a.PV == "" && a.LV == "" {
+					return merr("LV %s segment%d has an area with no PV or LV name", lv.Name, i+1)
+				}
 				if a.PV != "" && pvByName[a.PV] == nil {
 					return merr("LV %s segment%d refers to unknown PV %s", lv.Name, i+1, a.PV)
 				}
@@ -254,8 +257,14 @@ func (vg *VG) build(md *Metadata, byUUID map[string]*PV) error {
 	for _, lv := range vg.LVs {
 		for _, s := range lv.Segments {
 			if s.Type == "snapshot" {
-				cow := lvByName[s.COWStore]
-				cow.snapshot = &snapshotRef{seg: s, holder: lv, origin: lvByName[s.Origin]}
+				cow, origin := lvByName[s.COWStore], lvByName[s.Origin]
+				if cow == nil || origin == nil {
+					return merr("snapshot LV %s does not name its origin and COW store", lv.Name)
+				}
+				if cow.snapshot != nil || cow == lv || origin == cow {
+					return merr("snapshot LV %s: COW store %s used twice or by itself", lv.Name, cow.Name)
+				}
+				cow.snapshot = &snapshotRef{seg: s, holder: lv, origin: origin}
 				// LVM stores VISIBLE on the snapshotN LV; the user
 				// sees it under the COW LV's name.
 				cow.Visible = cow.Visible || lv.Visible

@@ -195,8 +195,11 @@ func (a *area) readAt(p []byte, off int64) (int, error) {
 func (lv *LV) resolveArea(a Area, extents int64, extra int64, depth int) (*area, error) {
 	vg := lv.VG
 	n := extents * vg.ExtentSize
-	if a.PV != "" {
+	if a.PV != "" || a.LV == "" {
 		p := vg.pvByName[a.PV]
+		if p == nil {
+			return nil, fmt.Errorf("area names unknown PV %q", a.PV)
+		}
 		if p.PV == nil {
 			return &area{n: n, missingPV: p.UUID}, nil
 		}
@@ -207,6 +210,9 @@ func (lv *LV) resolveArea(a Area, extents int64, extra int64, depth int) (*area,
 		return &area{r: p.PV.R, off: off, n: n}, nil
 	}
 	sub := vg.lvByName[a.LV]
+	if sub == nil {
+		return nil, fmt.Errorf("area names unknown LV %q", a.LV)
+	}
 	sr, err := sub.open(depth + 1)
 	if err != nil {
 		return nil, err

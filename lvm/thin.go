@@ -258,10 +258,16 @@ type thinSeg struct {
 func (lv *LV) thinReader(s *Segment, depth int) (segReader, error) {
 	vg := lv.VG
 	pool := vg.lvByName[s.ThinPool]
+	if pool == nil {
+		return nil, fmt.Errorf("thin segment names no thin pool")
+	}
 	if len(pool.Segments) != 1 || pool.Segments[0].Type != "thin-pool" {
 		return nil, fmt.Errorf("thin pool %s is not a single thin-pool segment", pool.Name)
 	}
 	ps := pool.Segments[0]
+	if vg.lvByName[ps.PoolMetadata] == nil || vg.lvByName[ps.PoolData] == nil {
+		return nil, fmt.Errorf("thin pool %s does not name its metadata and data LVs", pool.Name)
+	}
 	if s.StartExtent != 0 {
 		return nil, fmt.Errorf("%w: thin segment starting at extent %d", ErrNotReadable, s.StartExtent)
 	}
