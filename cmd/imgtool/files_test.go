@@ -408,3 +408,38 @@ func sha(man []manifestEntry, p string) string {
 	}
 	return "?"
 }
+
+// TestExtractHostileCLI: on the hostile image (names with '/', NUL, "..",
+// symlinks planted before same-named directories) extract exits 3, lists
+// what it refused, and writes nothing outside DEST.
+func TestExtractHostileCLI(t *testing.T) {
+	img := fixturetest.Image(t, "hostile-ext")
+	keepImage(t, img)
+	for _, args := range [][]string{{}, {"--force"}, {"--tar", "-"}} {
+		tmp := t.TempDir()
+		outside := filepath.Join(tmp, "outside")
+		os.Mkdir(outside, 0o755)
+		dest := filepath.Join(tmp, "dest")
+		cmdArgs := append([]string{"extract", img, "/"}, args...)
+		if len(args) == 0 || args[0] != "--tar" {
+			cmdArgs = append(cmdArgs, dest)
+		}
+		_, errs, code := imgtool(t, cmdArgs...)
+		if code != exitPartial {
+			t.Errorf("%v: exit %d, want %d: %s", args, code, exitPartial, errs)
+		}
+		for _, want := range []string{`refused: /a/b (inode 15)`, `"/NUL\x00NAME"`, `/d1/../../escaped`, `refused: /evil (inode 13)`, `refused: /d1/abs (inode 23)`, "problems"} {
+			if !strings.Contains(errs, want) {
+				t.Errorf("%v: stderr lacks %q:\n%s", args, want, errs)
+			}
+		}
+		if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+			t.Errorf("%v: something was written outside DEST: %v", args, ents)
+		}
+		if len(args) == 0 || args[0] != "--tar" {
+			if target, err := os.Readlink(filepath.Join(dest, "evil")); err != nil || target != "../outside" {
+				t.Errorf("%v: evil: %q %v", args, target, err)
+			}
+		}
+	}
+}
