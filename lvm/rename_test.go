@@ -35,15 +35,22 @@ func newLVM2(t *testing.T, files ...string) *lvm2 {
 	}
 	l := &lvm2{t: t, env: append(os.Environ(), "LVM_SYSTEM_DIR="+dir, "LVM_SUPPRESS_FD_WARNINGS=1")}
 	for _, f := range files {
-		out, err := exec.Command("losetup", "-f", "--show", f).Output()
-		if err != nil {
-			t.Fatalf("losetup %s: %v", f, err)
-		}
-		dev := strings.TrimSpace(string(out))
-		l.loops = append(l.loops, dev)
-		t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+		l.attach(f)
 	}
 	return l
+}
+
+// attach attaches a loop device (losetup args... FILE last) and detaches it
+// when the test ends.
+func (l *lvm2) attach(file string, args ...string) {
+	l.t.Helper()
+	out, err := exec.Command("losetup", append(append([]string{"-f", "--show"}, args...), file)...).Output()
+	if err != nil {
+		l.t.Fatalf("losetup %s: %v", file, err)
+	}
+	dev := strings.TrimSpace(string(out))
+	l.loops = append(l.loops, dev)
+	l.t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
 }
 
 // run runs an lvm command with --devices for our loops and returns stdout.
