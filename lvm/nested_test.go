@@ -175,4 +175,3 @@ func newLVM2WithLoop(t *testing.T, path string, off, size int64) *lvm2 {
 	l.attach(path, "-o", strconv.FormatInt(off, 10), "--sizelimit", strconv.FormatInt(size, 10))
 	return l
 }
-
