@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -268,11 +269,8 @@ func TestHostileValues(t *testing.T) {
 		withTimeout(t, 20*time.Second, func() {
 			ino, _ := fsys.Lookup("/sparse70")
 			_, err := fsys.BlockMap(ino)
-			_ = err // a self-loop through levels is bounded; data may be garbage
-			f, err := fsys.OpenInode(ino)
-			if err == nil {
-				buf := make([]byte, 1<<16)
-				f.ReadAt(buf, 66000*1024)
+			if err == nil || !strings.Contains(err.Error(), "loop") {
+				t.Errorf("err = %v", err)
 			}
 		})
 	})
@@ -306,16 +304,4 @@ func TestHostileValues(t *testing.T) {
 	})
 }
 
-func itoa(v uint32) string { return strings.TrimSpace(strings.Repeat(" ", 0) + string([]byte(fmtUint(v)))) }
-
-func fmtUint(v uint32) string {
-	if v == 0 {
-		return "0"
-	}
-	var b []byte
-	for v > 0 {
-		b = append([]byte{byte('0' + v%10)}, b...)
-		v /= 10
-	}
-	return string(b)
-}
+func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }

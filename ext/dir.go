@@ -133,11 +133,17 @@ func (fsys *FS) readDir(in *Inode) ([]DirEntry, error) {
 		bs := uint64(fsys.bs)
 		nblocks := (in.Size + bs - 1) / bs
 		buf := make([]byte, fsys.bs)
+		budget := min(nblocks, fsys.nblocks) // overlapping extents cannot multiply the work
+	extents:
 		for _, e := range m {
 			if e.Unwritten {
 				continue
 			}
 			for i := uint64(0); i < e.Len && e.Logical+i < nblocks; i++ {
+				if budget == 0 {
+					break extents
+				}
+				budget--
 				pb := e.Physical + i
 				if err := fsys.readBlock(in.Ino, "directory block", pb, buf); err != nil {
 					if firstErr == nil {

@@ -134,7 +134,7 @@ func (w *extentWalk) node(b []byte, off int64, wantDepth int) error {
 		if w.visited[child] {
 			return corrupt(ino, off+int64(extentHeaderSize+i*extentEntrySize), "extent index", "block %d visited twice (loop)", child)
 		}
-		if uint64(len(w.visited)) >= w.fsys.sb.BlocksCount {
+		if uint64(len(w.visited)) >= w.fsys.nblocks {
 			return corrupt(ino, off, "extent index", "more tree blocks than the filesystem has")
 		}
 		w.visited[child] = true

@@ -16,11 +16,15 @@ type Options struct {
 
 // FS is an opened ext2/3/4 filesystem. It is safe for concurrent use.
 type FS struct {
-	r        io.ReaderAt
-	size     int64 // volume size in bytes
-	sb       *Superblock
-	sbGroup  uint64 // group the superblock in use came from
-	bs       int64  // block size
+	r       io.ReaderAt
+	size    int64 // volume size in bytes
+	sb      *Superblock
+	sbGroup uint64 // group the superblock in use came from
+	bs      int64  // block size
+	// nblocks bounds every walk: the blocks that exist both in the
+	// superblock's count and in the volume. A structure can never need
+	// more distinct blocks than this.
+	nblocks  uint64
 	groups   []GroupDesc
 	csumSeed uint32 // metadata_csum seed: crc32c(~0, uuid) or s_checksum_seed
 
@@ -63,6 +67,10 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
 	}
 	fsys.sb = sb
 	fsys.bs = int64(sb.BlockSize)
+	fsys.nblocks = min(sb.BlocksCount, uint64(size/fsys.bs)+1)
+	if uint64(size/fsys.bs) < sb.BlocksCount {
+		fsys.note(0, sb.Offset, fmt.Sprintf("volume is %d bytes, the superblock says %d blocks of %d: truncated image?", size, sb.BlocksCount, sb.BlockSize), nil)
+	}
 	if sb.FeatureIncompat&IncompatCsumSeed != 0 {
 		fsys.csumSeed = sb.ChecksumSeed
 	} else {

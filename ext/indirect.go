@@ -21,7 +21,10 @@ type indirectWalk struct {
 	budget uint64 // indirect blocks left to read (bounded by the block count)
 	out    []Extent
 	meta   []uint64 // indirect blocks, in walk order
-	buf    [3][]byte
+	// visited: an indirect block appears once in a valid map; a repeat is
+	// a loop (or cross-link) and would multiply the work.
+	visited map[uint64]bool
+	buf     [3][]byte
 }
 
 // add appends one mapped block, merging it into the previous run.
@@ -41,7 +44,7 @@ func (w *indirectWalk) add(logical, phys uint64) {
 // *CorruptError.
 func (fsys *FS) indirectMap(in *Inode) ([]Extent, []uint64, error) {
 	bs := uint64(fsys.bs)
-	w := &indirectWalk{fsys: fsys, in: in, budget: fsys.sb.BlocksCount}
+	w := &indirectWalk{fsys: fsys, in: in, budget: fsys.nblocks, visited: make(map[uint64]bool)}
 	w.limit = (in.Size + bs - 1) / bs
 	if in.Size > 1<<62 {
 		w.limit = 1 << 50
@@ -93,6 +96,10 @@ func (w *indirectWalk) walk(blk uint64, level int, start uint64, where int64) er
 	if w.budget == 0 {
 		return corrupt(w.in.Ino, where, "indirect block", "more indirect blocks than the filesystem has")
 	}
+	if w.visited[blk] {
+		return corrupt(w.in.Ino, where, "indirect block", "block %d referenced twice (loop)", blk)
+	}
+	w.visited[blk] = true
 	w.budget--
 	w.meta = append(w.meta, blk)
 	if w.buf[level-1] == nil {

@@ -399,7 +399,7 @@ func parseSuperblock(b []byte, off int64, volSize int64) (*Superblock, error) {
 		return nil, bad(sbFirstDataBlock, "first data block %d beyond block count %d", s.FirstDataBlock, s.BlocksCount)
 	case s.DescSize < 32 || s.DescSize > 1024 || s.DescSize&(s.DescSize-1) != 0:
 		return nil, bad(sbDescSize, "group descriptor size %d invalid", s.DescSize)
-	case s.BlocksCount > uint64(1)<<48:
+	case s.BlocksCount > uint64(1)<<48 || s.BlocksCount > (uint64(1)<<62)/uint64(s.BlockSize):
 		return nil, bad(sbBlocksCountLo, "block count %d too large", s.BlocksCount)
 	}
 	groups := s.groupCount()
