@@ -281,3 +281,23 @@ func (vg *VG) LV(name string) *LV { return vg.lvByName[name] }
 
 // PVByName returns the physical_volumes entry called name ("pv0"), or nil.
 func (vg *VG) PVByName(name string) *VGPV { return vg.pvByName[name] }
+
+// Orphans returns the PVs that belong to none of vgs (freshly pvcreated
+// PVs, or PVs whose VG metadata could not be read).
+func Orphans(pvs []*PV, vgs []*VG) []*PV {
+	used := map[*PV]bool{}
+	for _, vg := range vgs {
+		for _, p := range vg.PVs {
+			if p.PV != nil {
+				used[p.PV] = true
+			}
+		}
+	}
+	var out []*PV
+	for _, pv := range pvs {
+		if pv != nil && !used[pv] {
+			out = append(out, pv)
+		}
+	}
+	return out
+}

@@ -48,6 +48,9 @@ func TestAssembleFromBackupFile(t *testing.T) {
 	if vgs := assemble(t, pv); len(vgs) != 0 {
 		t.Fatalf("assembled %d VGs with no metadata", len(vgs))
 	}
+	if o := Orphans([]*PV{pv}, nil); len(o) != 1 {
+		t.Errorf("PV without readable metadata is not an orphan: %v", o)
+	}
 	md, err := ParseMetadata(fixturetest.Golden(t, "lvm-linear-vglin.vg"))
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +63,9 @@ func TestAssembleFromBackupFile(t *testing.T) {
 		t.Errorf("notes %v", vgs[0].Notes)
 	}
 	checkContents(t, vgs, "lvm-linear.sha256")
+	if o := Orphans([]*PV{pv}, vgs); len(o) != 0 {
+		t.Errorf("PV of an assembled VG listed as orphan")
+	}
 	if _, err := PlanRename(vgs[0], "x", nil); err == nil {
 		t.Error("rename from supplied metadata should need Force")
 	}

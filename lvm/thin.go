@@ -271,6 +271,11 @@ func (lv *LV) thinReader(s *Segment, depth int) (segReader, error) {
 	if s.StartExtent != 0 {
 		return nil, fmt.Errorf("%w: thin segment starting at extent %d", ErrNotReadable, s.StartExtent)
 	}
+	if eo := str(s.Section, "external_origin"); eo != "" {
+		// Unmapped blocks would come from the external origin, not
+		// zeros: refuse rather than misread.
+		return nil, fmt.Errorf("%w: thin LV with external origin %s", ErrNotReadable, eo)
+	}
 	tmeta, err := vg.lvByName[ps.PoolMetadata].open(depth + 1)
 	if err != nil {
 		return nil, fmt.Errorf("pool metadata: %w", err)
