@@ -175,6 +175,27 @@ func Assemble(pvs []*PV, opts *AssembleOptions) ([]*VG, error) {
 		if err := vg.build(md, byUUID); err != nil {
 			return nil, fmt.Errorf("VG %s (%s): %w", md.VGName, md.ID, err)
 		}
+		// Damaged areas on the VG's PVs whose copies could not be
+		// attributed to this VG above (nothing recoverable in the ring).
+		noted := map[*MetadataCopy]bool{}
+		for _, c := range g.damaged {
+			noted[c] = true
+		}
+		for _, p := range vg.PVs {
+			if p.PV == nil {
+				continue
+			}
+			for i, m := range p.PV.MDAs {
+				switch {
+				case m.Err != nil:
+					vg.Inconsistent = true
+					vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s metadata area %d is unreadable: %v", p.UUID, i, m.Err))
+				case len(m.Copies) > 0 && m.Copies[0].Current && m.Copies[0].Err != nil && !noted[m.Copies[0]]:
+					vg.Inconsistent = true
+					vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s metadata area %d: newest copy is damaged (%v) and no older copy was found", p.UUID, i, m.Copies[0].Err))
+				}
+			}
+		}
 		vg.Notes = append(vg.Notes, dupNotes...)
 		vgs = append(vgs, vg)
 	}
