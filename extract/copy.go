@@ -64,7 +64,7 @@ func (c *copier) copyFile(fd int, f *ext.File) (int64, error) {
 	if c.buf == nil {
 		c.buf = make([]byte, chunkSize)
 	}
-	var written, done int64
+	var written, done, end int64 // end: just past the last byte written
 	var firstErr error
 	for _, r := range dataRanges(f, c.x.fsys.BlockSize()) {
 		c.x.bytes.Add(r[0] - done) // the hole before this range
@@ -90,6 +90,7 @@ func (c *copier) copyFile(fd int, f *ext.File) (int64, error) {
 					return written, fmt.Errorf("write at offset %d: %w", off, err)
 				}
 				written += int64(len(b))
+				end = off + int64(len(b))
 			}
 			off += int64(m)
 			c.x.bytes.Add(int64(m))
@@ -97,6 +98,9 @@ func (c *copier) copyFile(fd int, f *ext.File) (int64, error) {
 		}
 	}
 	c.x.bytes.Add(f.Size() - done)
+	if end == f.Size() {
+		return written, firstErr // the file already has its length
+	}
 	if err := unix.Ftruncate(fd, f.Size()); err != nil {
 		return written, fmt.Errorf("truncate to %d: %w", f.Size(), err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -45,6 +46,7 @@ type openDir struct {
 	fd   int
 	src  string
 	in   *ext.Inode // metadata to apply when left; nil for directories the caller only named
+	ours bool       // created by this run (so no setgid bit or default ACL of someone else's)
 }
 
 type diskSink struct {
@@ -53,17 +55,27 @@ type diskSink struct {
 	rootIn      *ext.Inode // metadata for the root, applied at close if we created it
 	rootSrc     string
 	rootCreated bool
+	rootACL     bool // the root inherited a default ACL from its parent
 	stack       []*openDir
+
+	// To save system calls per file: a file whose owner is already ours
+	// (uid/gid equal to the effective ids, in a directory we made) needs
+	// no chown, and one whose mode survives the umask and has no
+	// setuid/setgid/sticky bit gets it at creation and needs no chmod.
+	euid, egid uint32
+	umask      uint32
+	umaskKnown bool
 
 	jobs chan fileJob
 	wg   sync.WaitGroup
 }
 
 type fileJob struct {
-	fd  int
-	src string
-	in  *ext.Inode
-	f   *ext.File
+	fd                   int
+	src                  string
+	in                   *ext.Inode
+	f                    *ext.File
+	skipChown, skipChmod bool
 }
 
 // Run extracts the trees under srcPaths (paths in fsys) into the directory
@@ -136,7 +148,8 @@ func NewDisk(ctx context.Context, fsys *ext.FS, dest string, opts Options) (*Ext
 }
 
 func newDiskSink(x *Extractor, root string) (*diskSink, error) {
-	d := &diskSink{x: x}
+	d := &diskSink{x: x, euid: uint32(os.Geteuid()), egid: uint32(os.Getegid())}
+	d.umask, d.umaskKnown = readUmask()
 	if err := os.Mkdir(root, 0o700); err == nil {
 		d.rootCreated = true
 	} else if !errors.Is(err, os.ErrExist) {
@@ -147,6 +160,9 @@ func newDiskSink(x *Extractor, root string) (*diskSink, error) {
 		return nil, &os.PathError{Op: "open", Path: root, Err: err}
 	}
 	d.root = fd
+	if n, err := unix.Fgetxattr(fd, "system.posix_acl_default", nil); err == nil && n > 0 {
+		d.rootACL = true
+	}
 	d.jobs = make(chan fileJob, 4*x.opts.Workers)
 	for range x.opts.Workers {
 		d.wg.Add(1)
@@ -159,6 +175,16 @@ func newDiskSink(x *Extractor, root string) (*diskSink, error) {
 // stack and returns the fd of the last one (the root for a single name).
 func (d *diskSink) parent(names []string) (int, error) {
 	return d.enter(names[:len(names)-1])
+}
+
+// parentOurs reports whether the innermost open directory and all above
+// it up to a root made by this run were made by this run: then nothing
+// (a setgid bit, a default ACL) changes the owner or mode a new file gets.
+func (d *diskSink) parentOurs() bool {
+	if len(d.stack) == 0 {
+		return d.rootCreated && !d.rootACL
+	}
+	return d.stack[len(d.stack)-1].ours
 }
 
 // enter makes the stack hold exactly the directories names (creating
@@ -174,11 +200,12 @@ func (d *diskSink) enter(names []string) (int, error) {
 		if len(d.stack) > 0 {
 			pfd = d.stack[len(d.stack)-1].fd
 		}
-		fd, err := d.mkdirOpen(pfd, n)
+		fd, ours, err := d.mkdirOpen(pfd, n)
 		if err != nil {
 			return -1, err
 		}
-		d.stack = append(d.stack, &openDir{name: n, fd: fd})
+		ours = ours && d.parentOurs()
+		d.stack = append(d.stack, &openDir{name: n, fd: fd, ours: ours})
 	}
 	if len(d.stack) == 0 {
 		return d.root, nil
@@ -187,30 +214,31 @@ func (d *diskSink) enter(names []string) (int, error) {
 }
 
 // mkdirOpen creates directory name in pfd (or finds one already there)
-// and opens it without following a symlink.
-func (d *diskSink) mkdirOpen(pfd int, name string) (int, error) {
-	err := unix.Mkdirat(pfd, name, 0o700)
+// and opens it without following a symlink. ours is true when it made it.
+func (d *diskSink) mkdirOpen(pfd int, name string) (fd int, ours bool, err error) {
+	err = unix.Mkdirat(pfd, name, 0o700)
 	if err != nil && err != unix.EEXIST {
-		return -1, fmt.Errorf("mkdir %s: %w", quotePath(name), err)
+		return -1, false, fmt.Errorf("mkdir %s: %w", quotePath(name), err)
 	}
+	ours = err == nil
 	fd, oerr := unix.Openat(pfd, name, dirOpenFlags, 0)
 	if oerr == nil {
-		return fd, nil
+		return fd, ours, nil
 	}
 	if oerr == unix.ELOOP || oerr == unix.ENOTDIR {
 		if d.x.opts.Force {
 			if uerr := unix.Unlinkat(pfd, name, 0); uerr == nil {
 				if err := unix.Mkdirat(pfd, name, 0o700); err != nil {
-					return -1, fmt.Errorf("mkdir %s: %w", quotePath(name), err)
+					return -1, false, fmt.Errorf("mkdir %s: %w", quotePath(name), err)
 				}
 				if fd, oerr = unix.Openat(pfd, name, dirOpenFlags, 0); oerr == nil {
-					return fd, nil
+					return fd, true, nil
 				}
 			}
 		}
-		return -1, refused("%s exists in the destination and is not a directory (symlinks are never followed; --force replaces it)", quotePath(name))
+		return -1, false, refused("%s exists in the destination and is not a directory (symlinks are never followed; --force replaces it)", quotePath(name))
 	}
-	return -1, fmt.Errorf("open directory %s: %w", quotePath(name), oerr)
+	return -1, false, fmt.Errorf("open directory %s: %w", quotePath(name), oerr)
 }
 
 // popTo leaves the directories above depth n, applying their metadata.
@@ -243,13 +271,13 @@ func (d *diskSink) dir(names []string, src string, in *ext.Inode) error {
 
 // create opens a new regular file name in pfd for writing, replacing an
 // existing non-directory entry only with Force.
-func (d *diskSink) create(pfd int, name string) (int, error) {
-	fd, err := unix.Openat(pfd, name, fileOpenFlags, 0o600)
+func (d *diskSink) create(pfd int, name string, mode uint32) (int, error) {
+	fd, err := unix.Openat(pfd, name, fileOpenFlags, mode)
 	if err == unix.EEXIST || err == unix.ELOOP {
 		if err = d.replace(pfd, name); err != nil {
 			return -1, err
 		}
-		fd, err = unix.Openat(pfd, name, fileOpenFlags, 0o600)
+		fd, err = unix.Openat(pfd, name, fileOpenFlags, mode)
 	}
 	if err != nil {
 		return -1, fmt.Errorf("create %s: %w", quotePath(name), err)
@@ -293,11 +321,20 @@ func (d *diskSink) file(names []string, src string, in *ext.Inode, f *ext.File) 
 	if err != nil {
 		return err
 	}
-	fd, err := d.create(pfd, names[len(names)-1])
+	j := fileJob{src: src, in: in, f: f}
+	mode := uint32(0o600)
+	if d.parentOurs() {
+		j.skipChown = in.UID == d.euid && in.GID == d.egid
+		if m := uint32(in.Mode & 0o777); in.Mode&0o7000 == 0 && d.umaskKnown && m&^d.umask == m && (j.skipChown || !d.x.opts.Owner) {
+			mode, j.skipChmod = m, true
+		}
+	}
+	fd, err := d.create(pfd, names[len(names)-1], mode)
 	if err != nil {
 		return err
 	}
-	d.jobs <- fileJob{fd: fd, src: src, in: in, f: f}
+	j.fd = fd
+	d.jobs <- j
 	return nil
 }
 
@@ -313,7 +350,7 @@ func (d *diskSink) worker() {
 		d.x.rep.DataBytes += n
 		d.x.rep.Bytes += j.f.Size()
 		d.x.rep.mu.Unlock()
-		d.metaFd(j.fd, j.src, j.in)
+		d.metaFdSkip(j.fd, j.src, j.in, j.skipChown, j.skipChmod)
 		unix.Close(j.fd)
 		d.x.files.Add(1)
 	}
@@ -406,8 +443,12 @@ func (d *diskSink) close() error {
 // after it; the times come last because every other change touches ctime
 // only, and writing would change mtime.
 func (d *diskSink) metaFd(fd int, src string, in *ext.Inode) {
+	d.metaFdSkip(fd, src, in, false, false)
+}
+
+func (d *diskSink) metaFdSkip(fd int, src string, in *ext.Inode, skipChown, skipChmod bool) {
 	x := d.x
-	if x.opts.Owner {
+	if x.opts.Owner && !skipChown {
 		if err := unix.Fchown(fd, int(in.UID), int(in.GID)); err != nil {
 			x.problem(src, in.Ino, Metadata, fmt.Errorf("chown %d:%d: %w", in.UID, in.GID, err))
 		}
@@ -415,8 +456,10 @@ func (d *diskSink) metaFd(fd int, src string, in *ext.Inode) {
 	if x.opts.Xattrs {
 		d.xattrs(src, in, func(name string, val []byte) error { return unix.Fsetxattr(fd, name, val, 0) })
 	}
-	if err := unix.Fchmod(fd, uint32(in.Mode&0o7777)); err != nil {
-		x.problem(src, in.Ino, Metadata, fmt.Errorf("chmod %#o: %w", in.Mode&0o7777, err))
+	if !skipChmod {
+		if err := unix.Fchmod(fd, uint32(in.Mode&0o7777)); err != nil {
+			x.problem(src, in.Ino, Metadata, fmt.Errorf("chmod %#o: %w", in.Mode&0o7777, err))
+		}
 	}
 	ts := []unix.Timespec{unix.NsecToTimespec(in.Atime.UnixNano()), unix.NsecToTimespec(in.Mtime.UnixNano())}
 	if err := futimens(fd, ts); err != nil {
@@ -481,4 +524,21 @@ func futimens(fd int, ts []unix.Timespec) error {
 		return e
 	}
 	return nil
+}
+
+// readUmask reads the process umask from /proc/self/status (Linux 4.7+)
+// without changing it (umask(2) can only be read by setting it, which
+// would race with other goroutines creating files).
+func readUmask() (uint32, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			return uint32(m), err == nil
+		}
+	}
+	return 0, false
 }
