@@ -72,6 +72,12 @@ func NewDecompressor(kind string, r io.Reader) (io.ReadCloser, error) {
 // xzChunk is the input size of one independent xz stream.
 const xzChunk = 8 << 20
 
+// xzConfig: a 1 MiB dictionary. ulikunitz/xz's default 8 MiB dictionary
+// made it about 3× slower here for the same size on dump streams (measured
+// on an 8 MiB piece of a /usr/share dump: 53 s vs 18 s on a loaded 2-core
+// machine, 6.04 MB vs 6.05 MB).
+var xzConfig = xz.WriterConfig{DictCap: 1 << 20}
+
 // parallelXZ compresses fixed-size chunks of its input as independent xz
 // streams on several goroutines and writes them in order. Concatenated
 // .xz streams are a valid .xz file (xz -t and xz -d accept them).
@@ -128,7 +134,7 @@ func (p *parallelXZ) submit() {
 	go func() {
 		defer func() { <-p.sem }()
 		var out bytes.Buffer
-		zw, err := xz.NewWriter(&out)
+		zw, err := xzConfig.NewWriter(&out)
 		if err == nil {
 			_, err = zw.Write(in)
 		}

@@ -127,6 +127,21 @@ func TestPipeline(t *testing.T) {
 			t.Errorf("run %d (%s): level %d, want %d", i, at.Format("Jan 2"), m.Level, want)
 		}
 		files = append(files, r.Backups[0].File)
+		if i == 0 {
+			// The source did not change: --deep finds the same content.
+			if err := VerifyDeep(dest, r.Backups[0], disk); err != nil {
+				t.Errorf("deep verify: %v", err)
+			}
+			cfgs, _ := LoadConfigDir(cfgDir)
+			plan := (&Runner{Level: -1}).Plan(cfgs[0], day(1, 2))
+			var got []string
+			for _, v := range plan.Volumes {
+				got = append(got, fmt.Sprintf("%s:%v:%d:%s", v.Volume, v.Dump, v.Level, v.Reason))
+			}
+			if want := "(disk):false:0:,p1:true:3:,p2:false:0:swap"; strings.Join(got, ",") != want {
+				t.Errorf("plan: %s, want %s", strings.Join(got, ","), want)
+			}
+		}
 		// The copy on the "remote" is complete and verified.
 		if sum, _, err := fileSHA256(filepath.Join(w, "remote", "guest1", r.Backups[0].File)); err != nil || sum != r.Backups[0].SHA256 {
 			t.Errorf("run %d: remote copy sha %s (%v), want %s", i, sum, err, r.Backups[0].SHA256)
