@@ -35,13 +35,13 @@ type Manifest struct {
 	BaseFile string    `json:"base_file,omitempty"` // the base backup's file name
 	File     string    `json:"file"`
 	Compress string    `json:"compress"`
-	Inodes   int       `json:"inodes"`     // inodes in use
-	Files    int       `json:"files"`      // inodes dumped
-	Records  int64     `json:"records"`    // 1 KiB tape records
-	RawBytes int64     `json:"raw_bytes"`  // uncompressed dump size
-	Bytes    int64     `json:"bytes"`      // compressed file size
-	SHA256   string    `json:"sha256"`     // of the compressed file
-	Host     string    `json:"host"`       // where the dump was taken
+	Inodes   int       `json:"inodes"`    // inodes in use
+	Files    int       `json:"files"`     // inodes dumped
+	Records  int64     `json:"records"`   // 1 KiB tape records
+	RawBytes int64     `json:"raw_bytes"` // uncompressed dump size
+	Bytes    int64     `json:"bytes"`     // compressed file size
+	SHA256   string    `json:"sha256"`    // of the compressed file
+	Host     string    `json:"host"`      // where the dump was taken
 	Warnings []string  `json:"warnings,omitempty"`
 }
 
