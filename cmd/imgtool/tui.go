@@ -1,0 +1,51 @@
+package main
+
+import (
+	tea "charm.land/bubbletea/v2"
+	"github.com/imgtool/imgtool/fixtures"
+	"github.com/imgtool/imgtool/tui"
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newTuiCmd) }
+
+func newTuiCmd(g *globalFlags) *cobra.Command {
+	var f imageFlags
+	var open, dest string
+	cmd := &cobra.Command{
+		Use:   "tui [IMAGE]",
+		Short: "Browse volumes and files in a terminal UI; preview, mark and extract",
+		Long: `A keyboard-first file manager over the image: the volume tree on the
+left, the files of the chosen ext2/3/4 filesystem in the middle, a preview on
+the right. Mark files with space (a: all) and press x to extract them, with
+the same engine and safety rules as 'imgtool extract'. Press ? for every key.
+
+With no IMAGE, the embedded demo image is shown.`,
+		Example: `  imgtool tui disk.img
+  imgtool tui /dev/VolGroup00/domu1-snap --open VolGroup00/LogVol00
+  imgtool tui                       # the demo image`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := ""
+			if len(args) == 1 {
+				path = args[0]
+			}
+			s, err := openImages(cmd, path, &f, true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			title := path
+			if s.demo {
+				title = fixtures.DemoName
+			}
+			m := tui.New(s.tree, tui.Options{Title: title, Dest: dest, Open: open})
+			_, err = tea.NewProgram(m, tea.WithContext(cmd.Context())).Run()
+			return err
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&open, "open", "", "volume address to open at start (e.g. VolGroup00/LogVol00)")
+	cmd.Flags().StringVar(&dest, "dest", "./imgtool-extract", "default destination offered by x")
+	return cmd
+}

@@ -1,0 +1,267 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/imgtool/imgtool/ext"
+)
+
+// Progress is a snapshot of a running extraction.
+type Progress struct {
+	Files, Bytes           int64 // done so far
+	TotalFiles, TotalBytes int64 // 0 while unknown
+	Errors                 int
+	Elapsed                time.Duration
+	Current                string
+}
+
+// Summary is what an extraction did, shown when it ends.
+type Summary struct {
+	Dest    string
+	Line    string   // one-line account (counts, bytes, time)
+	Lost    []string // "path: reason" for everything lost, refused or damaged
+	More    int      // problems beyond Lost, counted only
+	Partial bool
+	Err     error // the run stopped (DEST unwritable, cancelled)
+}
+
+// engine extracts srcPaths of fsys into dest, calling progress now and
+// then from another goroutine. The default is the extract package (see
+// engine.go); tests may replace it.
+type engine func(ctx context.Context, fsys *ext.FS, srcPaths []string, dest string, progress func(Progress)) *Summary
+
+type exState int
+
+const (
+	exIdle    exState = iota
+	exAsk             // asking for the destination
+	exRunning         // copying; the UI keeps working
+	exDone            // showing the summary
+)
+
+// extractPane asks for a destination, runs the extraction in a goroutine
+// and shows its progress and summary.
+type extractPane struct {
+	state   exState
+	input   lineInput
+	paths   []string
+	vol     string
+	prog    Progress
+	ch      chan tea.Msg
+	cancel  context.CancelFunc
+	summary *Summary
+	run     engine
+}
+
+type (
+	extractProgressMsg Progress
+	extractDoneMsg     struct{ s *Summary }
+)
+
+func newExtractPane(dest string) extractPane {
+	ti := newLineInput("extract to: ")
+	ti.SetValue(dest)
+	return extractPane{input: ti, run: defaultEngine}
+}
+
+// ask opens the destination prompt for the marked entries, or for the
+// entry under the cursor when nothing is marked.
+func (x *extractPane) ask(m *Model) tea.Cmd {
+	if x.state == exRunning {
+		m.setStatus(true, "an extraction is already running")
+		return nil
+	}
+	paths := m.files.markedPaths()
+	if len(paths) == 0 {
+		e := m.files.current()
+		if e == nil {
+			m.setStatus(true, "nothing to extract: mark files with space or a")
+			return nil
+		}
+		paths = []string{m.files.pathOf(e)}
+	}
+	x.paths = paths
+	x.vol = m.files.vol.DisplayAddress()
+	x.state = exAsk
+	x.input.CursorEnd()
+	return x.input.Focus()
+}
+
+func (x *extractPane) key(m *Model, k tea.KeyPressMsg) tea.Cmd {
+	if x.state == exDone {
+		switch k.String() {
+		case "enter", "esc", "q", "x", "space":
+			x.state = exIdle
+		}
+		return nil
+	}
+	switch k.String() {
+	case "esc":
+		x.state = exIdle
+		x.input.Blur()
+		return nil
+	case "enter":
+		dest := strings.TrimSpace(x.input.Value())
+		if dest == "" {
+			return nil
+		}
+		x.input.Blur()
+		return x.start(m, dest)
+	}
+	var cmd tea.Cmd
+	x.input, cmd = x.input.Update(k)
+	return cmd
+}
+
+// start runs the engine in a goroutine; progress and the end come back as
+// messages through x.ch, read by waitCmd one at a time.
+func (x *extractPane) start(m *Model, dest string) tea.Cmd {
+	if abs, err := filepath.Abs(dest); err == nil {
+		dest = abs
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	x.cancel = cancel
+	x.state = exRunning
+	x.prog = Progress{}
+	x.summary = nil
+	ch := make(chan tea.Msg, 1)
+	x.ch = ch
+	fsys, paths, run := m.files.fsys, x.paths, x.run
+	m.setStatus(false, "extracting %d item(s) from %s to %s", len(paths), x.vol, dest)
+	go func() {
+		s := run(ctx, fsys, paths, dest, func(p Progress) {
+			// Keep only the newest snapshot: never block the engine.
+			select {
+			case ch <- extractProgressMsg(p):
+			default:
+				select {
+				case <-ch:
+				default:
+				}
+				select {
+				case ch <- extractProgressMsg(p):
+				default:
+				}
+			}
+		})
+		if s == nil {
+			s = &Summary{}
+		}
+		s.Dest = dest
+		// The final message must arrive: drain a pending progress one.
+		for {
+			select {
+			case ch <- extractDoneMsg{s}:
+				return
+			case <-ch:
+			}
+		}
+	}()
+	return waitCmd(ch)
+}
+
+func waitCmd(ch chan tea.Msg) tea.Cmd {
+	return func() tea.Msg { return <-ch }
+}
+
+func (x *extractPane) update(m *Model, msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case extractProgressMsg:
+		x.prog = Progress(msg)
+		return waitCmd(x.ch)
+	case extractDoneMsg:
+		x.cancel()
+		x.summary = msg.s
+		x.state = exDone
+		s := msg.s
+		switch {
+		case s.Err != nil:
+			m.setStatus(true, "extraction stopped: %v", s.Err)
+		case s.Partial:
+			m.setStatus(true, "extracted with losses to %s: %s", s.Dest, s.Line)
+		default:
+			m.setStatus(false, "extracted to %s: %s", s.Dest, s.Line)
+		}
+	}
+	return nil
+}
+
+func (x *extractPane) cancelRun() {
+	if x.state == exRunning && x.cancel != nil {
+		x.cancel()
+	}
+}
+
+// viewBox renders the dialog (prompt, progress or summary) in w columns.
+func (m *Model) viewExtract(w int) []string {
+	x := &m.ex
+	st := &m.st
+	var lines []string
+	switch x.state {
+	case exAsk:
+		what := fmt.Sprintf("%d marked item(s)", len(x.paths))
+		if len(x.paths) == 1 {
+			what = x.paths[0]
+		}
+		lines = append(lines,
+			st.Title.Render(fit(" Extract "+safeName(what)+" from "+x.vol, w)),
+			" "+fit(x.input.View(), w-1),
+			st.Dim.Render(fit(" enter: start   esc: cancel   (same engine and safety rules as imgtool extract)", w)))
+	case exRunning:
+		p := x.prog
+		pct := 0.0
+		if p.TotalBytes > 0 {
+			pct = min(1, float64(p.Bytes)/float64(p.TotalBytes))
+		} else if p.TotalFiles > 0 {
+			pct = min(1, float64(p.Files)/float64(p.TotalFiles))
+		}
+		rate := 0.0
+		if p.Elapsed > 0 {
+			rate = float64(p.Bytes) / p.Elapsed.Seconds()
+		}
+		files := fmt.Sprintf("%d", p.Files)
+		if p.TotalFiles > 0 {
+			files += fmt.Sprintf("/%d", p.TotalFiles)
+		}
+		bytes := humanSize(p.Bytes)
+		if p.TotalBytes > 0 {
+			bytes += "/" + humanSize(p.TotalBytes)
+		}
+		info := fmt.Sprintf(" %s files  %s bytes  %s/s", files, bytes, humanSize(int64(rate)))
+		if p.Errors > 0 {
+			info += fmt.Sprintf("  %d problems", p.Errors)
+		}
+		lines = append(lines,
+			st.Title.Render(fit(" Extracting from "+x.vol+" (ctrl+c aborts and quits)", w)),
+			" "+bar(pct, max(10, min(60, w-2)), st.OK, st.Dim),
+			fit(info, w),
+			st.Dim.Render(fit(" "+safeName(p.Current), w)))
+	case exDone:
+		s := x.summary
+		head := " Extracted to " + s.Dest
+		hs := st.OK
+		if s.Partial || s.Err != nil {
+			head += " — with losses"
+			hs = st.Warn
+		}
+		lines = append(lines, hs.Render(fit(head, w)), fit(" "+s.Line, w))
+		if s.Err != nil {
+			lines = append(lines, st.Err.Render(fit(" stopped: "+s.Err.Error(), w)))
+		}
+		maxLost := max(1, m.height/3)
+		for i, l := range s.Lost {
+			if i == maxLost {
+				lines = append(lines, st.Err.Render(fit(fmt.Sprintf(" … and %d more", len(s.Lost)-i+s.More), w)))
+				break
+			}
+			lines = append(lines, st.Err.Render(fit(" lost: "+safeName(l), w)))
+		}
+		lines = append(lines, st.Dim.Render(fit(" enter: close", w)))
+	}
+	return lines
+}

@@ -1,0 +1,129 @@
+package tui
+
+import (
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// humanSize formats n bytes like ls -h / lsblk: 0, 512, 1.5K, 20M, 3.2G.
+func humanSize(n int64) string {
+	if n < 0 {
+		return "-"
+	}
+	if n < 1024 {
+		return fmt.Sprintf("%d", n)
+	}
+	const units = "KMGTPE"
+	f := float64(n)
+	i := -1
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	if f < 10 && f != float64(int64(f)) {
+		return fmt.Sprintf("%.1f%c", f, units[i])
+	}
+	return fmt.Sprintf("%.0f%c", f, units[i])
+}
+
+// modeString is ls -l's mode column: drwxr-xr-x, lrwxrwxrwx, -rwsr-xr-x.
+func modeString(m fs.FileMode) string {
+	var b [10]byte
+	switch {
+	case m&fs.ModeDir != 0:
+		b[0] = 'd'
+	case m&fs.ModeSymlink != 0:
+		b[0] = 'l'
+	case m&fs.ModeNamedPipe != 0:
+		b[0] = 'p'
+	case m&fs.ModeSocket != 0:
+		b[0] = 's'
+	case m&fs.ModeCharDevice != 0:
+		b[0] = 'c'
+	case m&fs.ModeDevice != 0:
+		b[0] = 'b'
+	default:
+		b[0] = '-'
+	}
+	const rwx = "rwxrwxrwx"
+	for i := 0; i < 9; i++ {
+		if m&(1<<uint(8-i)) != 0 {
+			b[i+1] = rwx[i]
+		} else {
+			b[i+1] = '-'
+		}
+	}
+	special := func(i int, set bool, lower, upper byte) {
+		if !set {
+			return
+		}
+		if b[i] == '-' {
+			b[i] = upper
+		} else {
+			b[i] = lower
+		}
+	}
+	special(3, m&fs.ModeSetuid != 0, 's', 'S')
+	special(6, m&fs.ModeSetgid != 0, 's', 'S')
+	special(9, m&fs.ModeSticky != 0, 't', 'T')
+	return string(b[:])
+}
+
+// mtimeString formats a modification time in a fixed 16-column form.
+func mtimeString(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04")
+}
+
+// fit truncates s to w cells (with an ellipsis) and pads it to exactly w.
+func fit(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	if lipgloss.Width(s) > w {
+		s = ansi.Truncate(s, w, "…")
+	}
+	if pad := w - lipgloss.Width(s); pad > 0 {
+		s += strings.Repeat(" ", pad)
+	}
+	return s
+}
+
+// fitLeft right-aligns s in w cells, truncating if needed.
+func fitLeft(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	if lipgloss.Width(s) > w {
+		s = ansi.Truncate(s, w, "…")
+	}
+	if pad := w - lipgloss.Width(s); pad > 0 {
+		s = strings.Repeat(" ", pad) + s
+	}
+	return s
+}
+
+// safeName makes a file name printable on one terminal line: control
+// characters (a damaged or hostile directory may hold any byte but / and
+// NUL) are shown as Go escapes so they cannot move the cursor.
+func safeName(s string) string {
+	clean := true
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == 0xfffd || (r >= 0x80 && r < 0xa0) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	q := fmt.Sprintf("%q", s)
+	return q[1 : len(q)-1]
+}

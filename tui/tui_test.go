@@ -1,0 +1,344 @@
+package tui
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/teatest/v2"
+	"github.com/imgtool/imgtool/fixtures/fixturetest"
+	"github.com/imgtool/imgtool/image"
+	"github.com/imgtool/imgtool/inspect"
+)
+
+const guestRoot = "VolGroup00/domu1/VolGroup00/LogVol00"
+
+// openTree inspects a fixture image.
+func openTree(tb testing.TB, name string) *inspect.Tree {
+	tb.Helper()
+	p := fixturetest.Image(tb, name)
+	im, err := image.Open(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { im.Close() })
+	t, err := inspect.Inspect([]inspect.Source{{Name: name + ".img", R: im, Size: im.Size()}}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return t
+}
+
+// Keys as a terminal sends them.
+var (
+	kEnter = tea.KeyPressMsg{Code: tea.KeyEnter}
+	kBack  = tea.KeyPressMsg{Code: tea.KeyBackspace}
+	kDown  = tea.KeyPressMsg{Code: tea.KeyDown}
+	kUp    = tea.KeyPressMsg{Code: tea.KeyUp}
+	kEsc   = tea.KeyPressMsg{Code: tea.KeyEscape}
+	kSpace = tea.KeyPressMsg{Code: tea.KeySpace, Text: " "}
+	kCtrlU = tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl}
+)
+
+func start(t *testing.T, tree *inspect.Tree, w, h int) *teatest.TestModel {
+	t.Helper()
+	m := New(tree, Options{Title: "dom0.img"})
+	return teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h),
+		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
+}
+
+// waitModel polls the model (inside its own Update, so without races)
+// until cond holds.
+func waitModel(t *testing.T, tm *teatest.TestModel, what string, cond func(m *Model) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		ch := make(chan bool, 1)
+		tm.Send(funcMsg(func(m *Model) { ch <- cond(m) }))
+		select {
+		case ok := <-ch:
+			if ok {
+				return
+			}
+		case <-time.After(2 * time.Second):
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// screen returns the current screen as plain text, rendered by the model
+// on its own goroutine.
+func screen(t *testing.T, tm *teatest.TestModel) string {
+	t.Helper()
+	ch := make(chan string, 1)
+	tm.Send(funcMsg(func(m *Model) { ch <- ansi.Strip(m.render()) }))
+	select {
+	case s := <-ch:
+		return s
+	case <-time.After(5 * time.Second):
+		t.Fatal("no screen")
+	}
+	return ""
+}
+
+func idle(m *Model) bool { return !m.Loading() }
+
+// goldenLs parses debugfs "ls -l" output: name → (mode octal, uid, gid, size).
+type lsEntry struct {
+	mode     uint64
+	uid, gid uint32
+	size     uint64
+	name     string
+}
+
+func parseDebugfsLs(t *testing.T, b []byte) []lsEntry {
+	t.Helper()
+	var out []lsEntry
+	re := regexp.MustCompile(`^\s*(\d+)\s+(\d+)\s+\((\d+)\)\s+(\d+)\s+(\d+)\s+(\d+)\s+\S+\s+\S+\s+(.+)$`)
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := re.FindStringSubmatch(sc.Text())
+		if f == nil {
+			continue
+		}
+		if f[7] == "." || f[7] == ".." {
+			continue
+		}
+		mode, _ := strconv.ParseUint(f[2], 8, 32)
+		uid, _ := strconv.ParseUint(f[4], 10, 32)
+		gid, _ := strconv.ParseUint(f[5], 10, 32)
+		size, _ := strconv.ParseUint(f[6], 10, 64)
+		out = append(out, lsEntry{mode, uint32(uid), uint32(gid), size, f[7]})
+	}
+	if len(out) == 0 {
+		t.Fatal("golden listing has no entries")
+	}
+	return out
+}
+
+// enterGuestHome drives the UI from the start into the guest root's
+// /home/alice, the way a person would: select the volume, enter, walk.
+func enterGuestHome(t *testing.T, tm *teatest.TestModel) {
+	t.Helper()
+	// The volumes pane starts on the first browsable volume; walk down
+	// to the guest root (rows are in tree order).
+	for range 30 {
+		done := make(chan bool, 1)
+		tm.Send(funcMsg(func(m *Model) {
+			v := m.vols.selected()
+			done <- v != nil && v.Address == guestRoot
+		}))
+		if <-done {
+			break
+		}
+		tm.Send(tea.KeyPressMsg{Code: 'j', Text: "j"})
+	}
+	tm.Send(kEnter)
+	waitModel(t, tm, "guest root listing", func(m *Model) bool {
+		v, d := m.Dir()
+		return v == guestRoot && d == "/" && idle(m) && len(m.Shown()) > 0
+	})
+	for _, dir := range []string{"home", "alice"} {
+		tm.Type("/" + dir)
+		tm.Send(kEnter) // leave the filter
+		tm.Send(kEnter) // enter the directory
+		waitModel(t, tm, "directory "+dir, func(m *Model) bool {
+			_, d := m.Dir()
+			return strings.HasSuffix(d, "/"+dir) && idle(m)
+		})
+	}
+}
+
+func TestGuestRootListing(t *testing.T) {
+	tree := openTree(t, "dom0")
+	tm := start(t, tree, 120, 30)
+	enterGuestHome(t, tm)
+
+	// The rendered output reached the terminal.
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
+		return bytes.Contains(b, []byte("notes.txt"))
+	}, teatest.WithDuration(5*time.Second))
+
+	scr := screen(t, tm)
+	tm.Type("q")
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*Model)
+
+	vol, dir := fm.Dir()
+	if vol != guestRoot || dir != "/home/alice" {
+		t.Fatalf("at %s:%s, want %s:/home/alice", vol, dir, guestRoot)
+	}
+	want := parseDebugfsLs(t, fixturetest.Golden(t, "dom0-guestroot-ls.txt"))
+	// debugfs lists in directory order; the UI sorts directories first,
+	// then names in byte order.
+	slices.SortFunc(want, func(a, b lsEntry) int {
+		ad, bd := a.mode&0o170000 == 0o040000, b.mode&0o170000 == 0o040000
+		if ad != bd {
+			if ad {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	var names []string
+	for _, e := range want {
+		names = append(names, e.name)
+	}
+	if got := fm.Shown(); !slices.Equal(got, names) {
+		t.Fatalf("shown %q, debugfs lists %q", got, names)
+	}
+	// Every row's mode, owner and size match debugfs, on the model and on
+	// the screen.
+	for i, w := range want {
+		e := &fm.files.entries[fm.files.view[i]]
+		in := e.inode()
+		if in == nil {
+			t.Fatalf("%s: inode not read", w.name)
+		}
+		if uint64(in.Mode) != w.mode || in.UID != w.uid || in.GID != w.gid || in.Size != w.size {
+			t.Errorf("%s: mode %o uid %d gid %d size %d, debugfs %o %d %d %d", w.name, in.Mode, in.UID, in.GID, in.Size, w.mode, w.uid, w.gid, w.size)
+		}
+		row := findLine(scr, w.name)
+		if row == "" {
+			t.Errorf("%s not on screen:\n%s", w.name, scr)
+			continue
+		}
+		if !strings.Contains(row, modeString(in.FileMode())) || !strings.Contains(row, fmt.Sprintf("%d:%d", w.uid, w.gid)) {
+			t.Errorf("row for %s lacks mode/owner: %q", w.name, row)
+		}
+		if w.mode&0o170000 == 0o100000 && !strings.Contains(row, " "+strconv.FormatUint(w.size, 10)+" ") {
+			t.Errorf("row for %s lacks size %d: %q", w.name, w.size, row)
+		}
+	}
+	if !strings.Contains(scr, guestRoot+":/home/alice") {
+		t.Errorf("header lacks the VOLUME:/path:\n%s", scr)
+	}
+	// notes.txt's mtime was set by the script with touch -d.
+	if row := findLine(scr, "notes.txt"); !strings.Contains(row, "2009-03-14 15:09") {
+		t.Errorf("notes.txt row lacks the mtime the script set: %q", row)
+	}
+}
+
+// findLine returns the first screen line holding name as a whole word in
+// the files pane.
+func findLine(scr, name string) string {
+	for _, l := range strings.Split(scr, "\n") {
+		if strings.Contains(l, " "+name+" ") || strings.Contains(l, "*"+name+" ") || strings.Contains(l, " "+name+"/") || strings.Contains(l, " "+name+"@") {
+			return l
+		}
+	}
+	return ""
+}
+
+func TestDotfilesFilterAndPreview(t *testing.T) {
+	tree := openTree(t, "dom0")
+	tm := start(t, tree, 120, 30)
+	enterGuestHome(t, tm)
+
+	// Dotfiles are shown by default; "." hides them and shows them again.
+	waitModel(t, tm, ".bashrc shown", func(m *Model) bool { return slices.Contains(m.Shown(), ".bashrc") })
+	tm.Type(".")
+	waitModel(t, tm, "dotfiles hidden", func(m *Model) bool {
+		return !slices.ContainsFunc(m.Shown(), func(s string) bool { return strings.HasPrefix(s, ".") }) && len(m.Shown()) == 3
+	})
+	tm.Type(".")
+	// Find a dotfile with the incremental filter: each key narrows.
+	tm.Type("/")
+	tm.Type(".pro")
+	waitModel(t, tm, "filter .pro", func(m *Model) bool {
+		return slices.Equal(m.Shown(), []string{".profile"}) && m.Current() == ".profile"
+	})
+	// The preview shows its text (the bytes the fixture script wrote).
+	waitModel(t, tm, "preview of .profile", func(m *Model) bool {
+		return idle(m) && strings.Contains(m.prev.vp.GetContent(), "export EDITOR=vi")
+	})
+	// Backspace in the filter widens it again.
+	tm.Send(kBack)
+	tm.Send(kBack)
+	tm.Send(kBack)
+	waitModel(t, tm, "filter .", func(m *Model) bool {
+		return m.files.filter == "." && len(m.Shown()) == 4 // .ssh .bashrc .profile notes.txt
+	})
+	tm.Send(kEsc)
+	waitModel(t, tm, "filter cleared", func(m *Model) bool { return m.files.filter == "" && len(m.Shown()) == 6 })
+
+	// The symlink's preview shows its target.
+	tm.Type("/link")
+	tm.Send(kEnter)
+	waitModel(t, tm, "symlink preview", func(m *Model) bool {
+		return idle(m) && strings.Contains(m.prev.vp.GetContent(), "symbolic link → notes.txt")
+	})
+	// A binary-looking file: none here, so check a directory preview and
+	// the big text file instead.
+	tm.Send(kEsc)
+	tm.Type("/projects")
+	tm.Send(kEnter)
+	tm.Send(kEnter)
+	waitModel(t, tm, "projects", func(m *Model) bool { _, d := m.Dir(); return d == "/home/alice/projects" && idle(m) })
+	waitModel(t, tm, "big.txt preview", func(m *Model) bool {
+		c := m.prev.vp.GetContent()
+		return idle(m) && strings.Contains(c, "xxxxxxxx") && strings.Contains(c, "first 256K of 293K shown")
+	})
+	// Backspace returns to the parent with the cursor on the directory we
+	// came from; ~ goes to the root.
+	tm.Send(kBack)
+	waitModel(t, tm, "back to alice", func(m *Model) bool {
+		_, d := m.Dir()
+		return d == "/home/alice" && idle(m) && m.Current() == "projects"
+	})
+	tm.Type("~")
+	waitModel(t, tm, "root", func(m *Model) bool { _, d := m.Dir(); return d == "/" && idle(m) })
+	tm.Type("G")
+	waitModel(t, tm, "G", func(m *Model) bool { return m.Current() == "var" })
+	tm.Type("g")
+	waitModel(t, tm, "g", func(m *Model) bool { return m.Current() == "etc" })
+
+	// Help lists every binding.
+	tm.Type("?")
+	scr := screen(t, tm)
+	for _, b := range defaultKeys().FullHelp() {
+		for _, k := range b {
+			if !strings.Contains(scr, k.Help().Desc) {
+				t.Errorf("help lacks %q:\n%s", k.Help().Desc, scr)
+			}
+		}
+	}
+	tm.Type("?")
+	tm.Type("q")
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}
+
+// scriptFiles reads the literal contents fixtures/scripts/dom0.sh printf's
+// into the guest's /home/alice: the oracle for extracted bytes.
+func scriptFiles(t *testing.T) map[string][]byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(fixturetest.Dir(), "scripts", "dom0.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^printf '([^']*)' > "\$G/home/alice/([^"]+)"$`)
+	out := map[string][]byte{}
+	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+		s := strings.NewReplacer(`\n`, "\n", `\t`, "\t", `\\`, `\`).Replace(m[1])
+		out[m[2]] = []byte(s)
+	}
+	if len(out) < 3 {
+		t.Fatalf("found only %d printf'd files in dom0.sh", len(out))
+	}
+	return out
+}
+
+var _ = io.EOF
