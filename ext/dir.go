@@ -97,66 +97,13 @@ func (fsys *FS) ReadDirInode(ino uint32) ([]DirEntry, error) {
 }
 
 func (fsys *FS) readDir(in *Inode) ([]DirEntry, error) {
-	if !in.IsDir() {
-		return nil, fmt.Errorf("ext: inode %d: %w", in.Ino, ErrNotDir)
-	}
-	if in.Flags&FlagEncrypt != 0 {
-		return nil, fmt.Errorf("ext: inode %d: %w", in.Ino, ErrEncrypted)
-	}
 	var out []DirEntry
-	var firstErr error
-	if in.Flags&FlagInlineData != 0 {
-		d, err := fsys.inlineData(in)
-		if err != nil {
-			return nil, err
-		}
-		if len(d) < inlineDirParent {
-			return nil, corrupt(in.Ino, in.Offset+inBlock, "inline directory", "only %d bytes", len(d))
-		}
-		parent := binary.LittleEndian.Uint32(d)
-		out = append(out, DirEntry{Name: ".", Ino: in.Ino, FileType: FTDir}, DirEntry{Name: "..", Ino: parent, FileType: FTDir})
-		// i_block after the parent, then the system.data part, each a
-		// chain of entries of its own.
-		out, firstErr = fsys.parseDirBlock(in, d[inlineDirParent:iBlockSize], in.Offset+inBlock+inlineDirParent, out, false)
-		if len(d) > iBlockSize {
-			var err error
-			out, err = fsys.parseDirBlock(in, d[iBlockSize:], -1, out, false)
-			if firstErr == nil {
-				firstErr = err
-			}
-		}
-	} else {
-		m, err := fsys.blockMap(in)
-		if err != nil {
-			firstErr = err
-		}
-		bs := uint64(fsys.bs)
-		nblocks := (in.Size + bs - 1) / bs
-		buf := make([]byte, fsys.bs)
-		budget := min(nblocks, fsys.nblocks) // overlapping extents cannot multiply the work
-	extents:
-		for _, e := range m {
-			if e.Unwritten {
-				continue
-			}
-			for i := uint64(0); i < e.Len && e.Logical+i < nblocks; i++ {
-				if budget == 0 {
-					break extents
-				}
-				budget--
-				pb := e.Physical + i
-				if err := fsys.readBlock(in.Ino, "directory block", pb, buf); err != nil {
-					if firstErr == nil {
-						firstErr = err
-					}
-					continue
-				}
-				out, err = fsys.parseDirBlock(in, buf, int64(pb)*fsys.bs, out, true)
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-			}
-		}
+	err := fsys.scanDir(in, func(name []byte, ino uint32, ft uint8) bool {
+		out = append(out, DirEntry{Name: string(name), Ino: ino, FileType: ft})
+		return true
+	})
+	if out == nil && err != nil {
+		return nil, err
 	}
 	if !fsys.sb.hasFiletype() {
 		for i := range out {
@@ -167,13 +114,117 @@ func (fsys *FS) readDir(in *Inode) ([]DirEntry, error) {
 			}
 		}
 	}
-	return out, firstErr
+	return out, err
 }
 
-// parseDirBlock appends the live entries of one directory block b (found at
-// byte offset off, -1 if not a block on disk) to out. isBlock enables the
-// checksum tail check.
-func (fsys *FS) parseDirBlock(in *Inode, b []byte, off int64, out []DirEntry, isBlock bool) ([]DirEntry, error) {
+// lookupName finds name in directory in without building the entry list.
+// It returns 0 when the name is absent.
+func (fsys *FS) lookupName(in *Inode, name string) (uint32, error) {
+	var found uint32
+	err := fsys.scanDir(in, func(n []byte, ino uint32, _ uint8) bool {
+		if string(n) == name {
+			found = ino
+			return false
+		}
+		return true
+	})
+	if found != 0 {
+		return found, nil
+	}
+	return 0, err
+}
+
+// dirReadBlocks is how many directory blocks are read per ReadAt.
+const dirReadBlocks = 16
+
+// scanDir calls fn for each live entry of directory in, in on-disk order,
+// until fn returns false. A damaged block does not stop the scan: the
+// first error is returned at the end.
+func (fsys *FS) scanDir(in *Inode, fn func(name []byte, ino uint32, ft uint8) bool) error {
+	if !in.IsDir() {
+		return fmt.Errorf("ext: inode %d: %w", in.Ino, ErrNotDir)
+	}
+	if in.Flags&FlagEncrypt != 0 {
+		return fmt.Errorf("ext: inode %d: %w", in.Ino, ErrEncrypted)
+	}
+	var firstErr error
+	keep := func(err error) {
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if in.Flags&FlagInlineData != 0 {
+		d, err := fsys.inlineData(in)
+		if err != nil {
+			return err
+		}
+		if len(d) < inlineDirParent {
+			return corrupt(in.Ino, in.Offset+inBlock, "inline directory", "only %d bytes", len(d))
+		}
+		parent := binary.LittleEndian.Uint32(d)
+		if !fn([]byte("."), in.Ino, FTDir) || !fn([]byte(".."), parent, FTDir) {
+			return nil
+		}
+		// i_block after the parent, then the system.data part, each a
+		// chain of entries of its own.
+		stop, err := fsys.parseDirBlock(in, d[inlineDirParent:iBlockSize], in.Offset+inBlock+inlineDirParent, false, fn)
+		keep(err)
+		if !stop && len(d) > iBlockSize {
+			_, err = fsys.parseDirBlock(in, d[iBlockSize:], -1, false, fn)
+			keep(err)
+		}
+		return firstErr
+	}
+	m, err := fsys.blockMap(in)
+	keep(err)
+	bs := uint64(fsys.bs)
+	nblocks := (in.Size + bs - 1) / bs
+	budget := min(nblocks, fsys.nblocks) // overlapping extents cannot multiply the work
+	var buf []byte
+	for _, e := range m {
+		if e.Unwritten || e.Logical >= nblocks {
+			continue
+		}
+		n := min(e.Len, nblocks-e.Logical)
+		for i := uint64(0); i < n; {
+			if budget == 0 {
+				return firstErr
+			}
+			k := min(n-i, dirReadBlocks, budget)
+			budget -= k
+			pb := e.Physical + i
+			if buf == nil {
+				buf = make([]byte, int64(min(nblocks, dirReadBlocks))*fsys.bs)
+			}
+			chunk := buf[:int64(k)*fsys.bs]
+			if pb+k > fsys.sb.BlocksCount {
+				keep(corrupt(in.Ino, int64(pb)*fsys.bs, "directory block", "blocks %d+%d beyond the block count %d", pb, k, fsys.sb.BlocksCount))
+				i += k
+				continue
+			}
+			if err := fsys.readFull(chunk, int64(pb)*fsys.bs); err != nil {
+				keep(fmt.Errorf("ext: inode %d: directory blocks at offset %#x: %w", in.Ino, int64(pb)*fsys.bs, err))
+				i += k
+				continue
+			}
+			for j := uint64(0); j < k; j++ {
+				blk := chunk[int64(j)*fsys.bs : int64(j+1)*fsys.bs]
+				stop, err := fsys.parseDirBlock(in, blk, int64(pb+j)*fsys.bs, true, fn)
+				keep(err)
+				if stop {
+					return nil
+				}
+			}
+			i += k
+		}
+	}
+	return firstErr
+}
+
+// parseDirBlock calls fn for the live entries of one directory block b
+// (found at byte offset off, -1 if not a block on disk); stop reports that
+// fn asked to stop. isBlock enables the checksum tail check.
+func (fsys *FS) parseDirBlock(in *Inode, b []byte, off int64, isBlock bool, fn func(name []byte, ino uint32, ft uint8) bool) (stop bool, err error) {
 	le := binary.LittleEndian
 	hasFT := fsys.sb.hasFiletype()
 	pos := 0
@@ -200,10 +251,10 @@ func (fsys *FS) parseDirBlock(in *Inode, b []byte, off int64, out []DirEntry, is
 			nameLen |= int(e[7]) << 8
 		}
 		if recLen < direntHeader || recLen%4 != 0 || pos+recLen > len(b) {
-			return out, corrupt(in.Ino, at(pos), "directory entry", "rec_len %d invalid (entry at %d of a %d-byte block)", recLen, pos, len(b))
+			return false, corrupt(in.Ino, at(pos), "directory entry", "rec_len %d invalid (entry at %d of a %d-byte block)", recLen, pos, len(b))
 		}
 		if nameLen+direntHeader > recLen {
-			return out, corrupt(in.Ino, at(pos), "directory entry", "name_len %d does not fit in rec_len %d", nameLen, recLen)
+			return false, corrupt(in.Ino, at(pos), "directory entry", "name_len %d does not fit in rec_len %d", nameLen, recLen)
 		}
 		if ino == 0 && recLen == direntTailSize && nameLen == 0 && hasFT && ft == direntTailType && pos+recLen == len(b) {
 			if isBlock && fsys.sb.hasMetadataCsum() {
@@ -216,15 +267,16 @@ func (fsys *FS) parseDirBlock(in *Inode, b []byte, off int64, out []DirEntry, is
 			break
 		}
 		if ino != 0 && nameLen > 0 {
+			name := e[direntHeader : direntHeader+nameLen]
 			if ino > fsys.sb.InodesCount {
-				fsys.note(in.Ino, at(pos), fmt.Sprintf("directory entry %q points to inode %d beyond the inode count %d; skipped", e[direntHeader:direntHeader+nameLen], ino, fsys.sb.InodesCount), nil)
-			} else {
-				out = append(out, DirEntry{Name: string(e[direntHeader : direntHeader+nameLen]), Ino: ino, FileType: ft})
+				fsys.note(in.Ino, at(pos), fmt.Sprintf("directory entry %q points to inode %d beyond the inode count %d; skipped", name, ino, fsys.sb.InodesCount), nil)
+			} else if !fn(name, ino, ft) {
+				return true, nil
 			}
 		}
 		pos += recLen
 	}
-	return out, nil
+	return false, nil
 }
 
 // isFastSymlink reports whether a symlink's target is stored in i_block.

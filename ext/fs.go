@@ -28,8 +28,9 @@ type FS struct {
 	groups   []GroupDesc
 	csumSeed uint32 // metadata_csum seed: crc32c(~0, uuid) or s_checksum_seed
 
-	mu    sync.Mutex
-	notes []Note
+	mu       sync.Mutex
+	notes    []Note
+	noteSeen map[noteKey]bool
 }
 
 // Open reads the superblock and group descriptors of the filesystem in r
@@ -237,10 +238,29 @@ func (fsys *FS) readBlock(ino uint32, what string, blk uint64, b []byte) error {
 	return nil
 }
 
+// noteKey identifies a note, so that re-reading the same damaged
+// structure does not repeat it.
+type noteKey struct {
+	ino uint32
+	off int64
+	msg string
+}
+
 func (fsys *FS) note(ino uint32, off int64, msg string, err error) {
 	fsys.mu.Lock()
 	defer fsys.mu.Unlock()
+	k := noteKey{ino, off, msg}
+	if err != nil {
+		k.msg = err.Error()
+	}
+	if fsys.noteSeen == nil {
+		fsys.noteSeen = make(map[noteKey]bool)
+	}
+	if fsys.noteSeen[k] {
+		return
+	}
 	if len(fsys.notes) < maxNotes {
+		fsys.noteSeen[k] = true
 		fsys.notes = append(fsys.notes, Note{Ino: ino, Offset: off, Msg: msg, Err: err})
 	}
 }

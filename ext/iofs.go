@@ -45,16 +45,13 @@ func (fsys *FS) resolve(dir uint32, p string, follow bool, hops *int) (uint32, e
 	parts = slices.DeleteFunc(parts, func(s string) bool { return s == "" || s == "." })
 	cur := dir
 	for i, name := range parts {
-		ents, err := fsys.ReadDirInode(cur)
-		if err != nil && ents == nil {
+		din, err := fsys.Inode(cur)
+		if err != nil {
 			return 0, err
 		}
-		var next uint32
-		for _, e := range ents {
-			if e.Name == name {
-				next = e.Ino
-				break
-			}
+		next, err := fsys.lookupName(din, name)
+		if next == 0 && err != nil {
+			return 0, err
 		}
 		if next == 0 {
 			return 0, fmt.Errorf("ext: %s: %w", path.Join(parts[:i+1]...), fs.ErrNotExist)
