@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"runtime"
@@ -37,11 +38,19 @@ func (nopCloser) Close() error { return nil }
 // NewCompressor returns a writer compressing into w. Close flushes it (it
 // does not close w).
 func NewCompressor(kind string, w io.Writer) (io.WriteCloser, error) {
+	return NewCompressorContext(context.Background(), kind, w)
+}
+
+// NewCompressorContext is NewCompressor whose writes and Close give up
+// when ctx is done (xz chunks take seconds each; SIGTERM should not wait).
+func NewCompressorContext(ctx context.Context, kind string, w io.Writer) (io.WriteCloser, error) {
 	switch kind {
 	case CompressZstd:
 		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault))
 	case CompressXZ:
-		return newParallelXZ(w, xzChunk, runtime.GOMAXPROCS(0)), nil
+		p := newParallelXZ(w, xzChunk, runtime.GOMAXPROCS(0))
+		p.ctx = ctx
+		return p, nil
 	case CompressNone:
 		return nopCloser{w}, nil
 	}
@@ -89,6 +98,7 @@ type parallelXZ struct {
 	sem     chan struct{}
 	err     error
 	started bool
+	ctx     context.Context // nil: never cancelled
 	pool    sync.Pool
 }
 
@@ -130,7 +140,13 @@ func (p *parallelXZ) submit() {
 	p.buf = nil
 	ch := make(chan result, 1)
 	p.pending = append(p.pending, ch)
-	p.sem <- struct{}{}
+	select {
+	case p.sem <- struct{}{}:
+	case <-p.done():
+		p.pending = p.pending[:len(p.pending)-1]
+		p.err = fmt.Errorf("xz: %w", context.Cause(p.ctx))
+		return
+	}
 	go func() {
 		defer func() { <-p.sem }()
 		var out bytes.Buffer
@@ -154,8 +170,20 @@ func (p *parallelXZ) submit() {
 
 func isReady(ch chan result) bool { return len(ch) > 0 }
 
+func (p *parallelXZ) done() <-chan struct{} {
+	if p.ctx == nil {
+		return nil
+	}
+	return p.ctx.Done()
+}
+
 func (p *parallelXZ) drainOne() {
-	r := <-p.pending[0]
+	var r result
+	select {
+	case r = <-p.pending[0]:
+	case <-p.done():
+		r.err = fmt.Errorf("xz: %w", context.Cause(p.ctx))
+	}
 	p.pending = p.pending[1:]
 	if p.err == nil {
 		p.err = r.err

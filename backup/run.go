@@ -654,7 +654,7 @@ func (r *Runner) dumpVolume(ctx context.Context, log *slog.Logger, c *Config, s 
 	bw := bufio.NewWriterSize(hc, 1<<20)
 	var zw io.WriteCloser = nopCloser{bw}
 	if !spool {
-		if zw, err = NewCompressor(compress, bw); err != nil {
+		if zw, err = NewCompressorContext(ctx, compress, bw); err != nil {
 			f.Close()
 			return p, err
 		}
@@ -705,7 +705,7 @@ func (r *Runner) compressSpool(ctx context.Context, p *pending, compress string,
 	}
 	hc := &hashCounter{w: f, h: sha256.New()}
 	bw := bufio.NewWriterSize(hc, 1<<20)
-	zw, err := NewCompressor(compress, bw)
+	zw, err := NewCompressorContext(ctx, compress, bw)
 	if err == nil {
 		_, err = io.Copy(&ctxWriter{ctx: ctx, w: zw}, in)
 	}

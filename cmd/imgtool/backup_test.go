@@ -201,3 +201,36 @@ func TestBackupCrashRecovery(t *testing.T) {
 	}
 	t.Logf("%d of 20 runs were killed while the guest was paused", killedPaused)
 }
+
+// TestBackupPlanAndRunWarnUncovered: the guest definition lists a second
+// disk the config does not cover; plan and run say so loudly and exit 4,
+// and run still backs up the configured disk.
+func TestBackupPlanAndRunWarnUncovered(t *testing.T) {
+	bin := buildImgtool(t)
+	w := newBackupWorld(t, 1)
+	def := filepath.Join(w.dir, "g.cfg")
+	cfgs, _ := filepath.Glob(filepath.Join(w.cfgDir, "*.conf"))
+	b, _ := os.ReadFile(cfgs[0])
+	src := strings.Split(strings.Split(string(b), "sources = [\"")[1], "\"")[0]
+	os.WriteFile(def, []byte(fmt.Sprintf("name = 'g'\ndisk = ['file:%s,xvda,w', 'phy:/dev/vg0/g-data,xvdb,w']\n", src)), 0o644)
+	os.WriteFile(cfgs[0], []byte(strings.Replace(string(b), "hosts =", fmt.Sprintf("guest_definition = %q\nhosts =", def), 1)), 0o644)
+
+	out, err := w.cmd(bin, "plan", "--now", "2026-03-01").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitUncovered {
+		t.Fatalf("plan: %v, want exit %d\n%s", err, exitUncovered, out)
+	}
+	if !strings.Contains(string(out), "/dev/vg0/g-data") || !strings.Contains(string(out), "NOT") || !strings.Contains(string(out), "dump level 0") {
+		t.Errorf("plan output:\n%s", out)
+	}
+	out, err = w.cmd(bin, "run", "--now", "2026-03-01").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitUncovered {
+		t.Fatalf("run: %v, want exit %d\n%s", err, exitUncovered, out)
+	}
+	if n, err := backup.Verify(filepath.Join(w.dest, "g"), false); err != nil || n != 1 {
+		t.Errorf("the covered disk was not backed up: %d, %v", n, err)
+	}
+	out, err = w.cmd(bin, "list").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), ".L0.dump.zst") {
+		t.Errorf("list: %v\n%s", err, out)
+	}
+}
