@@ -66,8 +66,13 @@ type diskSink struct {
 	umask      uint32
 	umaskKnown bool
 
-	jobs chan fileJob
-	wg   sync.WaitGroup
+	// Files go to the workers in batches (one channel operation, one
+	// wake-up per batch rather than per file: with small files the
+	// hand-off otherwise costs as much as the copy).
+	jobs       chan []fileJob
+	batch      []fileJob
+	batchBytes int64
+	wg         sync.WaitGroup
 }
 
 type fileJob struct {
@@ -163,7 +168,7 @@ func newDiskSink(x *Extractor, root string) (*diskSink, error) {
 	if n, err := unix.Fgetxattr(fd, "system.posix_acl_default", nil); err == nil && n > 0 {
 		d.rootACL = true
 	}
-	d.jobs = make(chan fileJob, 4*x.opts.Workers)
+	d.jobs = make(chan []fileJob, 2*x.opts.Workers)
 	for range x.opts.Workers {
 		d.wg.Add(1)
 		go d.worker()
@@ -334,25 +339,50 @@ func (d *diskSink) file(names []string, src string, in *ext.Inode, f *ext.File) 
 		return err
 	}
 	j.fd = fd
-	d.jobs <- j
+	d.batch = append(d.batch, j)
+	d.batchBytes += f.Size()
+	if len(d.batch) >= batchFiles || d.batchBytes >= batchBytes {
+		d.flush()
+	}
 	return nil
+}
+
+// Batch limits: a batch goes to a worker when it holds batchFiles files
+// or batchBytes bytes of content, whichever comes first.
+const (
+	batchFiles = 32
+	batchBytes = 4 << 20
+)
+
+func (d *diskSink) flush() {
+	if len(d.batch) == 0 {
+		return
+	}
+	d.jobs <- d.batch
+	d.batch = make([]fileJob, 0, batchFiles)
+	d.batchBytes = 0
 }
 
 func (d *diskSink) worker() {
 	defer d.wg.Done()
 	c := newCopier(d.x)
-	for j := range d.jobs {
-		n, err := c.copyFile(j.fd, j.f)
-		if err != nil {
-			d.x.problem(j.src, j.in.Ino, Damaged, err)
+	for batch := range d.jobs {
+		var data, logical int64
+		for _, j := range batch {
+			n, err := c.copyFile(j.fd, j.f)
+			if err != nil {
+				d.x.problem(j.src, j.in.Ino, Damaged, err)
+			}
+			data += n
+			logical += j.f.Size()
+			d.metaFdSkip(j.fd, j.src, j.in, j.skipChown, j.skipChmod)
+			unix.Close(j.fd)
+			d.x.files.Add(1)
 		}
 		d.x.rep.mu.Lock()
-		d.x.rep.DataBytes += n
-		d.x.rep.Bytes += j.f.Size()
+		d.x.rep.DataBytes += data
+		d.x.rep.Bytes += logical
 		d.x.rep.mu.Unlock()
-		d.metaFdSkip(j.fd, j.src, j.in, j.skipChown, j.skipChmod)
-		unix.Close(j.fd)
-		d.x.files.Add(1)
 	}
 }
 
@@ -429,6 +459,7 @@ func (d *diskSink) openPath(names []string) (int, error) {
 }
 
 func (d *diskSink) close() error {
+	d.flush()
 	close(d.jobs)
 	d.wg.Wait()
 	d.popTo(0)
