@@ -3,8 +3,8 @@ package tui
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +18,7 @@ import (
 	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/teatest/v2"
+	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
 	"github.com/imgtool/imgtool/image"
 	"github.com/imgtool/imgtool/inspect"
@@ -341,4 +342,158 @@ func scriptFiles(t *testing.T) map[string][]byte {
 	return out
 }
 
-var _ = io.EOF
+func TestMarkAndExtract(t *testing.T) {
+	want := scriptFiles(t)
+	tree := openTree(t, "dom0")
+	tm := start(t, tree, 100, 30)
+	enterGuestHome(t, tm)
+
+	// Mark .profile and notes.txt: find each with the filter, space marks
+	// it (and moves down), esc drops the filter.
+	for _, name := range []string{".profile", "notes.txt"} {
+		tm.Type("/" + name)
+		tm.Send(kEnter)
+		waitModel(t, tm, "cursor on "+name, func(m *Model) bool { return m.Current() == name })
+		tm.Send(kSpace)
+		tm.Send(kEsc)
+	}
+	waitModel(t, tm, "two marks", func(m *Model) bool {
+		return slices.Equal(m.Marked(), []string{"/home/alice/.profile", "/home/alice/notes.txt"})
+	})
+	scr := screen(t, tm)
+	if !strings.Contains(findLine(scr, "notes.txt"), "*notes.txt") || !strings.Contains(scr, "2 marked") {
+		t.Errorf("marks not shown:\n%s", scr)
+	}
+
+	dest := filepath.Join(t.TempDir(), "out")
+	tm.Type("x")
+	waitModel(t, tm, "destination prompt", func(m *Model) bool {
+		return m.ex.state == exAsk && m.ex.input.Value() == "./imgtool-extract"
+	})
+	tm.Send(kCtrlU)
+	tm.Type(dest)
+	tm.Send(kEnter)
+	waitModel(t, tm, "extraction summary", func(m *Model) bool { return m.LastExtract() != nil })
+	scr = screen(t, tm)
+	tm.Send(kEnter) // close the summary
+	tm.Type("q")
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*Model)
+
+	s := fm.LastExtract()
+	if s.Err != nil || s.Partial {
+		t.Fatalf("extraction: err %v, lost %q", s.Err, s.Lost)
+	}
+	if s.Dest != dest {
+		t.Errorf("dest %q, want %q", s.Dest, dest)
+	}
+	ents, err := os.ReadDir(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	if !slices.Equal(got, []string{".profile", "notes.txt"}) {
+		t.Fatalf("extracted %q", got)
+	}
+	for _, name := range got {
+		b, err := os.ReadFile(filepath.Join(dest, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, want[name]) {
+			t.Errorf("%s: extracted %q, dom0.sh wrote %q", name, b, want[name])
+		}
+	}
+	// The script set notes.txt's mtime with touch -d; the copy keeps it.
+	fi, err := os.Stat(filepath.Join(dest, "notes.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.ModTime().UTC().Format("2006-01-02 15:04:05"); got != "2009-03-14 15:09:26" {
+		t.Errorf("notes.txt mtime %s, script set 2009-03-14 15:09:26", got)
+	}
+	if !strings.Contains(scr, "Extracted to "+dest) || !strings.Contains(scr, "2 files") {
+		t.Errorf("summary not shown:\n%s", scr)
+	}
+}
+
+// The engine refuses to overwrite: extracting the same file twice into the
+// same place reports the loss in the summary instead of clobbering.
+func TestExtractReportsLosses(t *testing.T) {
+	tree := openTree(t, "dom0")
+	m := New(tree, Options{})
+	_, cmd := m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	drive(m, cmd)
+	m.vols.find(guestRoot)
+	drive(m, m.enterVolume())
+	drive(m, m.files.chdir("/home/alice", "notes.txt"))
+	if m.Current() != "notes.txt" {
+		t.Fatalf("cursor on %q", m.Current())
+	}
+	dest := filepath.Join(t.TempDir(), "out")
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dest, "notes.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing marked: x takes the entry under the cursor.
+	press(m, "x")
+	m.ex.input.SetValue(dest)
+	_, cmd = m.Update(kEnter)
+	drive(m, cmd)
+	s := m.LastExtract()
+	if s == nil || !s.Partial || len(s.Lost) != 1 || !strings.Contains(s.Lost[0], "notes.txt") {
+		t.Fatalf("summary %+v, want one loss for notes.txt", s)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dest, "notes.txt")); string(b) != "mine" {
+		t.Errorf("existing file overwritten: %q", b)
+	}
+	scr := ansi.Strip(m.render())
+	if !strings.Contains(scr, "with losses") || !strings.Contains(scr, "lost: ") {
+		t.Errorf("losses not shown:\n%s", scr)
+	}
+}
+
+// During a copy the UI keeps working: keys move the cursor while the
+// engine runs, progress arrives as messages and is drawn with bytes,
+// files and rate.
+func TestExtractProgressKeepsUIResponsive(t *testing.T) {
+	tree := openTree(t, "dom0")
+	m := New(tree, Options{Dest: t.TempDir()})
+	release := make(chan struct{})
+	reported := make(chan struct{})
+	m.ex.run = func(ctx context.Context, fsys *ext.FS, src []string, dest string, progress func(Progress)) *Summary {
+		progress(Progress{Files: 3, TotalFiles: 10, Bytes: 3 << 20, TotalBytes: 10 << 20, Elapsed: time.Second, Current: "/home/alice/projects/big.txt"})
+		close(reported)
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return &Summary{Line: "fake: 10 files"}
+	}
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30),
+		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
+	enterGuestHome(t, tm)
+	tm.Type("x")
+	tm.Send(kEnter)
+	<-reported
+	waitModel(t, tm, "progress shown", func(m *Model) bool {
+		scr := ansi.Strip(m.render())
+		return m.ex.state == exRunning && strings.Contains(scr, "3/10 files") &&
+			strings.Contains(scr, "3M/10M bytes") && strings.Contains(scr, "3M/s") && strings.Contains(scr, "30%") &&
+			strings.Contains(scr, "big.txt")
+	})
+	// Navigation while the engine is blocked.
+	tm.Type("G")
+	waitModel(t, tm, "cursor moved during the copy", func(m *Model) bool {
+		return m.ex.state == exRunning && m.Current() == "notes.txt"
+	})
+	close(release)
+	waitModel(t, tm, "done", func(m *Model) bool { return m.ex.state == exDone })
+	tm.Send(kEnter)
+	tm.Type("q")
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}

@@ -125,13 +125,16 @@ func (m *Model) render() string {
 	}
 	// Status line, then the key hint line.
 	status := m.status
+	if m.ex.state == exDone {
+		status = "" // the summary box says it
+	}
 	switch {
 	case status == "" && m.files.fsys != nil:
 		status = m.filesStatus()
 	case status == "":
 		status = "enter opens a filesystem · ? for all keys"
 	}
-	if m.statusErr && m.status != "" {
+	if m.statusErr && m.status != "" && m.ex.state != exDone {
 		out = append(out, st.Err.Render(fit(" "+status, w)))
 	} else {
 		out = append(out, st.Dim.Render(fit(" "+status, w)))
