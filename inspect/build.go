@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/imgtool/imgtool/drbd"
 	"github.com/imgtool/imgtool/image"
 	"github.com/imgtool/imgtool/partition"
 )
@@ -50,7 +51,8 @@ func Inspect(srcs []Source, opts *Options) (*Tree, error) {
 			addr = fmt.Sprintf("a%d", i)
 		}
 		d := &Volume{Address: addr, Name: filepath.Base(s.Name), Kind: KindDisk, Image: s.Name,
-			Offset: 0, Size: s.Size, r: image.NewSection(s.R, 0, s.Size)}
+			Offset: 0, Size: s.Size, r: image.NewSection(s.R, 0, s.Size), Format: s.Format}
+		d.Notes = append(d.Notes, s.Notes...)
 		b.images[s.R] = s.Name
 		t.Roots = append(t.Roots, d)
 		pvs = append(pvs, b.explore(d, 0)...)
@@ -75,6 +77,9 @@ func (b *builder) explore(v *Volume, depth int) []*pvRef {
 	if sig := Probe(v.r, v.Size); sig != nil {
 		v.Content = sig
 		v.Notes = append(v.Notes, sig.Notes...)
+		if sig.Type == "drbd" {
+			return b.exploreDRBD(v, depth)
+		}
 		if sig.Type == "LVM2_member" {
 			pv, err := readPV(v)
 			if err != nil {
@@ -194,4 +199,29 @@ func hostHasVG(name string) bool {
 		}
 	}
 	return false
+}
+
+// exploreDRBD describes DRBD internal metadata and explores the data area
+// in front of it (the backing device minus the metadata) as "VOL/drbd".
+func (b *builder) exploreDRBD(v *Volume, depth int) []*pvRef {
+	m, err := drbd.Read(v.r, v.Size)
+	if err != nil {
+		v.addNote("DRBD metadata unreadable: %v", err)
+		return nil
+	}
+	v.DRBD = &DRBDInfo{Version: m.Version, GI: m.GI(nil), Flags: m.FlagNames(), DataSize: m.DataSize(),
+		ALExtents: m.ALNrExtents, DeviceUUID: fmt.Sprintf("%016X", m.DeviceUUID)}
+	if m.Unclean() {
+		v.addNote("DRBD metadata marked unclean (the node was not shut down cleanly)")
+	}
+	size := m.DataSize()
+	if size <= 0 || size > v.Size {
+		v.addNote("DRBD data size %d does not fit the %d-byte device", size, v.Size)
+		return nil
+	}
+	c := &Volume{Address: join(v.Address, "drbd"), Name: "drbd", Kind: KindDisk, parent: v, Size: size,
+		r: image.NewSection(v.r, 0, size)}
+	placeOn(c, v, 0)
+	v.Children = append(v.Children, c)
+	return b.explore(c, depth)
 }

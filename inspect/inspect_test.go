@@ -194,3 +194,35 @@ func TestHostVGClashFlagged(t *testing.T) {
 		t.Errorf("host clash not flagged: %v / %v", v.Notes, tree.Notes)
 	}
 }
+
+// A DRBD backing device: the metadata is described (generation identifiers
+// as drbdmeta get-gi prints them) and the data area in front of it is
+// explored as VOL/drbd, holding the filesystem blkid found in it.
+func TestDRBDBackingDevice(t *testing.T) {
+	tree := inspectFixture(t, "drbd-fs")
+	root := tree.Roots[0]
+	if root.Content == nil || root.Content.Type != "drbd" || root.DRBD == nil {
+		t.Fatalf("root: content %+v drbd %+v", root.Content, root.DRBD)
+	}
+	// get-gi prints the four UUIDs, then the flag bits.
+	if gi := strings.TrimSpace(string(fixturetest.Golden(t, "drbd-fs.gi"))); root.DRBD.GI == "" || !strings.HasPrefix(gi, root.DRBD.GI+":") {
+		t.Errorf("GI %q, drbdmeta get-gi %q", root.DRBD.GI, gi)
+	}
+	want, _ := strconv.ParseInt(strings.TrimSpace(string(fixturetest.Golden(t, "drbd-fs.datasize"))), 10, 64)
+	v, err := tree.Resolve("drbd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Size != want || root.DRBD.DataSize != want {
+		t.Errorf("data size %d / %d, golden %d", v.Size, root.DRBD.DataSize, want)
+	}
+	blk := map[string]string{}
+	for _, l := range strings.Split(string(fixturetest.Golden(t, "drbd-fs.blkid")), "\n") {
+		if k, val, ok := strings.Cut(l, "="); ok {
+			blk[k] = val
+		}
+	}
+	if v.Content == nil || v.Content.Type != blk["TYPE"] || v.Content.Label != blk["LABEL"] || v.Content.UUID != blk["UUID"] {
+		t.Errorf("data area content %+v, blkid %v", v.Content, blk)
+	}
+}

@@ -2,8 +2,10 @@ package inspect
 
 import (
 	"bytes"
+
 	"encoding/binary"
 	"fmt"
+	"github.com/imgtool/imgtool/drbd"
 	"io"
 	"strings"
 	"unicode/utf16"
@@ -186,34 +188,14 @@ func probeMD(r io.ReaderAt, size int64) *Signature {
 
 // --- DRBD ------------------------------------------------------------------
 
-// DRBD internal metadata lives in the last 4 KiB-aligned block of the
-// backing device (drbd_md_ss_internal); magic is big-endian.
-const (
-	drbdMagic08 = 0x8374026b
-	drbdMagic09 = 0x8374026c
-)
-
+// probeDRBD finds DRBD internal metadata (v08/v09) in the last 4 KiB block
+// of the backing device, through the drbd package.
 func probeDRBD(r io.ReaderAt, size int64) *Signature {
-	if size < 8192 {
+	m, err := drbd.Read(r, size)
+	if err != nil {
 		return nil
 	}
-	off := (size &^ 4095) - 4096
-	b := readAt(r, size, off, 64)
-	if b == nil {
-		return nil
-	}
-	// struct meta_data_on_disk: u64 la_size_sect; u64 uuid[4 or 6]; u64
-	// device_uuid; u64 reserved; u32 flags; u32 magic; ...
-	for _, m := range []struct {
-		off  int
-		ver  string
-		want uint32
-	}{{8 + 4*8 + 8 + 8 + 4, "v08", drbdMagic08}, {8 + 4*8 + 8 + 8 + 4, "v09", drbdMagic09}} {
-		if be.Uint32(b[m.off:m.off+4]) == m.want {
-			return &Signature{Type: "drbd", Version: m.ver, UUID: fmt.Sprintf("%016x", be.Uint64(b[8+4*8:8+5*8]))}
-		}
-	}
-	return nil
+	return &Signature{Type: "drbd", Version: m.Version, UUID: fmt.Sprintf("%016X", m.DeviceUUID)}
 }
 
 // --- ext2/3/4 ----------------------------------------------------------------

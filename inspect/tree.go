@@ -35,6 +35,8 @@ type Volume struct {
 	// Name is the last component of Address.
 	Name string `json:"name"`
 	Kind Kind   `json:"kind"`
+	// Format is the container format of an image (disk roots only).
+	Format string `json:"format,omitempty"`
 	// Image is the file holding the volume's bytes when they are one
 	// contiguous range of it, and Offset is where they start there.
 	// For striped or otherwise non-contiguous volumes Offset is -1.
@@ -47,6 +49,7 @@ type Volume struct {
 	Content *Signature `json:"content,omitempty"`
 
 	Partition *PartInfo `json:"partition,omitempty"`
+	DRBD      *DRBDInfo `json:"drbd,omitempty"`
 	Table     *Table    `json:"table,omitempty"`
 	VG        *VGInfo   `json:"vg,omitempty"`
 	LV        *LVInfo   `json:"lv,omitempty"`
@@ -124,6 +127,11 @@ type Source struct {
 	Name string // shown path
 	R    io.ReaderAt
 	Size int64
+	// Format is the container format the image was opened as ("raw",
+	// "qcow2", "vmdk-streamOptimized", "xz", ...), shown on the disk node.
+	Format string
+	// Notes about the container (backing files, snapshots, damage).
+	Notes []string
 }
 
 // Options tune the inspection.
@@ -222,4 +230,16 @@ type LVInfo struct {
 	// Readable is false for segment types imgtool cannot read yet; the
 	// reason is in the volume's notes.
 	Readable bool `json:"readable"`
+}
+
+// DRBDInfo describes DRBD internal metadata found at the end of a volume.
+type DRBDInfo struct {
+	Version string `json:"version"`
+	// GI is the generation identifiers as drbdmeta get-gi prints them:
+	// current:bitmap:history1:history2 (the flags are in Flags).
+	GI         string   `json:"gi"`
+	Flags      []string `json:"flags"`
+	DataSize   int64    `json:"data_size"`
+	ALExtents  uint32   `json:"al_extents"`
+	DeviceUUID string   `json:"device_uuid"`
 }

@@ -67,8 +67,11 @@ func printTree(w io.Writer, t *inspect.Tree) {
 		name := v.Address
 		if v.Kind == inspect.KindDisk && v.Address == "" {
 			name = v.Name
-		} else if v.Kind == inspect.KindDisk {
+		} else if v.Kind == inspect.KindDisk && v.Format != "" {
 			name = v.Address + " (" + v.Name + ")"
+		}
+		if v.Format != "" && v.Format != "raw" {
+			name += " [" + v.Format + "]"
 		}
 		off := "-"
 		if v.Offset >= 0 && v.Kind != inspect.KindVG {
@@ -79,7 +82,11 @@ func printTree(w io.Writer, t *inspect.Tree) {
 			size = humanSize(v.Size)
 		}
 		typ, label, uuid := describe(v)
-		fmt.Fprintf(tw, "%s%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", prefix, branch, name, off, size, typ, label, uuid, strings.Join(v.Notes, "; "))
+		notes := v.Notes
+		if d := v.DRBD; d != nil {
+			notes = append([]string{fmt.Sprintf("DRBD %s GI %s flags %s, data %s", d.Version, d.GI, strings.Join(d.Flags, ","), humanSize(d.DataSize))}, notes...)
+		}
+		fmt.Fprintf(tw, "%s%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", prefix, branch, name, off, size, typ, label, uuid, strings.Join(notes, "; "))
 		childPrefix := prefix
 		switch branch {
 		case "├─":

@@ -55,13 +55,14 @@ func openImages(cmd *cobra.Command, path string, f *imageFlags, allowDemo bool) 
 		paths = append([]string{path}, paths...)
 	}
 	for _, p := range paths {
-		im, err := image.Open(p)
+		im, err := image.OpenWithOptions(p, &image.Options{Progress: decompressProgress(cmd.ErrOrStderr(), p)})
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
 		s.closers = append(s.closers, im)
-		srcs = append(srcs, inspect.Source{Name: p, R: im, Size: im.Size()})
+		srcs = append(srcs, inspect.Source{Name: p, R: im, Size: im.Size(), Format: im.Format,
+			Notes: append(append([]string{}, im.Details...), im.Notes...)})
 	}
 	t, err := inspect.Inspect(srcs, &inspect.Options{Logger: slog.Default()})
 	if err != nil {
