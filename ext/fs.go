@@ -28,6 +28,9 @@ type FS struct {
 	groups   []GroupDesc
 	csumSeed uint32 // metadata_csum seed: crc32c(~0, uuid) or s_checksum_seed
 
+	itMu    sync.Mutex
+	itCache map[int64][]byte // inode table chunks by byte offset
+
 	mu       sync.Mutex
 	notes    []Note
 	noteSeen map[noteKey]bool

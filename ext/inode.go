@@ -212,7 +212,7 @@ func (fsys *FS) Inode(ino uint32) (*Inode, error) {
 		return nil, err
 	}
 	raw := make([]byte, fsys.sb.InodeSize)
-	if err := fsys.readFull(raw, off); err != nil {
+	if err := fsys.readInodeBytes(raw, off); err != nil {
 		return nil, fmt.Errorf("ext: inode %d at offset %#x: %w", ino, off, err)
 	}
 	in, err := fsys.parseInode(ino, off, raw)
@@ -220,6 +220,45 @@ func (fsys *FS) Inode(ino uint32) (*Inode, error) {
 		return nil, err
 	}
 	return in, nil
+}
+
+// Inodes are read through a small cache of inode-table chunks: a directory's
+// entries usually sit close together in the table, so one ReadAt serves
+// many inodes.
+const (
+	itChunk      = 16 << 10 // bytes per cached chunk
+	itCacheLimit = 64       // chunks kept (1 MiB)
+)
+
+func (fsys *FS) readInodeBytes(raw []byte, off int64) error {
+	base := off &^ (itChunk - 1)
+	if off+int64(len(raw)) > base+itChunk {
+		return fsys.readFull(raw, off) // straddles chunks (cannot happen for power-of-two inode sizes)
+	}
+	fsys.itMu.Lock()
+	chunk, ok := fsys.itCache[base]
+	fsys.itMu.Unlock()
+	if !ok {
+		n := min(int64(itChunk), fsys.size-base)
+		if n <= 0 {
+			return fsys.readFull(raw, off)
+		}
+		chunk = make([]byte, n)
+		if err := fsys.readFull(chunk, base); err != nil {
+			return fsys.readFull(raw, off)
+		}
+		fsys.itMu.Lock()
+		if fsys.itCache == nil || len(fsys.itCache) >= itCacheLimit {
+			fsys.itCache = make(map[int64][]byte, itCacheLimit)
+		}
+		fsys.itCache[base] = chunk
+		fsys.itMu.Unlock()
+	}
+	if off-base+int64(len(raw)) > int64(len(chunk)) {
+		return fsys.readFull(raw, off)
+	}
+	copy(raw, chunk[off-base:])
+	return nil
 }
 
 func (fsys *FS) parseInode(ino uint32, off int64, raw []byte) (*Inode, error) {
