@@ -620,11 +620,11 @@ func (desc *Descriptor) checkParent() error {
 	return nil
 }
 
-func openDescriptor(desc *Descriptor, dir string) (d *Disk, err error) {
+func openDescriptor(desc *Descriptor, dir string) (_ *Disk, err error) {
 	if err := desc.checkParent(); err != nil {
 		return nil, err
 	}
-	d = &Disk{Descriptor: desc, CreateType: desc.CreateType}
+	d := &Disk{Descriptor: desc, CreateType: desc.CreateType}
 	defer func() {
 		if err != nil {
 			d.Close()
