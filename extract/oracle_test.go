@@ -331,7 +331,7 @@ func listXattrs(t *testing.T, p string) map[string]string {
 // tmpfsDir returns a temporary directory on tmpfs (/dev/shm): it keeps
 // holes, takes user xattrs of any size (the ea_inode fixture has a
 // 20000-byte one that ext4 without ea_inode cannot store), and is fast.
-func tmpfsDir(t *testing.T) string {
+func tmpfsDir(t testing.TB) string {
 	d, err := os.MkdirTemp("/dev/shm", "imgtool-extract-")
 	if err != nil {
 		t.Fatalf("need /dev/shm (tmpfs) for extraction tests: %v", err)
