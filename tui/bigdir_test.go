@@ -40,6 +40,8 @@ func keyMsg(s string) tea.KeyPressMsg {
 		return kEnter
 	case "backspace":
 		return kBack
+	case " ":
+		return kSpace
 	}
 	r := []rune(s)[0]
 	return tea.KeyPressMsg{Code: r, Text: s}

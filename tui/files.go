@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/inspect"
 )
@@ -54,7 +55,8 @@ type filesPane struct {
 	dir     string // absolute path in the filesystem, e.g. "/home/alice"
 	seq     int    // generation: results for older loads are dropped
 	loading bool
-	err     error // reading the directory failed (entries may be partial)
+	err     error    // reading the directory failed (entries may be partial)
+	notes   []string // entries the reader skipped as damaged
 
 	entries []entry
 	view    []int // indices into entries shown (dotfile and filter rules)
@@ -95,6 +97,7 @@ type (
 		dir     string
 		entries []entry
 		err     error
+		notes   []string // damage the reader skipped over in this directory
 	}
 	statMsg struct {
 		seq  int
@@ -133,6 +136,19 @@ func loadDirCmd(fsys *ext.FS, seq int, dir string, firstRows int) tea.Cmd {
 		}
 		des, err := fsys.ReadDirInode(ino)
 		msg.err = err
+		// Entries the reader skipped (an inode number out of range, a
+		// bad record) are notes on the directory's inode: show them.
+		seen := map[string]bool{}
+		for _, n := range fsys.Notes() {
+			s := n.Msg
+			if n.Err != nil {
+				s = n.Err.Error()
+			}
+			if n.Ino == ino && !seen[s] {
+				seen[s] = true
+				msg.notes = append(msg.notes, s)
+			}
+		}
 		ents := make([]entry, 0, len(des))
 		for _, d := range des {
 			if d.Name == "." || d.Name == ".." {
@@ -144,7 +160,7 @@ func loadDirCmd(fsys *ext.FS, seq int, dir string, firstRows int) tea.Cmd {
 		// Read the inodes of the first screen here, off the UI goroutine.
 		for i := 0; i < len(ents) && i < firstRows; i++ {
 			e := &ents[i]
-			in, err := fsys.Inode(e.ino)
+			in, err := statInode(fsys, e.ino)
 			e.stat = &stat{in, err}
 		}
 		msg.entries = ents
@@ -157,7 +173,7 @@ func statCmd(fsys *ext.FS, seq int, idx []int, inos []uint32) tea.Cmd {
 	return func() tea.Msg {
 		m := statMsg{seq: seq, idx: idx, ins: make([]*ext.Inode, len(idx)), errs: make([]error, len(idx))}
 		for i, ino := range inos {
-			m.ins[i], m.errs[i] = fsys.Inode(ino)
+			m.ins[i], m.errs[i] = statInode(fsys, ino)
 		}
 		return m
 	}
@@ -211,6 +227,23 @@ func containsFold(s string, lower []byte) bool {
 	return false
 }
 
+// statInode reads an inode for its row and checks that its block map can
+// be read (for a small file that is the extent root inside the inode, no
+// extra I/O), so damage shows on the row before anyone opens the file.
+// The inode is returned even when the map is damaged.
+func statInode(fsys *ext.FS, ino uint32) (*ext.Inode, error) {
+	in, err := fsys.Inode(ino)
+	if err != nil {
+		return nil, err
+	}
+	if in.IsRegular() || in.IsDir() {
+		if _, err := fsys.BlockMap(ino); err != nil {
+			return in, err
+		}
+	}
+	return in, nil
+}
+
 // chdir starts loading dir; the cursor lands on want when given.
 func (p *filesPane) chdir(dir, want string) tea.Cmd {
 	if p.fsys == nil {
@@ -228,6 +261,7 @@ func (p *filesPane) chdir(dir, want string) tea.Cmd {
 	p.want = want
 	p.loading = true
 	p.err = nil
+	p.notes = nil
 	p.filter = ""
 	p.filtering = false
 	p.input.SetValue("")
@@ -243,6 +277,7 @@ func (p *filesPane) loaded(msg dirLoadedMsg) tea.Cmd {
 	p.loading = false
 	p.entries = msg.entries
 	p.err = msg.err
+	p.notes = msg.notes
 	p.cursor, p.top = 0, 0
 	p.refilter()
 	if p.want != "" {
@@ -422,6 +457,23 @@ func (m *Model) viewFiles(w, h int, focused bool) []string {
 	if p.err != nil {
 		lines = append(lines, st.Err.Render(fit(" ! "+p.err.Error(), w)))
 	}
+	for i, n := range p.notes {
+		if i == 3 {
+			lines = append(lines, st.Warn.Render(fit(fmt.Sprintf(" ! … %d more damaged entries", len(p.notes)-i), w)))
+			break
+		}
+		// Wrapped: a note names the entry and the damage, both matter.
+		for j, l := range strings.Split(ansi.Wrap(safeName(n), max(8, w-3), " "), "\n") {
+			if j == 2 {
+				break
+			}
+			pre := " ! "
+			if j > 0 {
+				pre = "   "
+			}
+			lines = append(lines, st.Warn.Render(fit(pre+l, w)))
+		}
+	}
 	rows := h - len(lines)
 	p.height = max(1, rows)
 	p.top = scrollTop(p.top, p.cursor, rows, len(p.view))
@@ -483,6 +535,8 @@ func (m *Model) fileRow(e *entry, w int, marked, cursor, focused bool) string {
 	switch {
 	case serr != nil:
 		sty = st.Err
+	}
+	switch {
 	case e.inode() != nil:
 		in := e.inode()
 		fm := in.FileMode()
@@ -518,7 +572,7 @@ func (m *Model) fileRow(e *entry, w int, marked, cursor, focused bool) string {
 	var line string
 	if serr != nil {
 		// A damaged inode: say so on its row and keep going.
-		line = fit(mark+name, min(w/2, max(12, len(name)+2))) + " ! " + serr.Error()
+		line = fit(mark+name, min(w/2, max(12, len(name)+2))) + " ! " + safeName(serr.Error())
 		line = fit(line, w)
 	} else {
 		line = m.fileCols(mark+name, size, mode, owner, mtime, w)
