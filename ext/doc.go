@@ -34,6 +34,7 @@
 // The native API is by inode number:
 //
 //	ino, err := fsys.Lookup("/etc/passwd") // does not follow a final symlink (lstat)
+//	ino, err = fsys.LookupFollow("/etc/passwd") // does, inside the filesystem
 //	in, err := fsys.Inode(ino)             // mode, uid/gid, ns times, flags, size, ...
 //	f, err := fsys.OpenInode(ino)          // *File: io.ReaderAt + Size, holes read as zeros
 //	ents, err := fsys.ReadDirInode(ino)    // including "." and ".."
@@ -48,13 +49,13 @@
 //
 // # io/fs
 //
-// *FS implements fs.FS, fs.ReadDirFS and fs.StatFS. Names are slash
-// separated and unrooted ("etc/passwd", "." for the root) as io/fs requires.
-// Stat does NOT follow a final symlink (it behaves like lstat: a symlink's
-// target may point outside the filesystem image, so following it would be
-// wrong); Open follows symlinks inside the filesystem, resolving absolute
-// targets from the filesystem root, at most 40 hops. FileInfo.Sys returns
-// the *Inode. ReadDir omits "." and "..".
+// *FS implements fs.FS, fs.ReadDirFS, fs.StatFS and fs.ReadLinkFS. Names
+// are slash separated and unrooted ("etc/passwd", "." for the root) as
+// io/fs requires. Open and Stat follow symlinks, but only inside the
+// filesystem: an absolute target is resolved from the filesystem's root,
+// never from the host's, and at most 40 links are followed. Lstat and
+// ReadLink (and the native Lookup) do not follow a final symlink.
+// FileInfo.Sys returns the *Inode. ReadDir omits "." and "..".
 //
 // Directories are read linearly, block by block: htree (dir_index) index
 // blocks look like empty directory entries and are skipped, so an htree

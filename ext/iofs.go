@@ -15,9 +15,10 @@ import (
 const maxSymlinkHops = 40
 
 var (
-	_ fs.FS        = (*FS)(nil)
-	_ fs.ReadDirFS = (*FS)(nil)
-	_ fs.StatFS    = (*FS)(nil)
+	_ fs.FS         = (*FS)(nil)
+	_ fs.ReadDirFS  = (*FS)(nil)
+	_ fs.StatFS     = (*FS)(nil)
+	_ fs.ReadLinkFS = (*FS)(nil)
 )
 
 // Lookup resolves path (absolute or relative to the root, '/'-separated) to
@@ -118,22 +119,53 @@ func (fsys *FS) Open(name string) (fs.File, error) {
 	return &openFile{File: f, fi: fi}, nil
 }
 
-// Stat implements fs.StatFS with lstat semantics: a final symlink is
-// described, not followed (its target may lie outside the image).
+// Stat implements fs.StatFS. Like os.Stat it follows symlinks, but only
+// inside this filesystem: absolute targets are resolved from the
+// filesystem's root, never from the host's. Use Lstat (fs.ReadLinkFS) to
+// describe a symlink itself.
 func (fsys *FS) Stat(name string) (fs.FileInfo, error) {
-	p, err := fsPath("stat", name)
+	return fsys.stat("stat", name, true)
+}
+
+// Lstat implements fs.ReadLinkFS: a final symlink is described, not
+// followed.
+func (fsys *FS) Lstat(name string) (fs.FileInfo, error) {
+	return fsys.stat("lstat", name, false)
+}
+
+func (fsys *FS) stat(op, name string, follow bool) (fs.FileInfo, error) {
+	p, err := fsPath(op, name)
 	if err != nil {
 		return nil, err
 	}
-	ino, err := fsys.Lookup(p)
+	hops := 0
+	ino, err := fsys.resolve(RootIno, p, follow, &hops)
 	if err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+		return nil, &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	in, err := fsys.Inode(ino)
 	if err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+		return nil, &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	return &fileInfo{name: path.Base(name), in: in}, nil
+}
+
+// ReadLink implements fs.ReadLinkFS: the target of the named symlink, as
+// stored (it may be absolute, and then names a path on the guest, not on
+// the host).
+func (fsys *FS) ReadLink(name string) (string, error) {
+	p, err := fsPath("readlink", name)
+	if err != nil {
+		return "", err
+	}
+	ino, err := fsys.Lookup(p)
+	if err == nil {
+		var target string
+		if target, err = fsys.Readlink(ino); err == nil {
+			return target, nil
+		}
+	}
+	return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
 }
 
 // ReadDir implements fs.ReadDirFS: the entries sorted by name, without "."
