@@ -27,7 +27,7 @@
 // For other walks (a salvage walker over orphan inodes, a TUI selection)
 // create the Extractor and say where each inode goes:
 //
-//	x, err := extract.NewDisk(ctx, fsys, dest, opts)
+//	x, err := extract.NewDisk(ctx, fsys, dest, opts) // or extract.NewTar(ctx, fsys, w, opts)
 //	x.AddTree(ctx, []string{"home"}, "/home", ino) // a whole tree
 //	x.Add(ctx, []string{"#lost", "#1234"}, "inode 1234", 1234)
 //	rep, err := x.Close()

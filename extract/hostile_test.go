@@ -249,3 +249,56 @@ func runTool(name string, args ...string) (string, error) {
 	b, err := exec.Command(name, args...).CombinedOutput()
 	return string(b), err
 }
+
+// TestAddForSalvage drives the Extractor directly, as a salvage walker
+// would: inodes placed under made-up directories, bad names refused.
+func TestAddForSalvage(t *testing.T) {
+	fsys, _ := openFixture(t, "ext4")
+	ino, err := fsys.Lookup("/seq.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := fsys.Lookup("/.config")
+	dest := filepath.Join(tmpfsDir(t), "rescue")
+	x, err := NewDisk(context.Background(), fsys, dest, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		names []string
+		ino   uint32
+		tree  bool
+	}{
+		{[]string{"#lost", "#" + "5034"}, ino, false},
+		{[]string{"#lost", "cfg"}, sub, true},
+		{[]string{"..", "escape"}, ino, false},
+		{[]string{"#lost", "a/b"}, ino, false},
+	} {
+		if step.tree {
+			err = x.AddTree(context.Background(), step.names, "inode", step.ino)
+		} else {
+			err = x.Add(context.Background(), step.names, "inode", step.ino)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := x.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 2 || rep.Problems[0].Kind != Refused || rep.Problems[1].Kind != Refused {
+		t.Errorf("problems %v, want the two bad names refused", rep.Problems)
+	}
+	man := loadManifest(t)
+	for _, c := range []struct{ path, src string }{{"#lost/#5034", "/seq.txt"}, {"#lost/cfg/app/settings", "/.config/app/settings"}} {
+		for _, e := range man {
+			if e.Path == c.src && fileSHA256(t, filepath.Join(dest, c.path)) != e.SHA256 {
+				t.Errorf("%s differs from %s", c.path, c.src)
+			}
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(filepath.Dir(dest), "escape")); err == nil {
+		t.Errorf("\"..\" escaped DEST")
+	}
+}

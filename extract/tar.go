@@ -2,6 +2,7 @@ package extract
 
 import (
 	"archive/tar"
+	"context"
 	"fmt"
 	"io"
 	"path"
@@ -169,4 +170,14 @@ func (t *tarSink) close() error {
 		return fmt.Errorf("tar: %w", err)
 	}
 	return nil
+}
+
+// NewTar returns an Extractor writing a tar stream to w, for callers that
+// choose what goes where (a salvage walker). Close it to finish the stream
+// (the end-of-archive blocks) and get the report.
+func NewTar(ctx context.Context, fsys *ext.FS, w io.Writer, opts Options) *Extractor {
+	x := newExtractor(fsys, opts)
+	x.sink = newTarSink(x, w)
+	x.startProgress(ctx, nil)
+	return x
 }
