@@ -42,6 +42,10 @@ func keyMsg(s string) tea.KeyPressMsg {
 		return kBack
 	case " ":
 		return kSpace
+	case "\t":
+		return tea.KeyPressMsg{Code: tea.KeyTab}
+	case "esc":
+		return kEsc
 	}
 	r := []rune(s)[0]
 	return tea.KeyPressMsg{Code: r, Text: s}

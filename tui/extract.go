@@ -83,6 +83,10 @@ func (x *extractPane) ask(m *Model) tea.Cmd {
 			m.setStatus(true, "nothing to extract: mark files with space or a")
 			return nil
 		}
+		if why := badName(e.name); why != "" {
+			m.setStatus(true, "cannot extract %q: %s (damaged directory)", e.name, why)
+			return nil
+		}
 		paths = []string{m.files.pathOf(e)}
 	}
 	x.paths = paths
@@ -186,6 +190,10 @@ func (x *extractPane) update(m *Model, msg tea.Msg) tea.Cmd {
 			m.setStatus(true, "extracted with losses to %s: %s", s.Dest, s.Line)
 		default:
 			m.setStatus(false, "extracted to %s: %s", s.Dest, s.Line)
+			// Done with them: a second x should not silently redo it.
+			if m.files.vol != nil && m.files.vol.DisplayAddress() == x.vol {
+				m.files.marks = map[string]bool{}
+			}
 		}
 	}
 	return nil

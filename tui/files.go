@@ -387,10 +387,33 @@ func (p *filesPane) move(d int) tea.Cmd {
 	return p.statVisible()
 }
 
-func (p *filesPane) toggleMark() {
+// badName says why an entry cannot be named by a path (a damaged or
+// hostile directory can hold "a/b", a NUL byte or an empty name), or "".
+// Such entries are shown but can be neither entered nor marked: a path
+// would name something else. (The extract engine refuses them too.)
+func badName(name string) string {
+	switch {
+	case name == "":
+		return "an empty name"
+	case name == "." || name == "..":
+		return "a second " + name + " entry"
+	case strings.ContainsRune(name, '/'):
+		return "a name containing '/'"
+	case strings.ContainsRune(name, 0):
+		return "a name containing a NUL byte"
+	}
+	return ""
+}
+
+// toggleMark marks or unmarks the entry under the cursor; it returns why
+// it could not.
+func (p *filesPane) toggleMark() string {
 	e := p.current()
 	if e == nil {
-		return
+		return ""
+	}
+	if why := badName(e.name); why != "" {
+		return why
 	}
 	k := p.pathOf(e)
 	if p.marks[k] {
@@ -398,18 +421,24 @@ func (p *filesPane) toggleMark() {
 	} else {
 		p.marks[k] = true
 	}
+	return ""
 }
 
 // markAll marks every shown entry, or unmarks them when all are marked.
-func (p *filesPane) markAll() {
+// It returns how many could not be marked (badName).
+func (p *filesPane) markAll() (skipped int) {
 	all := true
 	for _, ix := range p.view {
-		if !p.marks[path.Join(p.dir, p.entries[ix].name)] {
+		if badName(p.entries[ix].name) == "" && !p.marks[path.Join(p.dir, p.entries[ix].name)] {
 			all = false
 			break
 		}
 	}
 	for _, ix := range p.view {
+		if badName(p.entries[ix].name) != "" {
+			skipped++
+			continue
+		}
 		k := path.Join(p.dir, p.entries[ix].name)
 		if all {
 			delete(p.marks, k)
@@ -417,6 +446,7 @@ func (p *filesPane) markAll() {
 			p.marks[k] = true
 		}
 	}
+	return skipped
 }
 
 // markedPaths returns the marked paths in order.

@@ -372,6 +372,10 @@ func (m *Model) filesKey(k tea.KeyPressMsg) tea.Cmd {
 		if e == nil {
 			return nil
 		}
+		if why := badName(e.name); why != "" && (e.isDir() || e.ftype == ext.FTSymlink) {
+			m.setStatus(true, "%q cannot be entered: %s (damaged directory)", e.name, why)
+			return nil
+		}
 		if e.isDir() {
 			return p.chdir(p.pathOf(e), "")
 		}
@@ -408,11 +412,16 @@ func (m *Model) filesKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		cmd = p.statVisible()
 	case key.Matches(k, km.Mark):
-		p.toggleMark()
+		if why := p.toggleMark(); why != "" {
+			m.setStatus(true, "cannot mark %q: %s (damaged directory)", p.current().name, why)
+		}
 		cmd = p.move(1)
 	case key.Matches(k, km.MarkAll):
-		p.markAll()
-		m.setStatus(false, "%d marked", len(p.marks))
+		if n := p.markAll(); n > 0 {
+			m.setStatus(true, "%d marked; %d entries with impossible names (damage) left out", len(p.marks), n)
+		} else {
+			m.setStatus(false, "%d marked", len(p.marks))
+		}
 	case key.Matches(k, km.Unmark):
 		p.marks = map[string]bool{}
 		m.setStatus(false, "marks cleared")

@@ -98,9 +98,11 @@ func previewLines(fsys *ext.FS, ino uint32, ft uint8) []string {
 	if err != nil {
 		return []string{"! cannot read inode " + fmt.Sprint(ino) + ":", "  " + err.Error()}
 	}
+	// Short lines: the preview may be narrow.
 	out := []string{
-		fmt.Sprintf("%s  %d:%d  %s  inode %d  links %d", modeString(in.FileMode()), in.UID, in.GID, sizeText(in), ino, in.Links),
-		"modified " + in.Mtime.UTC().Format("2006-01-02 15:04:05 MST"),
+		fmt.Sprintf("%s %d:%d", modeString(in.FileMode()), in.UID, in.GID),
+		fmt.Sprintf("%s · inode %d · %d link%s", sizeText(in), ino, in.Links, plural(int(in.Links))),
+		in.Mtime.UTC().Format("2006-01-02 15:04:05 MST"),
 		"",
 	}
 	switch {
@@ -144,6 +146,13 @@ func previewLines(fsys *ext.FS, ino uint32, ft uint8) []string {
 	return out
 }
 
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
 func sizeText(in *ext.Inode) string {
 	if in.Size < 1024 {
 		return fmt.Sprintf("%d bytes", in.Size)
@@ -168,7 +177,7 @@ func dirPreview(fsys *ext.FS, ino uint32) []string {
 		}
 		names = append(names, n)
 	}
-	out = append(out, fmt.Sprintf("directory, %d entries", len(names)))
+	out = append(out, fmt.Sprintf("directory, %d entr%s", len(names), map[bool]string{true: "y", false: "ies"}[len(names) == 1]))
 	if len(names) <= previewSort {
 		slices.Sort(names)
 	} else {

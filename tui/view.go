@@ -61,11 +61,8 @@ func (m *Model) render() string {
 	out = append(out, m.header(w))
 
 	if m.showHelp {
-		m.help.ShowAll = true
-		body := strings.Split(m.help.View(m.keys), "\n")
-		m.help.ShowAll = false
 		out = append(out, st.Title.Render(fit(" Keys (any key closes this)", w)), "")
-		for _, l := range body {
+		for _, l := range m.helpLines(w - 1) {
 			out = append(out, " "+l)
 		}
 		out = append(out, "",
@@ -81,11 +78,14 @@ func (m *Model) render() string {
 	listFocused := m.focus != panePreview
 	switch {
 	case w >= wideCols:
-		vw := min(40, max(24, w/5))
-		pw := (w - vw) / 3
+		// The volumes pane takes what it needs while it has the focus,
+		// and shrinks to names once a filesystem is being browsed.
+		compact := m.focus != paneVolumes && m.files.fsys != nil
+		vw := clamp(m.vols.naturalWidth(compact), 16, w/3)
+		pw := (w - vw) * 7 / 20
 		fw := w - vw - pw - 2
 		cols = []column{
-			{m.viewVolumes(vw, bh, m.focus == paneVolumes), vw},
+			{m.viewVolumes(vw, bh, m.focus == paneVolumes, compact), vw},
 			{m.viewFiles(fw, bh, m.focus == paneFiles), fw},
 			{m.viewPreview(pw, bh, m.focus == panePreview), pw},
 		}
@@ -95,7 +95,7 @@ func (m *Model) render() string {
 		if focusFiles {
 			cols = append(cols, column{m.viewFiles(lw, bh, m.focus == paneFiles), lw})
 		} else {
-			cols = append(cols, column{m.viewVolumes(lw, bh, listFocused), lw})
+			cols = append(cols, column{m.viewVolumes(lw, bh, listFocused, false), lw})
 		}
 		cols = append(cols, column{m.viewPreview(pw, bh, m.focus == panePreview), pw})
 	default:
@@ -103,7 +103,7 @@ func (m *Model) render() string {
 			if focusFiles {
 				return m.viewFiles(w, lh, m.focus == paneFiles)
 			}
-			return m.viewVolumes(w, lh, listFocused)
+			return m.viewVolumes(w, lh, listFocused, false)
 		}
 		if bh >= stackRows {
 			lh := bh * 3 / 5
@@ -141,6 +141,32 @@ func (m *Model) render() string {
 	}
 	out = append(out, fit(m.help.ShortHelpView(m.keys.ShortHelp()), w))
 	return finish(out, w, h)
+}
+
+// helpLines lays out every key binding in as many columns as fit in w:
+// all groups side by side when there is room, else fewer per row.
+func (m *Model) helpLines(w int) []string {
+	groups := m.keys.FullHelp()
+	hm := m.help
+	hm.SetWidth(0) // measure without truncation
+	for per := len(groups); per >= 1; per-- {
+		var out []string
+		fits := true
+		for i := 0; i < len(groups); i += per {
+			block := hm.FullHelpView(groups[i:min(i+per, len(groups))])
+			for _, l := range strings.Split(block, "\n") {
+				if lipgloss.Width(l) > w {
+					fits = false
+				}
+				out = append(out, l)
+			}
+			out = append(out, "")
+		}
+		if fits || per == 1 {
+			return out
+		}
+	}
+	return nil
 }
 
 // filesStatus is the default status: position, counts and marks.

@@ -119,7 +119,49 @@ func volName(v *inspect.Volume) string {
 	return v.Name
 }
 
-func (m *Model) viewVolumes(w, h int, focused bool) []string {
+// volBadge is the right-hand text of a volume row: warnings, type, size,
+// label.
+func volBadge(v *inspect.Volume) (badge, warn string) {
+	badge = volType(v)
+	if v.Kind != inspect.KindVG {
+		badge += " " + humanSize(v.Size)
+	}
+	if v.Content != nil && v.Content.Label != "" {
+		badge += " " + safeName(v.Content.Label)
+	}
+	if len(v.Notes) > 0 || (v.Content != nil && len(v.Content.Notes) > 0) {
+		warn = "!"
+	}
+	if v.VG != nil && v.VG.Clash {
+		warn = "! clash"
+	}
+	if v.LV != nil && !v.LV.Readable {
+		warn = "! unreadable"
+	}
+	if warn != "" {
+		badge = warn + " " + badge
+	}
+	return badge, warn
+}
+
+// naturalWidth is the width the volumes pane needs to show every row
+// whole; compact counts names only.
+func (p *volumesPane) naturalWidth(compact bool) int {
+	w := 0
+	for _, r := range p.rows {
+		n := 1 + 2*r.depth + lipgloss.Width(safeName(volName(r.v))) + 1
+		if !compact {
+			b, _ := volBadge(r.v)
+			n += lipgloss.Width(b) + 1
+		}
+		w = max(w, n)
+	}
+	return w
+}
+
+// viewVolumes draws the tree. compact leaves out the badges (the pane is
+// then only context for the files pane; the preview has the details).
+func (m *Model) viewVolumes(w, h int, focused, compact bool) []string {
 	p := &m.vols
 	st := &m.st
 	p.top = scrollTop(p.top, p.cursor, h, len(p.rows))
@@ -127,28 +169,16 @@ func (m *Model) viewVolumes(w, h int, focused bool) []string {
 	for i := p.top; i < len(p.rows) && len(lines) < h; i++ {
 		r := p.rows[i]
 		v := r.v
-		badge := volType(v)
-		if v.Kind != inspect.KindVG {
-			badge += " " + humanSize(v.Size)
-		}
-		if v.Content != nil && v.Content.Label != "" {
-			badge += " " + safeName(v.Content.Label)
-		}
-		warn := ""
-		if len(v.Notes) > 0 || (v.Content != nil && len(v.Content.Notes) > 0) {
-			warn = "!"
-		}
-		if v.VG != nil && v.VG.Clash {
-			warn = "! clash"
-		}
-		if v.LV != nil && !v.LV.Readable {
-			warn = "! unreadable"
-		}
-		if warn != "" {
-			badge = warn + " " + badge
+		badge, warn := volBadge(v)
+		if compact {
+			badge = strings.TrimSpace(warn)
 		}
 		bw := min(lipgloss.Width(badge)+1, w/2)
-		name := fit(" "+strings.Repeat("  ", r.depth)+safeName(volName(v)), w-bw)
+		lead := " "
+		if m.files.vol == v {
+			lead = "▸" // the volume open in the files pane
+		}
+		name := fit(lead+strings.Repeat("  ", r.depth)+safeName(volName(v)), w-bw)
 		b := fitLeft(badge, bw)
 		switch {
 		case i == p.cursor && focused:

@@ -1,0 +1,201 @@
+package tui
+
+import (
+	"bufio"
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/imgtool/imgtool/fixtures/fixturetest"
+)
+
+func newSized(t *testing.T, fixture string, w, h int) *Model {
+	t.Helper()
+	m := New(openTree(t, fixture), Options{Title: fixture})
+	_, cmd := m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+	drive(m, cmd)
+	return m
+}
+
+// The volumes pane shows every volume blkid found, with blkid's type and
+// label; swap is listed but not entered.
+func TestVolumesPane(t *testing.T) {
+	m := newSized(t, "dom0", 120, 30)
+	type probe struct{ typ, label string }
+	want := map[string]*probe{}
+	var cur *probe
+	sc := bufio.NewScanner(bytes.NewReader(fixturetest.Golden(t, "dom0-blkid.txt")))
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.HasPrefix(l, "== ") {
+			cur = &probe{}
+			want[strings.Fields(l)[1]] = cur
+		} else if v, ok := strings.CutPrefix(l, "TYPE="); ok {
+			cur.typ = v
+		} else if v, ok := strings.CutPrefix(l, "LABEL="); ok {
+			cur.label = v
+		}
+	}
+	if len(want) < 8 {
+		t.Fatalf("golden has %d volumes", len(want))
+	}
+	scr := ansi.Strip(m.render())
+	for addr, p := range want {
+		if !m.vols.find(addr) {
+			t.Errorf("%s not in the volumes pane", addr)
+			continue
+		}
+		row := m.vols.cursor - m.vols.top
+		lines := strings.Split(scr, "\n")
+		line := lines[1+row]
+		if !strings.Contains(line, p.typ) || !strings.Contains(line, p.label) {
+			t.Errorf("%s: row %q lacks blkid's TYPE=%s LABEL=%s", addr, line, p.typ, p.label)
+		}
+		scr = ansi.Strip(m.render())
+	}
+	// Swap: shown, not entered, and the reason is said.
+	m.vols.find("VolGroup00/domu1/VolGroup00/LogVol01")
+	press(m, "enter")
+	if m.focus != paneVolumes || m.files.vol != nil || !strings.Contains(m.status, "swap") {
+		t.Errorf("enter on swap: focus %v, status %q", m.focus, m.status)
+	}
+	// The VG clash is flagged on both VGs.
+	if n := strings.Count(ansi.Strip(m.render()), "! clash VG"); n != 2 {
+		t.Errorf("%d clash badges, want 2", n)
+	}
+	// Enter on the guest root opens it; h at its root returns to volumes.
+	m.vols.find(guestRoot)
+	press(m, "enter")
+	if v, d := m.Dir(); v != guestRoot || d != "/" || m.focus != paneFiles {
+		t.Fatalf("after enter: %s:%s focus %v", v, d, m.focus)
+	}
+	press(m, "h")
+	if m.focus != paneVolumes {
+		t.Errorf("h at the root: focus %v, want volumes", m.focus)
+	}
+	press(m, "l") // back into the open filesystem, same place
+	if v, d := m.Dir(); v != guestRoot || d != "/" || m.focus != paneFiles {
+		t.Errorf("l: %s:%s focus %v", v, d, m.focus)
+	}
+}
+
+// Every layout fits the terminal: no line wider than it, exactly its
+// height, and the panes the size allows.
+func TestLayouts(t *testing.T) {
+	for _, sz := range [][2]int{{200, 50}, {120, 30}, {80, 24}, {60, 40}, {40, 24}, {40, 12}, {20, 8}} {
+		m := newSized(t, "dom0", sz[0], sz[1])
+		m.vols.find(guestRoot)
+		drive(m, m.enterVolume())
+		drive(m, m.files.chdir("/home/alice", "notes.txt"))
+		for _, keys := range [][]string{nil, {"?"}, {"?", "x"}} {
+			press(m, keys...)
+			out := m.render()
+			lines := strings.Split(out, "\n")
+			if len(lines) != sz[1] {
+				t.Errorf("%dx%d %v: %d lines", sz[0], sz[1], keys, len(lines))
+			}
+			for i, l := range lines {
+				if w := ansi.StringWidth(l); w > sz[0] {
+					t.Errorf("%dx%d %v: line %d is %d wide: %q", sz[0], sz[1], keys, i, w, ansi.Strip(l))
+				}
+			}
+			plain := ansi.Strip(out)
+			preview := strings.Contains(plain, "57 bytes · inode")
+			wantPreview := sz[0] >= mediumCols || m.bodyHeight() >= stackRows
+			if len(keys) == 0 && preview != wantPreview {
+				t.Errorf("%dx%d: preview shown %v, want %v:\n%s", sz[0], sz[1], preview, wantPreview, plain)
+			}
+			if len(keys) == 0 && sz[1] >= 8 && !strings.Contains(plain, "notes.txt") {
+				t.Errorf("%dx%d: files not shown:\n%s", sz[0], sz[1], plain)
+			}
+			if slices.Equal(keys, []string{"?", "x"}) {
+				press(m, "esc")
+			}
+		}
+	}
+}
+
+// Hostile names (from the extract package's fixture: '/', NUL, empty,
+// extra "." and "..") are shown harmlessly and cannot be marked or
+// entered.
+func TestHostileNames(t *testing.T) {
+	m := newSized(t, "hostile-ext", 80, 24)
+	drive(m, m.enterVolume())
+	if m.files.fsys == nil {
+		t.Fatalf("hostile-ext not opened: %s", m.status)
+	}
+	out := ansi.Strip(m.render())
+	for _, c := range out {
+		if c < 0x20 && c != '\n' {
+			t.Fatalf("control character %#x reached the screen:\n%q", c, out)
+		}
+	}
+	if !slices.Contains(m.Shown(), "a/b") || !strings.Contains(out, "good.txt") {
+		t.Fatalf("shown %q", m.Shown())
+	}
+	drive(m, m.files.chdir("/", "a/b"))
+	press(m, " ")
+	if len(m.Marked()) != 0 || !strings.Contains(m.status, "'/'") {
+		t.Errorf("marking a/b: marks %q status %q", m.Marked(), m.status)
+	}
+	press(m, "a")
+	for _, p := range m.Marked() {
+		if strings.Count(p, "/") != 1 || strings.ContainsRune(p, 0) || p == "/" {
+			t.Errorf("impossible name marked: %q", p)
+		}
+	}
+	if !slices.Contains(m.Marked(), "/good.txt") || !strings.Contains(m.status, "left out") {
+		t.Errorf("a: marks %q status %q", m.Marked(), m.status)
+	}
+	press(m, "a") // all markable are marked: a unmarks them
+	if len(m.Marked()) != 0 {
+		t.Errorf("second a left %q", m.Marked())
+	}
+	press(m, "a", "u")
+	if len(m.Marked()) != 0 {
+		t.Errorf("u left %q", m.Marked())
+	}
+}
+
+// Paging, tab focus and preview scrolling in the 100k directory.
+func TestPagingAndFocus(t *testing.T) {
+	m := openBig(t, 100, 30)
+	page := m.files.height - 1
+	press(m, "j")
+	if m.files.cursor != 1 {
+		t.Fatalf("j: cursor %d", m.files.cursor)
+	}
+	_, cmd := m.Update(tea.KeyPressMsg{Code: tea.KeyPgDown})
+	drive(m, cmd)
+	if m.files.cursor != 1+page {
+		t.Errorf("pgdown: cursor %d, want %d", m.files.cursor, 1+page)
+	}
+	_, cmd = m.Update(tea.KeyPressMsg{Code: tea.KeyPgUp})
+	drive(m, cmd)
+	if m.files.cursor != 1 {
+		t.Errorf("pgup: cursor %d", m.files.cursor)
+	}
+	// The rows on screen after paging have their inodes.
+	press(m, "G")
+	for i := m.files.top; i < min(len(m.files.view), m.files.top+m.files.height); i++ {
+		if m.files.entries[m.files.view[i]].stat == nil {
+			t.Fatalf("row %d on screen without its inode", i)
+		}
+	}
+	// tab: files → preview → volumes → files.
+	press(m, "\t")
+	if m.focus != panePreview {
+		t.Errorf("tab: focus %v", m.focus)
+	}
+	press(m, "\t")
+	if m.focus != paneVolumes {
+		t.Errorf("tab tab: focus %v", m.focus)
+	}
+	press(m, "\t")
+	if m.focus != paneFiles {
+		t.Errorf("tab x3: focus %v", m.focus)
+	}
+}
