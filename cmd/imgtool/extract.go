@@ -192,7 +192,7 @@ type problemJSON struct {
 
 func writeReport(file string, h *fsHandle, rep *extract.Report) error {
 	r := reportJSON{
-		Volume: h.vol.DisplayAddress(), Path: h.path,
+		Volume: h.vol.Address, Path: h.path,
 		Files: rep.Files, Dirs: rep.Dirs, Symlinks: rep.Symlinks, Hardlinks: rep.Hardlinks, Specials: rep.Specials,
 		Bytes: rep.Bytes, DataBytes: rep.DataBytes, Seconds: rep.Elapsed.Seconds(),
 		Problems: []problemJSON{}, MoreProblems: rep.MoreProblems,

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imgtool/imgtool/extract"
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
 )
 
@@ -441,5 +442,45 @@ func TestExtractHostileCLI(t *testing.T) {
 				t.Errorf("%v: evil: %q %v", args, target, err)
 			}
 		}
+	}
+}
+
+// TestExtractReportAndProgress: --report writes the problems as JSON;
+// the progress line shows counts, totals, rate and ETA; stat and ls name
+// a damaged or missing path with its address.
+func TestExtractReportAndProgress(t *testing.T) {
+	img := fixturetest.Image(t, "hostile-ext")
+	tmp := t.TempDir()
+	rfile := filepath.Join(tmp, "report.json")
+	_, errs, code := imgtool(t, "extract", img, "/", filepath.Join(tmp, "d"), "--report", rfile)
+	if code != exitPartial {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r reportJSON
+	b, err := os.ReadFile(rfile)
+	if err != nil || json.Unmarshal(b, &r) != nil {
+		t.Fatalf("report: %v %s", err, b)
+	}
+	refused := 0
+	for _, p := range r.Problems {
+		if p.Kind == "refused" && p.Reason != "" && p.Inode != 0 {
+			refused++
+		}
+	}
+	if refused != 7 || r.Files != 1 || r.Dirs != 3 || r.Symlinks != 2 {
+		t.Errorf("report: %d refused, %d files: %s", refused, r.Files, b)
+	}
+
+	var buf strings.Builder
+	bar := &progressBar{w: &buf}
+	bar.update(extract.Progress{Files: 10, TotalFiles: 40, Bytes: 1 << 20, TotalBytes: 4 << 20, Elapsed: time.Second})
+	bar.finish()
+	for _, want := range []string{"25%", "10/40 files", "1.0 MiB/4.0 MiB", "1.0 MiB/s", "ETA 3s", "\r\033[K"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("progress line %q lacks %q", buf.String(), want)
+		}
+	}
+	if isTerminal(&buf) {
+		t.Error("a strings.Builder is not a terminal")
 	}
 }
