@@ -278,7 +278,7 @@ scan:
 				}
 				if ok, co := r.tagCsumOK(t, r.dbuf, next); !ok {
 					r.badData++
-				r.csumFailed = true
+					r.csumFailed = true
 					soft = &ChecksumError{Block: io, Offset: ioOff, What: fmt.Sprintf("data block for filesystem block %d in transaction %d", t.block, next), Stored: t.checksum, Computed: co}
 					r.note("journal block %d (offset %#x): checksum mismatch on the copy of filesystem block %d in transaction %d: block not replayed (as e2fsck/jbd2 skip it)", io, ioOff, t.block, next)
 					continue
