@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -204,7 +205,7 @@ func isText(b []byte) bool {
 		}
 		r, n := utf8.DecodeRune(b[i:])
 		if r == utf8.RuneError && n == 1 {
-			return len(b)-i < utf8.UTFMax // a rune cut by the read limit
+			return !utf8.FullRune(b[i:]) // only a rune cut by the read limit is fine
 		}
 		i += n
 	}
@@ -243,11 +244,24 @@ func textLines(b []byte) []string {
 	return lines
 }
 
-// hexLines is a hexdump -C style dump of b.
+// hexLines is exactly `hexdump -C` of b: offset, 16 bytes in two groups
+// of 8, the printable ASCII column; a run of lines equal to the one before
+// is squeezed into a single "*" (so a sparse file's zeros take one line),
+// and the last line is the total length.
 func hexLines(b []byte) []string {
-	out := make([]string, 0, (len(b)+15)/16)
+	out := make([]string, 0, 8)
+	var prev []byte
+	squeezed := false
 	for off := 0; off < len(b); off += 16 {
 		row := b[off:min(off+16, len(b))]
+		if prev != nil && len(row) == 16 && bytes.Equal(row, prev) {
+			if !squeezed {
+				out = append(out, "*")
+				squeezed = true
+			}
+			continue
+		}
+		prev, squeezed = row, false
 		var sb strings.Builder
 		fmt.Fprintf(&sb, "%08x  ", off)
 		for i := 0; i < 16; i++ {
@@ -269,6 +283,9 @@ func hexLines(b []byte) []string {
 		}
 		sb.WriteByte('|')
 		out = append(out, sb.String())
+	}
+	if len(b) > 0 {
+		out = append(out, fmt.Sprintf("%08x", len(b)))
 	}
 	return out
 }
