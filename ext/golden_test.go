@@ -218,7 +218,7 @@ func TestNoNotesOnCleanImages(t *testing.T) {
 // that hold the "STALE-DATA!" pattern (the fixture script made sure); the
 // reader must return zeros.
 func TestUnwrittenReadsZeros(t *testing.T) {
-	for _, name := range []string{"ext4", "ext4-nocsum", "ext4-64meta"} {
+	for _, name := range []string{"ext4", "ext4-nocsum", "ext4-64meta", "ext4-64k"} {
 		t.Run(name, func(t *testing.T) {
 			fsys, img := openFixture(t, name)
 			ino, err := fsys.Lookup("/prealloc")
