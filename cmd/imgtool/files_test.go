@@ -484,3 +484,48 @@ func TestExtractReportAndProgress(t *testing.T) {
 		t.Error("a strings.Builder is not a terminal")
 	}
 }
+
+// TestLsNestedGuest: a file address through the nested guest's clashing
+// VG; the listing agrees with debugfs `ls -l /home/alice` of that
+// filesystem (captured by fixtures/scripts/dom0.sh) on inode, mode, owner
+// and size.
+func TestLsNestedGuest(t *testing.T) {
+	img := fixturetest.Image(t, "dom0")
+	keepImage(t, img)
+	out, errs, code := imgtool(t, "ls", img, "VolGroup00/domu1/VolGroup00/LogVol00:/home/alice", "-l", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got []lsEntry
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]lsEntry{}
+	for _, e := range got {
+		byName[e.Name] = e
+	}
+	n := 0
+	for _, line := range strings.Split(string(fixturetest.Golden(t, "dom0-guestroot-ls.txt")), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 9 || f[8] == "." || f[8] == ".." {
+			continue
+		}
+		e, ok := byName[f[8]]
+		mode, _ := strconv.ParseUint(f[1], 8, 32)
+		if !ok || fmt.Sprint(e.Inode) != f[0] || e.Mode != fmt.Sprintf("%04o", mode&0o7777) ||
+			fmt.Sprint(e.UID) != f[3] || fmt.Sprint(e.GID) != f[4] || fmt.Sprint(e.Size) != f[5] {
+			t.Errorf("%s: %+v, debugfs %q", f[8], e, line)
+		}
+		n++
+	}
+	if n != len(got) || n < 5 {
+		t.Errorf("compared %d, ls gave %d", n, len(got))
+	}
+	if _, errs, code := imgtool(t, "cat", img, "VolGroup00/domu1/VolGroup00/LogVol00:/nope"); code != exitError ||
+		!strings.Contains(errs, "VolGroup00/domu1/VolGroup00/LogVol00:/nope") {
+		t.Errorf("error does not name the address: %q", errs)
+	}
+	if _, errs, code := imgtool(t, "ls", img, "VolGroup00/LogVol01:/"); code != exitError || !strings.Contains(errs, "swap") {
+		t.Errorf("ls on swap: %d %q", code, errs)
+	}
+}
