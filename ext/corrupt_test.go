@@ -308,3 +308,61 @@ func TestHostileValues(t *testing.T) {
 }
 
 func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+
+// TestEncryptedReported sets EXT4_ENCRYPT_FL (as fscrypt does) on a
+// directory, a file and a symlink: each read says ErrEncrypted instead of
+// returning ciphertext as if it were data.
+func TestEncryptedReported(t *testing.T) {
+	b := loadImage(t, "ext4-nocsum")
+	var inos []uint32
+	for _, p := range []string{"/sub", "/seq.txt", "/sym-long"} {
+		ino, off := inodeOff(t, b, p)
+		fl := binary.LittleEndian.Uint32(b[off+inFlags:])
+		binary.LittleEndian.PutUint32(b[off+inFlags:], fl|FlagEncrypt)
+		inos = append(inos, ino)
+	}
+	fsys := mustOpenBytes(t, b)
+	if _, err := fsys.ReadDirInode(inos[0]); !errors.Is(err, ErrEncrypted) {
+		t.Errorf("ReadDirInode: %v", err)
+	}
+	if _, err := fsys.OpenInode(inos[1]); !errors.Is(err, ErrEncrypted) {
+		t.Errorf("OpenInode: %v", err)
+	}
+	if _, err := fsys.Readlink(inos[2]); !errors.Is(err, ErrEncrypted) {
+		t.Errorf("Readlink: %v", err)
+	}
+	if in, _ := fsys.Inode(inos[1]); in == nil || in.Flags&FlagEncrypt == 0 {
+		t.Errorf("inode flags do not show encryption")
+	}
+	// the block map stays available (salvage of raw ciphertext)
+	if m, err := fsys.BlockMap(inos[1]); err != nil || len(m) == 0 {
+		t.Errorf("BlockMap: %v %v", m, err)
+	}
+}
+
+// TestEAInodeCycle: an inline-data inode whose system.data value claims to
+// live in an ea_inode that is the inode itself must give an error, not an
+// endless recursion.
+func TestEAInodeCycle(t *testing.T) {
+	b := loadImage(t, "ext4-1k-inline")
+	ino, off := inodeOff(t, b, "/tiny.txt")
+	extra := int64(binary.LittleEndian.Uint16(b[off+inExtraIsize:]))
+	ents := off + goodOldInodeSize + extra + 4
+	if binary.LittleEndian.Uint32(b[ents-4:]) != xattrMagic {
+		t.Fatal("no in-inode xattrs on /tiny.txt")
+	}
+	if b[ents+xeNameIndex] != 7 || string(b[ents+16:ents+16+int64(b[ents])]) != "data" {
+		t.Fatalf("first in-inode xattr is not system.data")
+	}
+	binary.LittleEndian.PutUint32(b[ents+xeValueInum:], ino)
+	binary.LittleEndian.PutUint32(b[ents+xeValueSize:], 10)
+	fsys := mustOpenBytes(t, b)
+	withTimeout(t, 10*time.Second, func() {
+		if _, err := fsys.OpenInode(ino); err == nil {
+			t.Errorf("OpenInode succeeded")
+		}
+		if _, err := fsys.Xattrs(ino); err == nil {
+			t.Errorf("Xattrs succeeded")
+		}
+	})
+}

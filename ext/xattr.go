@@ -172,6 +172,11 @@ func (fsys *FS) eaInodeValue(owner, vino, size uint32) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ext: inode %d: xattr value inode: %w", owner, err)
 	}
+	if vin.Flags&FlagInlineData != 0 || vin.Ino == owner {
+		// An xattr value inode holds its value in blocks; inline data
+		// would read xattrs again and could recurse without end.
+		return nil, corrupt(owner, vin.Offset, "xattr value inode", "inode %d is inline-data or the owner itself", vino)
+	}
 	if vin.Flags&FlagEAInode == 0 {
 		fsys.note(owner, vin.Offset, fmt.Sprintf("xattr value inode %d lacks the EA_INODE flag", vino), nil)
 	}
