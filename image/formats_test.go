@@ -87,11 +87,12 @@ type sum struct {
 // the sha256 of `qemu-img convert -O raw` for each image.
 func sums(t testing.TB) []sum {
 	var out []sum
-	sc := bufio.NewScanner(bytes.NewReader(fixturetest.Golden(t, "fmt-sums.txt")))
+	sc := bufio.NewScanner(io.MultiReader(bytes.NewReader(fixturetest.Golden(t, "fmt-sums.txt")),
+		bytes.NewReader(fixturetest.Golden(t, "fmt-vhdx-sums.txt"))))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) != 3 {
-			t.Fatalf("fmt-sums.txt: bad line %q", sc.Text())
+			t.Fatalf("fmt sums: bad line %q", sc.Text())
 		}
 		n, err := strconv.ParseInt(f[1], 10, 64)
 		if err != nil {
@@ -140,6 +141,9 @@ var wantFormat = map[string]string{
 	"fmt-vhd-dynamic.vhd":     "vhd-dynamic",
 	"fmt-vhd-force.vhd":       "vhd-dynamic",
 	"fmt-vhd-fixedforce.vhd":  "vhd-fixed",
+	"fmt-vhdx.vhdx":           "vhdx-dynamic",
+	"fmt-vhdx-1m.vhdx":        "vhdx-dynamic",
+	"fmt-vhdx-fixed.vhdx":     "vhdx-fixed",
 }
 
 func hashAll(t testing.TB, r io.ReaderAt, size int64) string {
@@ -464,4 +468,39 @@ func TestWritableRefusesContainers(t *testing.T) {
 		t.Fatal(err)
 	}
 	im.Close()
+}
+
+// TestVHDXInterleavedBAT reads regions of a 4.5 GiB VHDX with 256 MiB
+// blocks, where a sector-bitmap BAT entry sits after the 16th payload
+// entry, and compares them with qemu-img's raw output.
+func TestVHDXInterleavedBAT(t *testing.T) {
+	dir := fmtDir(t)
+	im, err := image.Open(filepath.Join(dir, "fmt-vhdxbig.vhdx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	if im.Format != "vhdx-dynamic" || im.Size() != 4608<<20 {
+		t.Fatalf("format %s size %d", im.Format, im.Size())
+	}
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(string(fixturetest.Golden(t, "fmt-vhdxbig.regions"))), "\n") {
+		var off, ln int64
+		var want string
+		if _, err := fmt.Sscan(l, &off, &ln, &want); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, ln)
+		if _, err := im.ReadAt(buf, off); err != nil && err != io.EOF {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(buf)
+		if got := hex.EncodeToString(sum[:]); got != want {
+			t.Errorf("%d bytes at %d: sha256 %s, qemu-img %s", ln, off, got, want)
+		}
+		n++
+	}
+	if n != 3 {
+		t.Fatalf("%d regions in the golden", n)
+	}
 }

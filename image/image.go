@@ -9,7 +9,7 @@
 //	"KDMV" at 0                             VMDK sparse extent (image/vmdk)
 //	"# Disk DescriptorFile"                 VMDK descriptor naming extent files
 //	"conectix" footer at the end (or at 0)  VHD (image/vhd)
-//	"vhdxfile" at 0                         VHDX: recognised, not read
+//	"vhdxfile" at 0                         VHDX (image/vhdx)
 //	xz / gzip / zstd / bzip2 magic          compressed raw (image/compressed)
 //	anything else                           raw
 //
@@ -28,6 +28,7 @@ import (
 	"github.com/imgtool/imgtool/image/compressed"
 	"github.com/imgtool/imgtool/image/qcow2"
 	"github.com/imgtool/imgtool/image/vhd"
+	"github.com/imgtool/imgtool/image/vhdx"
 	"github.com/imgtool/imgtool/image/vmdk"
 	"golang.org/x/sys/unix"
 )
@@ -40,9 +41,11 @@ const (
 	// vmdk-monolithicSparse, vmdk-streamOptimized, vmdk-monolithicFlat,
 	// vmdk-twoGbMaxExtentSparse, vmdk-twoGbMaxExtentFlat, or
 	// vmdk-sparseExtent for a bare extent file.
-	FormatVMDKPrefix = "vmdk-"
-	FormatVHDFixed   = "vhd-fixed"
-	FormatVHDDynamic = "vhd-dynamic"
+	FormatVMDKPrefix  = "vmdk-"
+	FormatVHDFixed    = "vhd-fixed"
+	FormatVHDDynamic  = "vhd-dynamic"
+	FormatVHDXFixed   = "vhdx-fixed"
+	FormatVHDXDynamic = "vhdx-dynamic"
 	// Compressed raw images are named by their compression: "xz", "gzip",
 	// "zstd", "bzip2"; when the decompressed bytes are themselves a
 	// container, the two are joined: "xz+qcow2", "gzip+vhd-fixed".
@@ -268,7 +271,13 @@ func (im *Image) detect(opt *Options, outer bool) error {
 		im.Details = append(im.Details, d.String())
 		im.Notes = append(im.Notes, d.Notes...)
 	case "vhdx":
-		return fmt.Errorf("open %s: %w: VHDX (convert it with qemu-img convert -O raw)", im.Path, ErrUnsupported)
+		d, err := vhdx.Open(im.f, im.size)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", im.Path, err)
+		}
+		im.ReaderAt, im.size, im.Format = d, d.Size(), "vhdx-"+d.Type()
+		im.Details = append(im.Details, fmt.Sprintf("VHDX %s, %d-byte sectors, %d MiB blocks", d.Type(), d.LogicalSectorSize, d.BlockSize>>20))
+		im.Notes = append(im.Notes, d.Notes...)
 	case "vmdk-cowd":
 		return fmt.Errorf("open %s: %w: VMware ESX sparse (COWD) extent", im.Path, ErrUnsupported)
 	default: // compressed
