@@ -366,3 +366,31 @@ func TestEAInodeCycle(t *testing.T) {
 		}
 	})
 }
+
+// TestSuperblockChecksum: a primary superblock that fails only its
+// metadata_csum checksum is replaced by a backup when there is one, and
+// used anyway (with a note) when there is none.
+func TestSuperblockChecksum(t *testing.T) {
+	for _, name := range []string{"ext4", "ext4-1k-inline"} {
+		t.Run(name, func(t *testing.T) {
+			b := loadImage(t, name)
+			b[superblockOffset+sbChecksum] ^= 0xff
+			fsys, err := openBytes(t, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			notes := fsys.Notes()
+			var ce *ChecksumError
+			if len(notes) == 0 || !errors.As(notes[0].Err, &ce) && !strings.Contains(notes[0].Msg, "checksum") {
+				t.Errorf("notes: %v", notes)
+			}
+			single := name == "ext4"
+			if single != (fsys.Superblock().Offset == superblockOffset) {
+				t.Errorf("superblock used at %#x", fsys.Superblock().Offset)
+			}
+			if _, err := fsys.Lookup("/seq.txt"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

@@ -7,8 +7,17 @@
 //
 // Open reads the superblock at byte 1024. When it is missing or corrupt,
 // Open looks for a backup superblock (groups 1, 3, 5, 7, 9, 25, 27, 49, ...
-// with sparse_super, trying block sizes 1 KiB to 64 KiB) and records a Note
-// saying which one it used. The group descriptors are read once and cached.
+// with sparse_super, trying block sizes 1 KiB to 64 KiB with the default
+// group size, then group 1 with any group size) and records a Note saying
+// which one it used; Options.SuperblockOffset picks one explicitly. A
+// filesystem with a single block group has no backup. The group descriptors
+// (32- or 64-byte, classic or meta_bg layout) are read once and cached.
+//
+// Superblock gives the label, UUID, feature names (CompatFeatures,
+// IncompatFeatures, ROCompatFeatures, as dumpe2fs spells them), state
+// (Clean), NeedsRecovery, the journal inode/device/UUID, block size and
+// counts, and the created/mounted/written times and last mount point.
+// Groups returns the group descriptors.
 //
 // # Damage is data
 //
@@ -41,7 +50,17 @@
 //	target, err := fsys.Readlink(ino)
 //	xs, err := fsys.Xattrs(ino)
 //	ext, err := fsys.BlockMap(ino)         // []Extent, for sparse copies and dump(8)
+//	meta, err := fsys.MetadataBlocks(ino)  // indirect / extent-tree blocks
 //
+// Inode carries the raw mode, 32-bit uid/gid, size, link count, i_blocks
+// in 512-byte units (huge_file honoured), flags, generation, the xattr block,
+// the four times with nanoseconds and the extra epoch bits (Crtime when the
+// inode is large enough), and the raw i_block; Rdev decodes device numbers.
+//
+// ReadDirInode and Xattrs return what they could read together with the
+// first error, so salvage can keep the good part of a damaged directory.
+// Name lookups scan directories linearly (no htree hash search); inodes are
+// read through a small cache of inode-table chunks.
 // Holes and unwritten (uninit) extents always read as zeros, never as the
 // stale bytes that may sit in the blocks, and bytes past the end of the
 // block map but inside i_size read as zeros too. File.ReadAt reads each
@@ -61,4 +80,10 @@
 // blocks look like empty directory entries and are skipped, so an htree
 // directory reads like a plain one. Inline-data files and directories (data
 // in i_block and the system.data xattr) are supported.
+//
+// # Not supported
+//
+// Journal replay (the journal inode is readable with OpenInode, and
+// Superblock.NeedsRecovery says when replay would matter), compression,
+// decryption, verity verification, and htree hash lookups.
 package ext

@@ -44,30 +44,9 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
 		opts = &Options{}
 	}
 	fsys := &FS{r: r, size: size}
-	var (
-		sb  *Superblock
-		err error
-	)
-	if opts.SuperblockOffset != 0 {
-		sb, err = fsys.readSuperblock(opts.SuperblockOffset)
-		if err != nil {
-			return nil, err
-		}
-		if sb.BlockSize > 1024 || sb.FirstDataBlock == 0 {
-			fsys.sbGroup = uint64(opts.SuperblockOffset) / uint64(sb.BlockSize) / uint64(sb.BlocksPerGroup)
-		} else {
-			fsys.sbGroup = (uint64(opts.SuperblockOffset)/uint64(sb.BlockSize) - 1) / uint64(sb.BlocksPerGroup)
-		}
-	} else {
-		sb, err = fsys.readSuperblock(superblockOffset)
-		if err != nil {
-			primaryErr := err
-			sb, fsys.sbGroup, err = fsys.findBackup()
-			if err != nil {
-				return nil, fmt.Errorf("%w (primary: %v)", ErrNotExt, primaryErr)
-			}
-			fsys.note(0, sb.Offset, fmt.Sprintf("primary superblock unusable (%v); using backup superblock in group %d at offset %#x", primaryErr, fsys.sbGroup, sb.Offset), nil)
-		}
+	sb, err := fsys.chooseSuperblock(opts)
+	if err != nil {
+		return nil, err
 	}
 	fsys.sb = sb
 	fsys.bs = int64(sb.BlockSize)
@@ -84,6 +63,44 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
 		return nil, err
 	}
 	return fsys, nil
+}
+
+// chooseSuperblock picks the superblock to use: the one asked for, the
+// primary, a backup, or, when no backup is usable, a primary that only
+// failed its checksum. It sets fsys.sbGroup.
+func (fsys *FS) chooseSuperblock(opts *Options) (*Superblock, error) {
+	if opts.SuperblockOffset != 0 {
+		sb, err := fsys.readSuperblock(opts.SuperblockOffset)
+		if err != nil {
+			return nil, err
+		}
+		blk := uint64(opts.SuperblockOffset) / uint64(sb.BlockSize)
+		if blk >= uint64(sb.FirstDataBlock) {
+			blk -= uint64(sb.FirstDataBlock)
+		}
+		fsys.sbGroup = blk / uint64(sb.BlocksPerGroup)
+		return sb, nil
+	}
+	sb, primaryErr := fsys.readSuperblock(superblockOffset)
+	if primaryErr == nil {
+		return sb, nil
+	}
+	sb, g, err := fsys.findBackup()
+	if err == nil {
+		fsys.sbGroup = g
+		fsys.note(0, sb.Offset, fmt.Sprintf("primary superblock unusable (%v); using backup superblock in group %d at offset %#x", primaryErr, g, sb.Offset), nil)
+		return sb, nil
+	}
+	var ce *ChecksumError
+	if errors.As(primaryErr, &ce) {
+		// No usable backup, but the primary only failed its checksum:
+		// read on with it rather than not at all.
+		if sb, err := fsys.parsePrimaryAnyway(); err == nil {
+			fsys.note(0, superblockOffset, "no usable backup superblock; using the primary despite its checksum", ce)
+			return sb, nil
+		}
+	}
+	return nil, fmt.Errorf("%w (primary: %v)", ErrNotExt, primaryErr)
 }
 
 // readSuperblock reads and checks the superblock at off.
@@ -110,6 +127,15 @@ func (fsys *FS) readSuperblock(off int64) (*Superblock, error) {
 		}
 	}
 	return sb, nil
+}
+
+// parsePrimaryAnyway parses the primary superblock without its checksum.
+func (fsys *FS) parsePrimaryAnyway() (*Superblock, error) {
+	b := make([]byte, superblockSize)
+	if err := fsys.readFull(b, superblockOffset); err != nil {
+		return nil, err
+	}
+	return parseSuperblock(b, superblockOffset, fsys.size)
 }
 
 // backupGroups are the groups that hold superblock backups with
