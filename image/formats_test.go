@@ -504,3 +504,72 @@ func TestVHDXInterleavedBAT(t *testing.T) {
 		t.Fatalf("%d regions in the golden", n)
 	}
 }
+
+// TestCompressedContainers: a compressed container (the committed
+// fmt-*.xz fixtures themselves) is decompressed and then read as the
+// container: "xz+qcow2" etc.
+func TestCompressedContainers(t *testing.T) {
+	for file, format := range map[string]string{
+		"fmt-qcow2-zstd.qcow2":   "xz+qcow2",
+		"fmt-vmdk-stream.vmdk":   "xz+vmdk-streamOptimized",
+		"fmt-vhd-dynamic.vhd":    "xz+vhd-dynamic",
+		"fmt-vhdx-1m.vhdx":       "xz+vhdx-dynamic",
+		"fmt-chain-rawtop.qcow2": "xz+qcow2", // backing file resolved next to the .xz
+	} {
+		t.Run(file, func(t *testing.T) {
+			dir := fmtDir(t)
+			// Link the .xz next to the other fixtures so that relative
+			// backing files resolve.
+			xzPath := filepath.Join(dir, file+".xz")
+			if _, err := os.Lstat(xzPath); err != nil {
+				if err := os.Symlink(filepath.Join(fixturetest.ImagesDir(), file+".xz"), xzPath); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := goldenSum(t, file)
+			im, err := image.OpenWithOptions(xzPath, &image.Options{TempDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer im.Close()
+			if im.Format != format || im.Size() != want.vsize {
+				t.Fatalf("Format %q size %d, want %q %d", im.Format, im.Size(), format, want.vsize)
+			}
+			if got := hashAll(t, im, im.Size()); got != want.sha {
+				t.Errorf("sha256 %s, qemu-img %s", got, want.sha)
+			}
+		})
+	}
+}
+
+// TestBrokenSets: files missing from multi-file images are named in the
+// error.
+func TestBrokenSets(t *testing.T) {
+	dir := fmtDir(t)
+	tmp := t.TempDir()
+	for _, f := range []string{"fmt-vmdk-2gbsparse.vmdk", "fmt-vmdk-flat.vmdk", "fmt-chain-top.qcow2", "fmt-chain-mid.qcow2"} {
+		if err := fixturetest.CopySparse(filepath.Join(dir, f), filepath.Join(tmp, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for f, missing := range map[string]string{
+		"fmt-vmdk-2gbsparse.vmdk": "fmt-vmdk-2gbsparse-s001.vmdk",
+		"fmt-vmdk-flat.vmdk":      "fmt-vmdk-flat-flat.vmdk",
+		"fmt-chain-top.qcow2":     "fmt-chain-base.qcow2", // mid is there, base is not
+	} {
+		_, err := image.Open(filepath.Join(tmp, f))
+		if err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "does not exist") {
+			t.Errorf("%s without %s: err = %v", f, missing, err)
+		}
+	}
+	// A truncated fixed VHD is an error, not zeros.
+	vhdPath := filepath.Join(tmp, "short.vhd")
+	b, err := os.ReadFile(filepath.Join(dir, "fmt-vhd-fixed.vhd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(vhdPath, append(append([]byte{}, b[:1<<20]...), b[len(b)-512:]...), 0o644)
+	if _, err := image.Open(vhdPath); err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Errorf("truncated fixed VHD: err = %v", err)
+	}
+}
