@@ -137,6 +137,42 @@ func (fsys *FS) mapping(in *Inode) ([]Extent, []uint64, error) {
 	return fsys.indirectMap(in)
 }
 
+// Range is a byte range of a file.
+type Range struct {
+	Off, Len int64
+}
+
+// DataRanges returns the byte ranges of the file that hold written data,
+// in order and clipped to Size; everything else (holes, unwritten extents,
+// the tail past the block map) reads as zeros. Sparse copies and dump(8)
+// use it to skip holes. Inline-data files are one range.
+func (f *File) DataRanges() []Range {
+	if f.in.Flags&FlagInlineData != 0 {
+		if f.size == 0 {
+			return nil
+		}
+		return []Range{{0, f.size}}
+	}
+	var out []Range
+	bs := f.fsys.bs
+	for _, r := range f.runs {
+		if r.Unwritten {
+			continue
+		}
+		off := int64(r.Logical) * bs
+		if off >= f.size {
+			break
+		}
+		n := min(int64(r.Len)*bs, f.size-off)
+		if k := len(out); k > 0 && out[k-1].Off+out[k-1].Len == off {
+			out[k-1].Len += n
+			continue
+		}
+		out = append(out, Range{off, n})
+	}
+	return out
+}
+
 // Inode returns the file's inode.
 func (f *File) Inode() *Inode { return f.in }
 

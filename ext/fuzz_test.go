@@ -11,7 +11,7 @@ import (
 
 // The tiny fixtures (fixtures/scripts/ext-tiny.sh) are whole filesystems of
 // 128-256 KiB: small enough to be fuzz inputs and bases.
-var tinyImages = []string{"tiny-ext4", "tiny-ext2", "tiny-inline"}
+var tinyImages = []string{"tiny-ext4", "tiny-ext2", "tiny-inline", "tiny-nofiletype"}
 
 var (
 	tinyOnce sync.Once

@@ -2,6 +2,7 @@ package ext
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -295,6 +296,24 @@ func TestSparseHoles(t *testing.T) {
 				if mapped*uint64(fsys.BlockSize()) > uint64(f.Size())/100 {
 					t.Errorf("%s: %d blocks mapped for %d bytes: holes not kept", p, mapped, f.Size())
 				}
+				// DataRanges cover exactly the mapped bytes, and reading
+				// only them reproduces the manifest's content
+				var inRanges int64
+				h := sha256.New()
+				pos := int64(0)
+				for _, r := range f.DataRanges() {
+					io.CopyN(h, zeroReader{}, r.Off-pos)
+					io.Copy(h, io.NewSectionReader(f, r.Off, r.Len))
+					pos = r.Off + r.Len
+					inRanges += r.Len
+				}
+				io.CopyN(h, zeroReader{}, f.Size()-pos)
+				if got := hex.EncodeToString(h.Sum(nil)); got != manifestSHA(t, p) {
+					t.Errorf("%s: data ranges + zeros give sha256 %s, want the manifest's", p, got)
+				}
+				if inRanges == 0 || uint64(inRanges) > mapped*uint64(fsys.BlockSize()) {
+					t.Errorf("%s: %d bytes in data ranges, %d blocks mapped", p, inRanges, mapped)
+				}
 				// a hole in the middle of the file reads as zeros
 				buf := make([]byte, 3*fsys.BlockSize())
 				if _, err := f.ReadAt(buf, 10<<20); err != nil || !bytes.Equal(buf, make([]byte, len(buf))) {
@@ -303,6 +322,23 @@ func TestSparseHoles(t *testing.T) {
 			}
 		})
 	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+func manifestSHA(t *testing.T, p string) string {
+	for _, e := range loadManifest(t) {
+		if e.Path == p {
+			return e.SHA256
+		}
+	}
+	t.Fatalf("%s not in the manifest", p)
+	return ""
 }
 
 // TestEAInode: debugfs ea_set stored user.huge (its golden gives the size)
