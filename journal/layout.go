@@ -166,16 +166,19 @@ func (s *Superblock) CsumV2or3() bool {
 	return s.FeatureIncompat&(IncompatCsumV2|IncompatCsumV3) != 0
 }
 
-// FastCommitBlocks is the size of the fast-commit area, 0 without the
-// fast_commit feature.
+// FastCommitBlocks is the size of the fast-commit area at the end of the
+// journal: s_num_fc_blks, or 256 when that is 0 and the fast_commit journal
+// feature is set. mke2fs -O fast_commit reserves the area (and sets
+// s_num_fc_blks) before any kernel turns the journal feature on; jbd2 only
+// keeps the log out of it while the feature is set (see logEnd).
 func (s *Superblock) FastCommitBlocks() uint32 {
-	if s.FeatureIncompat&IncompatFastCommit == 0 {
-		return 0
+	if s.NumFCBlocks != 0 {
+		return s.NumFCBlocks
 	}
-	if s.NumFCBlocks == 0 {
+	if s.FeatureIncompat&IncompatFastCommit != 0 {
 		return defaultFCBlocks
 	}
-	return s.NumFCBlocks
+	return 0
 }
 
 // Features returns the feature names as dumpe2fs prints them.

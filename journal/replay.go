@@ -169,13 +169,16 @@ func Replay(vol io.ReaderAt, size int64, fsys *ext.FS, opts *Options) (*Overlay,
 	if r.failedSet {
 		res.Notes = append(res.Notes, fmt.Sprintf("transaction %d failed its commit checksum: replay stopped before it (as e2fsck does; the kernel refuses to mount)", r.failedCommit))
 	}
-	if res.FastCommitBlocks > 0 {
+	switch {
+	case res.FastCommitBlocks > 0 && jsb.FeatureIncompat&IncompatFastCommit != 0:
 		res.FastCommits = fastCommitsPending(dev, last+1, r.endTx)
 		if res.FastCommits {
 			res.Notes = append(res.Notes, fmt.Sprintf("fast-commit area (journal blocks %d..%d) holds fast commits for transaction %d: NOT replayed, so changes fsync'ed after the last full commit are missing from this view", last+1, uint64(jsb.MaxLen)-1, r.endTx))
 		} else {
 			res.Notes = append(res.Notes, fmt.Sprintf("fast_commit journal: the fast-commit area (journal blocks %d..%d) holds nothing for transaction %d; fast commits are never replayed by this package", last+1, uint64(jsb.MaxLen)-1, r.endTx))
 		}
+	case res.FastCommitBlocks > 0:
+		res.Notes = append(res.Notes, fmt.Sprintf("a fast-commit area of %d blocks is reserved, but the journal's fast_commit feature is off: no fast commits to replay", res.FastCommitBlocks))
 	}
 
 	// The superblocks, as e2fsck leaves them after the replay.
@@ -350,7 +353,7 @@ func geometry(jsb *Superblock, dev *device, bs int64, sbOff int64) (first, last 
 		return 0, 0, corrupt(0, sbOff+jsFirst, "journal superblock", "s_first %d outside the journal (%d blocks)", first, dev.total)
 	}
 	last = uint64(jsb.MaxLen)
-	if fc := uint64(jsb.FastCommitBlocks()); fc > 0 {
+	if fc := uint64(jsb.FastCommitBlocks()); fc > 0 && jsb.FeatureIncompat&IncompatFastCommit != 0 {
 		if fc > last || last-fc < minJournalBlocks {
 			return 0, 0, corrupt(0, sbOff+jsNumFCBlocks, "journal superblock", "fast-commit area of %d blocks leaves less than %d of %d for the log", fc, minJournalBlocks, last)
 		}
