@@ -24,8 +24,11 @@
 //	48  u64 reserved
 //	56  u32 flags               MDF_* below
 //	60  u32 magic               0x8374026b (DRBD_MD_MAGIC_08), or
-//	                            0x8374026c (DRBD_MD_MAGIC_84_UNCLEAN: the
-//	                            activity log must be replayed)
+//	                            0x8374026c (DRBD_MD_MAGIC_84_UNCLEAN: what
+//	                            the 8.4+ kernel writes while it has the
+//	                            meta data attached; found offline it means
+//	                            no clean detach, and drbdmeta asks for
+//	                            apply-al first). Not a v09 magic.
 //	64  u32 md_size_sect
 //	68  s32 al_offset           sectors from md_offset
 //	72  u32 al_nr_extents
@@ -264,8 +267,9 @@ func (m *Metadata) Data(r io.ReaderAt) *io.SectionReader {
 	return io.NewSectionReader(r, 0, m.DataSize())
 }
 
-// Unclean reports the 8.4 "unclean" magic: the activity log was not
-// applied after a crash.
+// Unclean reports the 8.4 "unclean" magic: the kernel had the meta data
+// attached and did not detach cleanly (crash, or still in use); drbdmeta
+// wants apply-al before trusting the bitmap.
 func (m *Metadata) Unclean() bool { return m.Magic == MagicV84Unclean }
 
 // FlagNames lists the set flags by name.

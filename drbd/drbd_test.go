@@ -246,6 +246,26 @@ func TestCompare(t *testing.T) {
 	}
 }
 
+// TestUnclean: the 8.4 "unclean" magic is v08 meta data (drbdmeta reads it
+// as such and asks for apply-al), not v09.
+func TestUnclean(t *testing.T) {
+	m, _ := readFixture(t, "drbd-unclean")
+	if m.Version != "v08" || !m.Unclean() || m.Magic != MagicV84Unclean {
+		t.Errorf("version %s unclean %v magic %#x", m.Version, m.Unclean(), m.Magic)
+	}
+	if !strings.Contains(string(fixturetest.Golden(t, "drbd-unclean.dump")), "unclean") {
+		t.Error("golden: drbdmeta did not call it unclean")
+	}
+	gi := strings.TrimSpace(string(fixturetest.Golden(t, "drbd-unclean.gi")))
+	if got := m.GI(nil); !strings.HasPrefix(gi, got+":") {
+		t.Errorf("GI %s, get-gi %s", got, gi)
+	}
+	n, _ := readFixture(t, "drbd-newer-a")
+	if v := Compare(m, n); v.Result != 0 || v.Rule != 40 {
+		t.Errorf("unclean copy vs its clean original: %d by rule %d", v.Result, v.Rule)
+	}
+}
+
 // TestNotDRBD: other images are refused with ErrNoMetadata, not misread.
 func TestNotDRBD(t *testing.T) {
 	im, err := image.Open(fixturetest.Image(t, "ext-ext4"))
