@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -116,7 +118,10 @@ func fitLeft(s string, w int) string {
 func safeName(s string) string {
 	clean := true
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == 0xfffd || (r >= 0x80 && r < 0xa0) {
+		// Controls move the cursor; format characters (bidi overrides,
+		// prepended marks like U+0604) reorder or merge cells; U+FFFD
+		// stands for invalid UTF-8. All are shown escaped.
+		if r == utf8.RuneError || !unicode.IsGraphic(r) {
 			clean = false
 			break
 		}

@@ -8,6 +8,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"charm.land/bubbles/v2/viewport"
@@ -231,9 +232,14 @@ func textLines(b []byte) []string {
 				n := 8 - col%8
 				sb.WriteString(strings.Repeat(" ", n))
 				col += n
-			case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			case r < 0x20 || r == 0x7f:
 				fmt.Fprintf(&sb, "^%c", rune((r+0x40)&0x7f))
 				col += 2
+			case !unicode.IsGraphic(r):
+				// C1 controls, bidi overrides and other format
+				// characters would move or merge cells.
+				sb.WriteRune('·')
+				col++
 			default:
 				sb.WriteRune(r)
 				col++
