@@ -92,7 +92,16 @@ func Decompress(dst *os.File, src io.Reader, kind string, progress func(compress
 	buf := make([]byte, 1<<20)
 	var off int64
 	for {
-		n, rerr := io.ReadFull(zr, buf)
+		// Fill buf by hand: io.ReadFull would turn a truncated stream's
+		// io.ErrUnexpectedEOF into something that looks like a short
+		// last block.
+		n := 0
+		var rerr error
+		for n < len(buf) && rerr == nil {
+			var k int
+			k, rerr = zr.Read(buf[n:])
+			n += k
+		}
 		for i := 0; i < n; i += block {
 			j := min(i+block, n)
 			if !allZero(buf[i:j]) {
@@ -102,7 +111,7 @@ func Decompress(dst *os.File, src io.Reader, kind string, progress func(compress
 			}
 		}
 		off += int64(n)
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
