@@ -209,7 +209,9 @@ func (fsys *FS) readGroups() error {
 	sb := fsys.sb
 	n := sb.groupCount()
 	ds := int64(sb.DescSize)
-	if int64(n)*ds > fsys.size || n > 1<<32 {
+	// Every group holds at least one block, and the table must fit in
+	// the volume: this bounds the allocation below by the volume size.
+	if int64(n)*ds > fsys.size || n > uint64(fsys.size/fsys.bs)+1 || n > 1<<32 {
 		return corrupt(0, sb.Offset, "superblock", "%d groups of %d-byte descriptors cannot fit in a %d-byte volume", n, ds, fsys.size)
 	}
 	perBlock := uint64(fsys.bs / ds)
