@@ -138,6 +138,7 @@ func (m *Model) setStatus(err bool, format string, a ...any) {
 // Update is the event loop's single entry point. It never blocks: disk
 // reads happen in tea.Cmds whose results come back as messages.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	m.sizePreview()
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
@@ -190,6 +191,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.previewCurrent()
 
 	case previewMsg:
+		m.sizePreview()
 		m.prev.loaded(msg)
 		return m, nil
 

@@ -199,3 +199,43 @@ func TestPagingAndFocus(t *testing.T) {
 		t.Errorf("tab x3: focus %v", m.focus)
 	}
 }
+
+// --open enters a volume at start; J/K scroll the preview from the files
+// pane, and with the preview focused the movement keys scroll it.
+func TestOpenAndPreviewScroll(t *testing.T) {
+	m := New(openTree(t, "dom0"), Options{Open: "VolGroup00/LogVol00"})
+	_, cmd := m.Update(tea.WindowSizeMsg{Width: 200, Height: 30})
+	drive(m, cmd)
+	drive(m, m.Init())
+	if v, d := m.Dir(); v != "VolGroup00/LogVol00" || d != "/" {
+		t.Fatalf("--open: at %s:%s", v, d)
+	}
+	drive(m, m.files.chdir("/var/log", "messages"))
+	if got := m.prev.vp.TotalLineCount(); got < 200 {
+		t.Fatalf("preview of messages has %d lines; dom0.sh wrote 200", got)
+	}
+	press(m, "J")
+	if m.prev.vp.YOffset() != 3 {
+		t.Errorf("J: offset %d", m.prev.vp.YOffset())
+	}
+	press(m, "K")
+	if m.prev.vp.YOffset() != 0 {
+		t.Errorf("K: offset %d", m.prev.vp.YOffset())
+	}
+	press(m, "enter") // a file: the preview takes the keys
+	if m.focus != panePreview {
+		t.Fatalf("enter on a file: focus %v", m.focus)
+	}
+	press(m, "G")
+	if !m.prev.vp.AtBottom() {
+		t.Errorf("G in the preview: not at the bottom")
+	}
+	scr := ansi.Strip(m.render())
+	if !strings.Contains(scr, "heartbeat 200") {
+		t.Errorf("last line of messages not shown after G:\n%s", scr)
+	}
+	press(m, "h")
+	if m.focus != paneFiles || m.Current() != "messages" {
+		t.Errorf("h from the preview: focus %v on %q", m.focus, m.Current())
+	}
+}

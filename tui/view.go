@@ -36,6 +36,35 @@ func (m *Model) layout() {
 	m.files.height = max(1, m.bodyHeight()-1)
 }
 
+// previewGeom returns the preview pane's size under the current layout
+// (the same rules as render), 0x0 when it is hidden.
+func (m *Model) previewGeom() (w, h int) {
+	W := max(m.width, 10)
+	bh := m.bodyHeight()
+	switch {
+	case W >= wideCols:
+		compact := m.focus != paneVolumes && m.files.fsys != nil
+		vw := clamp(m.vols.naturalWidth(compact), 16, W/3)
+		return (W - vw) * 7 / 20, bh
+	case W >= mediumCols:
+		return W - W*3/5 - 1, bh
+	case bh >= stackRows:
+		return W, bh - bh*3/5 - 1
+	case m.focus == panePreview:
+		return W, bh
+	}
+	return 0, 0
+}
+
+// sizePreview gives the viewport its size before keys scroll it (render
+// sets it too, but keys can arrive before the first frame after a
+// change of layout).
+func (m *Model) sizePreview() {
+	w, h := m.previewGeom()
+	m.prev.vp.SetWidth(max(1, w))
+	m.prev.vp.SetHeight(max(1, h-1))
+}
+
 // column is one pane's rendered lines and width.
 type column struct {
 	lines []string

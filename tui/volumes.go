@@ -150,7 +150,9 @@ func (p *volumesPane) naturalWidth(compact bool) int {
 	w := 0
 	for _, r := range p.rows {
 		n := 1 + 2*r.depth + lipgloss.Width(safeName(volName(r.v))) + 1
-		if !compact {
+		if compact {
+			n += 2 // room for a "!"
+		} else {
 			b, _ := volBadge(r.v)
 			n += lipgloss.Width(b) + 1
 		}
@@ -171,7 +173,10 @@ func (m *Model) viewVolumes(w, h int, focused, compact bool) []string {
 		v := r.v
 		badge, warn := volBadge(v)
 		if compact {
-			badge = strings.TrimSpace(warn)
+			badge = ""
+			if warn != "" {
+				badge = "!"
+			}
 		}
 		bw := min(lipgloss.Width(badge)+1, w/2)
 		lead := " "
