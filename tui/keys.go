@@ -41,9 +41,18 @@ func defaultKeys() keyMap {
 	}
 }
 
-// ShortHelp is the one-line hint at the bottom of the screen.
+// ShortHelp is the one-line hint at the bottom of the screen: the same
+// bindings as the ? screen, with terse labels so they fit in 80 columns.
 func (k keyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.Enter, k.Back, k.Filter, k.Mark, k.Extract, k.Help, k.Quit}
+	short := func(b key.Binding, keys, desc string) key.Binding {
+		b.SetHelp(keys, desc)
+		return b
+	}
+	return []key.Binding{
+		short(k.Enter, "enter", "open"), short(k.Back, "⌫", "back"),
+		short(k.Filter, "/", "filter"), short(k.Mark, "space", "mark"),
+		short(k.Extract, "x", "extract"), k.Help, k.Quit,
+	}
 }
 
 // FullHelp is the ? screen: every binding, grouped by purpose.

@@ -148,6 +148,19 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyPressMsg:
 		return m, m.key(msg)
 
+	case tea.PasteMsg:
+		// Pasted text goes to whichever input is open.
+		switch {
+		case m.ex.state == exAsk:
+			m.ex.input.Update(msg)
+		case m.files.filtering:
+			m.files.input.Update(msg)
+			m.files.filter = m.files.input.Value()
+			m.files.refilter()
+			return m, tea.Batch(m.files.statVisible(), m.previewCurrent())
+		}
+		return m, nil
+
 	case fsOpenedMsg:
 		if m.files.vol != msg.vol {
 			return m, nil

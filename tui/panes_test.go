@@ -103,6 +103,9 @@ func TestLayouts(t *testing.T) {
 				}
 			}
 			plain := ansi.Strip(out)
+			if sz[0] >= 80 && !strings.Contains(lines[len(lines)-1], "q quit") {
+				t.Errorf("%dx%d: key hints cut: %q", sz[0], sz[1], ansi.Strip(lines[len(lines)-1]))
+			}
 			preview := strings.Contains(plain, "57 bytes · inode")
 			wantPreview := sz[0] >= mediumCols || m.bodyHeight() >= stackRows
 			if len(keys) == 0 && preview != wantPreview {

@@ -132,6 +132,9 @@ func volBadge(v *inspect.Volume) (badge, warn string) {
 	if len(v.Notes) > 0 || (v.Content != nil && len(v.Content.Notes) > 0) {
 		warn = "!"
 	}
+	if v.Content != nil && v.Content.Info["state"] == "needs_recovery" {
+		warn = "! recovery"
+	}
 	if v.VG != nil && v.VG.Clash {
 		warn = "! clash"
 	}
