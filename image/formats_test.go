@@ -88,7 +88,8 @@ type sum struct {
 func sums(t testing.TB) []sum {
 	var out []sum
 	sc := bufio.NewScanner(io.MultiReader(bytes.NewReader(fixturetest.Golden(t, "fmt-sums.txt")),
-		bytes.NewReader(fixturetest.Golden(t, "fmt-vhdx-sums.txt"))))
+		bytes.NewReader(fixturetest.Golden(t, "fmt-vhdx-sums.txt")),
+		bytes.NewReader(fixturetest.Golden(t, "fmt-qcow2x-sums.txt"))))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) != 3 {
@@ -144,6 +145,8 @@ var wantFormat = map[string]string{
 	"fmt-vhdx.vhdx":           "vhdx-dynamic",
 	"fmt-vhdx-1m.vhdx":        "vhdx-dynamic",
 	"fmt-vhdx-fixed.vhdx":     "vhdx-fixed",
+	"fmt-qcow2x-l2.qcow2":     "qcow2",
+	"fmt-qcow2x-sub.qcow2":    "qcow2",
 }
 
 func hashAll(t testing.TB, r io.ReaderAt, size int64) string {
@@ -205,7 +208,7 @@ func TestUnalignedReads(t *testing.T) {
 	}
 	for file, format := range wantFormat {
 		if strings.HasPrefix(file, "fmt-chain-") && file != "fmt-chain-base.qcow2" ||
-			strings.Contains(file, "big") || file == "fmt-qcow2-snap.qcow2" {
+			strings.Contains(file, "big") || file == "fmt-qcow2-snap.qcow2" || file == "fmt-qcow2x-sub.qcow2" {
 			continue // contents differ from the raw disk
 		}
 		t.Run(file, func(t *testing.T) {
@@ -297,7 +300,7 @@ func TestInspectSameTree(t *testing.T) {
 		t.Fatalf("raw tree has only %d volumes:\n%s", len(want), strings.Join(want, "\n"))
 	}
 	for file := range wantFormat {
-		if strings.Contains(file, "big") || file == "fmt-raw.img" || file == "fmt-qcow2-snap.qcow2" ||
+		if strings.Contains(file, "big") || file == "fmt-raw.img" || file == "fmt-qcow2-snap.qcow2" || file == "fmt-qcow2x-sub.qcow2" ||
 			strings.HasPrefix(file, "fmt-chain-") && file != "fmt-chain-base.qcow2" {
 			continue // not the same disk contents
 		}
@@ -424,6 +427,20 @@ func TestQcow2Errors(t *testing.T) {
 	_, err = image.Open(filepath.Join(dir, "fmt-qcow2-aes.qcow2"))
 	if !errors.Is(err, qcow2.ErrEncrypted) {
 		t.Errorf("encrypted image: err = %v; want ErrEncrypted", err)
+	}
+	var ext struct {
+		Format struct {
+			Data struct {
+				DataFile string `json:"data-file"`
+			} `json:"data"`
+		} `json:"format-specific"`
+	}
+	if err := json.Unmarshal(fixturetest.Golden(t, "fmt-qcow2x-ext.qcow2.info.json"), &ext); err != nil || ext.Format.Data.DataFile == "" {
+		t.Fatalf("golden: no data-file in qemu-img info (%v)", err)
+	}
+	_, err = image.Open(filepath.Join(dir, "fmt-qcow2x-ext.qcow2"))
+	if !errors.Is(err, qcow2.ErrUnsupported) || !strings.Contains(err.Error(), "external data file") {
+		t.Errorf("external data file: err = %v; want ErrUnsupported", err)
 	}
 }
 
