@@ -103,13 +103,18 @@ func Replay(vol io.ReaderAt, size int64, fsys *ext.FS, opts *Options) (*Overlay,
 	if !fsb.HasJournal() {
 		return nil, nil, ErrNoJournal
 	}
-	bs := fsys.BlockSize()
-	res := &Result{NeedsRecovery: fsb.NeedsRecovery(), ChecksumsOK: true}
-
 	dev, sbBlock, err := openDevice(vol, size, fsys, opts)
 	if err != nil {
 		return nil, nil, err
 	}
+	return replayLog(vol, size, fsys.BlockSize(), fsb, dev, sbBlock, false)
+}
+
+// replayLog is Replay once the journal's device is known: fsb is the
+// filesystem superblock, sbBlock the journal block of the journal
+// superblock. ignoreCsum is for the fuzz target only.
+func replayLog(vol io.ReaderAt, size, bs int64, fsb *ext.Superblock, dev *device, sbBlock uint64, ignoreCsum bool) (*Overlay, *Result, error) {
+	res := &Result{NeedsRecovery: fsb.NeedsRecovery(), ChecksumsOK: true}
 	res.External = dev.runs == nil
 	buf := make([]byte, bs)
 	sbOff, err := dev.read(sbBlock, buf)
@@ -151,6 +156,7 @@ func Replay(vol io.ReaderAt, size int64, fsys *ext.FS, opts *Options) (*Overlay,
 	}
 
 	r := newRecovery(dev, jsb, first, last)
+	r.ignoreCsum = ignoreCsum
 	r.fsBlocks = uint64(size / bs)
 	soft, hard := r.run()
 	res.EndTransaction = r.endTx
