@@ -219,7 +219,7 @@ func TestNoNotesOnCleanImages(t *testing.T) {
 // that hold the "STALE-DATA!" pattern (the fixture script made sure); the
 // reader must return zeros.
 func TestUnwrittenReadsZeros(t *testing.T) {
-	for _, name := range []string{"ext4", "ext4-nocsum", "ext4-64meta", "ext4-64k"} {
+	for _, name := range []string{"ext4", "ext4-nocsum", "ext4-64meta", "ext4-64k", "ext4-bigalloc"} {
 		t.Run(name, func(t *testing.T) {
 			fsys, img := openFixture(t, name)
 			ino, err := fsys.Lookup("/prealloc")
@@ -391,5 +391,30 @@ func TestImageNotWritten(t *testing.T) {
 	st, err := os.Stat(p)
 	if err != nil || st.Mode().Perm()&0o222 != 0 {
 		t.Fatalf("cached fixture is writable (%v): the test would not catch writes", err)
+	}
+}
+
+// TestJournalInode reads the journal inode (8) whole and compares it with
+// `debugfs dump <8>`: a large extent- or indirect-mapped system file.
+func TestJournalInode(t *testing.T) {
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			fsys, _ := openFixture(t, name)
+			want := strings.TrimSpace(string(fixturetest.Golden(t, "ext-"+name+".journal.sha256")))
+			f, err := fsys.OpenInode(JournalIno)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := sha256.New()
+			if _, err := io.Copy(h, io.NewSectionReader(f, 0, f.Size())); err != nil {
+				t.Fatal(err)
+			}
+			if got := hex.EncodeToString(h.Sum(nil)); got != want {
+				t.Errorf("journal (%d bytes) sha256 %s, debugfs dump gives %s", f.Size(), got, want)
+			}
+			if sb := fsys.Superblock(); sb.HasJournal() && (sb.JournalInum != JournalIno || f.Size() < 1<<20) {
+				t.Errorf("journal inode %d, %d bytes", sb.JournalInum, f.Size())
+			}
+		})
 	}
 }

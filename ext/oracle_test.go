@@ -21,7 +21,7 @@ import (
 )
 
 // The fixtures built by fixtures/scripts/ext-fixtures.sh.
-var fixtures = []string{"ext2-1k", "ext3", "ext4", "ext4-1k-inline", "ext4-nocsum", "ext4-64meta", "ext4-64k"}
+var fixtures = []string{"ext2-1k", "ext3", "ext4", "ext4-1k-inline", "ext4-nocsum", "ext4-64meta", "ext4-64k", "ext4-bigalloc"}
 
 // manifestEntry is one path of the source tree, as python's os.lstat saw it
 // before mke2fs -d copied it into every image.
