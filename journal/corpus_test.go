@@ -155,7 +155,15 @@ func checkAgainstE2fsck(t *testing.T, name, img string, raw []byte, opts *Option
 			t.Errorf("ext note on the overlay: %v", n)
 		}
 	}
-	sameTree(t, "replayed vs e2fsck -fy", walk(t, after), walk(t, openExt(t, bytes.NewReader(fyImg), int64(len(fyImg)))))
+	fyFS := openExt(t, bytes.NewReader(fyImg), int64(len(fyImg)))
+	sameTree(t, "replayed vs e2fsck -fy", walk(t, after), walk(t, fyFS))
+	// Reading the replayed view must be as clean as reading e2fsck's
+	// result: no checksum or damage notes that the checked copy lacks.
+	if len(fyFS.Notes()) == 0 {
+		for _, n := range after.Notes() {
+			t.Errorf("note reading the replayed view (none on e2fsck's copy): %v", n)
+		}
+	}
 	return res
 }
 

@@ -224,3 +224,36 @@ func TestImageNotWritten(t *testing.T) {
 		t.Fatalf("image changed")
 	}
 }
+
+// TestOpen covers the convenience entry point the CLI and inspect use.
+func TestOpen(t *testing.T) {
+	open := func(name string, opts *Options) *View {
+		t.Helper()
+		raw := readAll(t, fixturetest.Image(t, name))
+		v, err := Open(bytes.NewReader(raw), int64(len(raw)), nil, opts)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return v
+	}
+	// Replayed: /newdir/g exists only after the replay (tx 2).
+	v := open("journal-ext4", nil)
+	if v.Overlay == nil || v.ReplayErr != nil || v.Result == nil || !v.Result.Replayed {
+		t.Fatalf("journal-ext4: %+v", v)
+	}
+	if _, err := v.FS.Lookup("/newdir/g"); err != nil {
+		t.Errorf("replayed view lacks /newdir/g: %v", err)
+	}
+	// No journal at all (ext2).
+	if v := open("ext-ext2-1k", nil); v.Result != nil || v.Overlay != nil || v.ReplayErr != nil {
+		t.Errorf("ext2: %+v", v)
+	}
+	// External journal not given: on-disk view plus the reason.
+	v = open("journal-extdev-fs", nil)
+	if !errors.Is(v.ReplayErr, ErrExternalJournal) || v.Overlay != nil {
+		t.Errorf("extdev without device: %+v", v)
+	}
+	if _, err := v.FS.Lookup("/newdir/g"); err == nil {
+		t.Errorf("unreplayed view has /newdir/g")
+	}
+}
