@@ -78,7 +78,7 @@ func modeToFT(mode uint16) uint8 {
 		return FTFIFO
 	case ModeSocket:
 		return FTSock
-	case ModeSymlnk:
+	case ModeSymlink:
 		return FTSymlink
 	}
 	return FTUnknown
@@ -299,7 +299,8 @@ func (fsys *FS) isFastSymlink(in *Inode) bool {
 }
 
 // Readlink returns the target of symlink inode ino: from i_block (fast
-// symlinks), inline data, or its data block.
+// symlinks), inline data, or its data block. (ReadLink, with a capital L,
+// is the io/fs method that takes a path.)
 func (fsys *FS) Readlink(ino uint32) (string, error) {
 	in, err := fsys.Inode(ino)
 	if err != nil {

@@ -85,5 +85,6 @@
 //
 // Journal replay (the journal inode is readable with OpenInode, and
 // Superblock.NeedsRecovery says when replay would matter), compression,
-// decryption, verity verification, and htree hash lookups.
+// decryption, verity verification, and htree hash lookups. Lookup compares
+// names byte for byte, also in casefolded directories.
 package ext

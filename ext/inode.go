@@ -70,14 +70,14 @@ const (
 
 // File type bits of i_mode (as in stat(2)).
 const (
-	ModeFIFO   = 0x1000
-	ModeChar   = 0x2000
-	ModeDir    = 0x4000
-	ModeBlock  = 0x6000
-	ModeReg    = 0x8000
-	ModeSymlnk = 0xA000
-	ModeSocket = 0xC000
-	ModeType   = 0xF000
+	ModeFIFO    = 0x1000
+	ModeChar    = 0x2000
+	ModeDir     = 0x4000
+	ModeBlock   = 0x6000
+	ModeReg     = 0x8000
+	ModeSymlink = 0xA000
+	ModeSocket  = 0xC000
+	ModeType    = 0xF000
 )
 
 // Well-known inode numbers.
@@ -118,13 +118,17 @@ type Inode struct {
 	raw []byte // the whole on-disk inode (s_inode_size bytes)
 }
 
+// Raw returns a copy of the on-disk inode (s_inode_size bytes), for
+// salvage and dump tools that need fields not decoded here.
+func (in *Inode) Raw() []byte { return append([]byte(nil), in.raw...) }
+
 // Type returns the file type bits of Mode (ModeDir, ModeReg, ...).
 func (in *Inode) Type() uint16 { return in.Mode & ModeType }
 
 // IsDir, IsRegular and IsSymlink test the type bits.
 func (in *Inode) IsDir() bool     { return in.Type() == ModeDir }
 func (in *Inode) IsRegular() bool { return in.Type() == ModeReg }
-func (in *Inode) IsSymlink() bool { return in.Type() == ModeSymlnk }
+func (in *Inode) IsSymlink() bool { return in.Type() == ModeSymlink }
 
 // Rdev returns the major and minor device numbers of a character or block
 // device inode (old and new encodings, as the kernel stores them in i_block).
@@ -152,7 +156,7 @@ func (in *Inode) FileMode() fs.FileMode {
 	switch in.Type() {
 	case ModeDir:
 		m |= fs.ModeDir
-	case ModeSymlnk:
+	case ModeSymlink:
 		m |= fs.ModeSymlink
 	case ModeFIFO:
 		m |= fs.ModeNamedPipe

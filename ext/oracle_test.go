@@ -159,7 +159,7 @@ func TestManifest(t *testing.T) {
 						t.Errorf("%s: rdev %d:%d, want %d:%d", e.Path, ma, mi, *e.RdevMajor, *e.RdevMinor)
 					}
 				}
-				if in.Type() != ModeSymlnk {
+				if in.Type() != ModeSymlink {
 					xs, err := fsys.Xattrs(ino)
 					if err != nil {
 						t.Errorf("%s: Xattrs: %v", e.Path, err)
