@@ -394,3 +394,26 @@ func TestSuperblockChecksum(t *testing.T) {
 		})
 	}
 }
+
+// TestSuperblockOffsetOption opens through an explicitly chosen backup
+// superblock (group 1 of the 1 KiB-block fixture, as `e2fsck -b 8193`).
+func TestSuperblockOffsetOption(t *testing.T) {
+	b := loadImage(t, "ext4-1k-inline")
+	d := dumpe2fsFields(t, "ext4-1k-inline")
+	bpg, _ := strconv.Atoi(d["Blocks per group"])
+	off := int64(bpg+1) * 1024
+	fsys, err := Open(bytes.NewReader(b), int64(len(b)), &Options{SuperblockOffset: off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fsys.Superblock().Offset != off || fsys.Superblock().BlockGroupNr != 1 {
+		t.Errorf("superblock at %#x, group %d", fsys.Superblock().Offset, fsys.Superblock().BlockGroupNr)
+	}
+	want := readAllFile(t, mustOpenBytes(t, b), "/seq.txt")
+	if got := readAllFile(t, fsys, "/seq.txt"); !bytes.Equal(got, want) {
+		t.Errorf("content differs through the backup")
+	}
+	if _, err := Open(bytes.NewReader(b), int64(len(b)), &Options{SuperblockOffset: off + 1024}); err == nil {
+		t.Errorf("a non-superblock offset was accepted")
+	}
+}
