@@ -289,7 +289,7 @@ func (x *Extractor) add(ctx context.Context, names []string, src string, ino uin
 				x.links[ino] = append([]string(nil), names...)
 			}
 		}
-	case ext.ModeSymlnk:
+	case ext.ModeSymlink:
 		var target string
 		target, err = x.fsys.Readlink(ino)
 		if err == nil && strings.IndexByte(target, 0) >= 0 {

@@ -87,7 +87,7 @@ func modeString(mode uint16) string {
 	switch mode & ext.ModeType {
 	case ext.ModeDir:
 		b[0] = 'd'
-	case ext.ModeSymlnk:
+	case ext.ModeSymlink:
 		b[0] = 'l'
 	case ext.ModeChar:
 		b[0] = 'c'
@@ -130,7 +130,7 @@ func typeName(mode uint16) string {
 	switch mode & ext.ModeType {
 	case ext.ModeDir:
 		return "directory"
-	case ext.ModeSymlnk:
+	case ext.ModeSymlink:
 		return "symlink"
 	case ext.ModeChar:
 		return "char"
