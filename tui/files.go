@@ -156,7 +156,7 @@ func loadDirCmd(fsys *ext.FS, seq int, dir string, firstRows int) tea.Cmd {
 			}
 			ents = append(ents, entry{name: d.Name, ino: d.Ino, ftype: d.FileType})
 		}
-		sortEntries(ents)
+		ents = sortEntries(ents)
 		// Read the inodes of the first screen here, off the UI goroutine.
 		for i := 0; i < len(ents) && i < firstRows; i++ {
 			e := &ents[i]
@@ -179,21 +179,51 @@ func statCmd(fsys *ext.FS, seq int, idx []int, inos []uint32) tea.Cmd {
 	}
 }
 
-// sortEntries puts directories first, then orders by name bytes (as ls
+// sortEntries returns ents with directories first, then orders by name bytes (as ls
 // does with LC_ALL=C).
-func sortEntries(ents []entry) {
-	// Partition (stable enough: both halves are sorted after), then sort
-	// each half with the cheapest comparison.
-	d := 0
-	for i := range ents {
-		if ents[i].isDir() {
-			ents[d], ents[i] = ents[i], ents[d]
-			d++
-		}
+//
+// It sorts 16-byte keys rather than the entries: the first 8 bytes of the
+// name, big-endian, decide most comparisons with one integer compare, and
+// only ties look at the strings. For 100k names this is several times
+// faster than comparing strings throughout.
+func sortEntries(ents []entry) []entry {
+	type sortKey struct {
+		pre uint64 // first 8 name bytes, big-endian, zero-padded
+		i   int32
+		dir bool
 	}
-	byName := func(a, b entry) int { return strings.Compare(a.name, b.name) }
-	slices.SortFunc(ents[:d], byName)
-	slices.SortFunc(ents[d:], byName)
+	keys := make([]sortKey, len(ents))
+	for i := range ents {
+		var pre uint64
+		name := ents[i].name
+		for j := 0; j < 8; j++ {
+			pre <<= 8
+			if j < len(name) {
+				pre |= uint64(name[j])
+			}
+		}
+		keys[i] = sortKey{pre, int32(i), ents[i].isDir()}
+	}
+	slices.SortFunc(keys, func(a, b sortKey) int {
+		if a.dir != b.dir {
+			if a.dir {
+				return -1
+			}
+			return 1
+		}
+		if a.pre != b.pre {
+			if a.pre < b.pre {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(ents[a.i].name, ents[b.i].name)
+	})
+	sorted := make([]entry, len(ents))
+	for j, k := range keys {
+		sorted[j] = ents[k.i]
+	}
+	return sorted
 }
 
 // containsFold reports whether s contains lower (already lower-cased),

@@ -242,3 +242,35 @@ func TestOpenAndPreviewScroll(t *testing.T) {
 		t.Errorf("h from the preview: focus %v on %q", m.focus, m.Current())
 	}
 }
+
+// sortEntries orders like a plain string sort with directories first,
+// including names that share long prefixes, are shorter than 8 bytes, or
+// hold bytes above 0x7f.
+func TestSortEntries(t *testing.T) {
+	names := []string{"b", "a", "abcdefgh2", "abcdefgh1", "abcdefgh", "abcdefg", "\xff", "Z", "", "a\x00", "日本", "abcdefghi", "dir2", "dir1"}
+	var ents []entry
+	for _, n := range names {
+		ft := uint8(1)
+		if strings.HasPrefix(n, "dir") {
+			ft = 2
+		}
+		ents = append(ents, entry{name: n, ftype: ft})
+	}
+	ents = sortEntries(ents)
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.name)
+	}
+	want := []string{"dir1", "dir2"}
+	var files []string
+	for _, n := range names {
+		if !strings.HasPrefix(n, "dir") {
+			files = append(files, n)
+		}
+	}
+	slices.Sort(files)
+	want = append(want, files...)
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
