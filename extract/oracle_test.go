@@ -26,7 +26,7 @@ import (
 // they were made from is described by fixtures/golden/ext-manifest.json
 // (python's lstat/sha256/readlink/getxattr of the tree mke2fs -d copied),
 // and each image by debugfs's own output (ext-NAME.stat).
-var fixtures = []string{"ext2-1k", "ext3", "ext4", "ext4-1k-inline", "ext4-nocsum", "ext4-64meta"}
+var fixtures = []string{"ext2-1k", "ext3", "ext4", "ext4-1k-inline", "ext4-nocsum", "ext4-64meta", "ext4-64k", "ext4-bigalloc"}
 
 type manifestEntry struct {
 	Path       string            `json:"path"`

@@ -22,7 +22,7 @@ import (
 // The ext fixtures (fixtures/scripts/ext-fixtures.sh). Their goldens are
 // debugfs's own output: ext-NAME.ls (`ls -p DIR`), .stat, .ex, and the
 // source tree's manifest ext-manifest.json.
-var extFixtures = []string{"ext2-1k", "ext3", "ext4", "ext4-1k-inline", "ext4-nocsum", "ext4-64meta"}
+var extFixtures = []string{"ext2-1k", "ext3", "ext4", "ext4-1k-inline", "ext4-nocsum", "ext4-64meta", "ext4-64k", "ext4-bigalloc"}
 
 func sha256File(t *testing.T, p string) string {
 	t.Helper()
