@@ -241,20 +241,19 @@ scan:
 				if p == passScan && v1 && !needCheckCommitTime && !r.endSet {
 					// calc_chksums: the v1 checksum runs over the
 					// descriptor and its data blocks.
+					// A read error stops the sum; jbd2 then goes on with
+					// the next block all the same.
 					crcSum = crc32be(crcSum, b)
-					readErr := false
 					for range tags {
 						io := blk
 						blk = r.wrap(blk + 1)
 						visited++
 						if _, err := r.dev.read(io, r.dbuf); err != nil {
 							r.note("%v", err)
-							readErr = true
 							break
 						}
 						crcSum = crc32be(crcSum, r.dbuf)
 					}
-					_ = readErr // jbd2 just goes on with the next block
 					continue
 				}
 				blk = r.wrap(blk + uint64(len(tags)))

@@ -81,7 +81,7 @@ type Result struct {
 // overlay is returned and Result.Notes / ChecksumsOK say what happened.
 //
 // What the overlay presents besides the replayed blocks, as e2fsck does
-// after a replay (fs/jbd2 does the same in memory on mount):
+// after a replay (the kernel writes the same on mount):
 //   - the filesystem superblock with needs_recovery cleared (and its
 //     metadata_csum checksum recomputed), whenever needs_recovery is set;
 //     s_state gains the error flag after a failed commit or a recorded
