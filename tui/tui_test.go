@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
 	"github.com/imgtool/imgtool/image"
 	"github.com/imgtool/imgtool/inspect"
+	"golang.org/x/sys/unix"
 )
 
 const guestRoot = "VolGroup00/domu1/VolGroup00/LogVol00"
@@ -496,4 +498,96 @@ func TestExtractProgressKeepsUIResponsive(t *testing.T) {
 	tm.Send(kEnter)
 	tm.Type("q")
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}
+
+// NO_COLOR is honoured on a real terminal: the program writes to a pty
+// (so colour detection sees a TTY, as in use); with TERM=xterm-256color
+// the output has colour codes, with NO_COLOR=1 added it has none, while
+// the cursor row stays visible in reverse video.
+func TestNoColor(t *testing.T) {
+	tree := openTree(t, "dom0")
+	colorRE := regexp.MustCompile(`\x1b\[[0-9;]*(3[0-7]|9[0-7]|38;[25];[0-9;]+)m`)
+	for _, tc := range []struct {
+		env   []string
+		color bool
+	}{
+		{[]string{"TERM=xterm-256color"}, true},
+		{[]string{"TERM=xterm-256color", "NO_COLOR=1"}, false},
+	} {
+		master, slave := openPTY(t)
+		var mu sync.Mutex
+		var out []byte
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				n, err := master.Read(buf)
+				mu.Lock()
+				out = append(out, buf[:n]...)
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+		m := New(tree, Options{Open: guestRoot})
+		p := tea.NewProgram(m, tea.WithInput(bytes.NewReader(nil)), tea.WithOutput(slave),
+			tea.WithEnvironment(tc.env), tea.WithWindowSize(100, 30), tea.WithoutSignals())
+		done := make(chan error, 1)
+		go func() { _, err := p.Run(); done <- err }()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			mu.Lock()
+			ok := bytes.Contains(out, []byte("lost+found"))
+			mu.Unlock()
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				mu.Lock()
+				t.Fatalf("env %q: the listing never reached the terminal: %q", tc.env, out)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		p.Quit()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		slave.Close()
+		mu.Lock()
+		got := append([]byte(nil), out...)
+		mu.Unlock()
+		if c := colorRE.Find(got); (c != nil) != tc.color {
+			t.Errorf("env %q: colour code %q, want colour %v", tc.env, c, tc.color)
+		}
+		if !regexp.MustCompile(`\x1b\[[0-9;]*7m`).Match(got) {
+			t.Errorf("env %q: no reverse video for the cursor", tc.env)
+		}
+	}
+}
+
+// openPTY opens a pseudo-terminal pair (/dev/ptmx and its /dev/pts peer).
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("ptmx: %v", err)
+	}
+	t.Cleanup(func() { master.Close() })
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlockpt: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("ptsname: %v", err)
+	}
+	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("pts: %v", err)
+	}
+	t.Cleanup(func() { slave.Close() })
+	// A new pty is 0x0; the program asks the terminal for its size.
+	if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 30, Col: 100}); err != nil {
+		t.Fatalf("set window size: %v", err)
+	}
+	return master, slave
 }
