@@ -205,7 +205,7 @@ func (x *extractPane) cancelRun() {
 	}
 }
 
-// viewBox renders the dialog (prompt, progress or summary) in w columns.
+// viewExtract renders the extraction box (prompt, progress or summary) in w columns.
 func (m *Model) viewExtract(w int) []string {
 	x := &m.ex
 	st := &m.st

@@ -587,7 +587,7 @@ func (m *Model) fileRow(e *entry, w int, marked, cursor, focused bool) string {
 	}
 	name := safeName(e.name)
 	var size, mode, owner, mtime string
-	sty := st.Header.UnsetBold()
+	sty := st.Plain
 	var serr error
 	if e.stat != nil {
 		serr = e.stat.err

@@ -7,14 +7,15 @@ import "charm.land/lipgloss/v2"
 // detected profile (NO_COLOR strips colour, keeping bold and reverse, so
 // the cursor stays visible).
 type styles struct {
-	Header, Title, Dim, Cursor, CursorBlur lipgloss.Style
-	Dir, Link, Exec, Special, Marked       lipgloss.Style
-	Err, Warn, OK, Badge, Sep              lipgloss.Style
+	Plain, Header, Title, Dim, Cursor, CursorBlur lipgloss.Style
+	Dir, Link, Exec, Special, Marked              lipgloss.Style
+	Err, Warn, OK, Badge, Sep                     lipgloss.Style
 }
 
 func defaultStyles() styles {
 	s := lipgloss.NewStyle
 	return styles{
+		Plain:      s(),
 		Header:     s().Bold(true),
 		Title:      s().Bold(true).Foreground(lipgloss.Cyan),
 		Dim:        s().Faint(true),
