@@ -52,6 +52,30 @@ func TestV1Checksums(t *testing.T) {
 	}
 }
 
+// TestNeedsRecoveryFlag: a log with needs_recovery clear is discarded, as
+// the kernel does, unless ReplayWithoutFlag asks for e2fsck -y's behaviour
+// (then e2fsck is the oracle); needs_recovery set over an empty journal
+// only clears the flag, as e2fsck does.
+func TestNeedsRecoveryFlag(t *testing.T) {
+	img := fixturetest.Image(t, "journal-noflag")
+	raw := readAll(t, img)
+	v, err := Open(bytes.NewReader(raw), int64(len(raw)), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Overlay != nil || v.ReplayErr != nil || v.Result == nil || v.Result.Replayed || len(v.Result.Notes) == 0 {
+		t.Errorf("needs_recovery clear: replayed or silent: %+v %s", v, summary(v.Result))
+	}
+	res := checkAgainstE2fsck(t, "journal-noflag", img, raw, &Options{ReplayWithoutFlag: true}, nil)
+	checkLogdump(t, "journal-noflag", res)
+
+	img = fixturetest.Image(t, "journal-emptyflag")
+	res = checkAgainstE2fsck(t, "journal-emptyflag", img, readAll(t, img), nil, nil)
+	if res.Replayed || res.Blocks != 0 {
+		t.Errorf("empty journal: %s", summary(res))
+	}
+}
+
 // TestExternalJournal replays a filesystem whose journal is on another
 // device, and checks the error without it.
 func TestExternalJournal(t *testing.T) {

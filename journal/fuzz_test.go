@@ -105,7 +105,8 @@ func journalSeed(tb testing.TB, path string) ([]byte, int64) {
 // encodeBlocks (journals are mostly zeros), zero-extended to s_maxlen
 // blocks (at most 64 MiB), over a 16 MiB volume. flags bit 0 selects 4 KiB
 // blocks (else 1 KiB), bit 1 makes every v2/v3 checksum pass, so that the
-// fuzzer reaches the descriptor, revoke and commit parsing behind them.
+// fuzzer reaches the descriptor, revoke and commit parsing behind them; bit
+// 2 clears needs_recovery, bit 3 sets Options.ReplayWithoutFlag.
 // The overlay is then read in full.
 func FuzzReplay(f *testing.F) {
 	for _, name := range []string{"journal-ext4", "journal-csum2", "journal-ext3", "journal-fc"} {
@@ -165,7 +166,10 @@ func FuzzReplay(f *testing.F) {
 			FeatureIncompat: ext.IncompatRecover,
 			Offset:          1024,
 		}
-		ov, res, err := replayLog(vol, volSize, bs, fsb, dev, 0, flags&2 != 0)
+		if flags&4 != 0 {
+			fsb.FeatureIncompat = 0 // needs_recovery clear
+		}
+		ov, res, err := replayLog(vol, volSize, bs, fsb, dev, 0, flags&8 != 0, flags&2 != 0)
 		if err != nil {
 			if ov != nil {
 				t.Fatalf("overlay with error %v", err)
@@ -210,7 +214,7 @@ func TestFuzzHarnessReplays(t *testing.T) {
 		total := int64(be.Uint32(data[jsMaxLen:]))
 		dev := &device{r: zeroExtended{data, total * bs}, size: total * bs, bs: bs, total: uint64(total)}
 		fsb := &ext.Superblock{FeatureCompat: ext.CompatHasJournal, FeatureIncompat: ext.IncompatRecover, Offset: 1024}
-		_, got, err := replayLog(zeroExtended{nil, int64(len(raw))}, int64(len(raw)), bs, fsb, dev, 0, false)
+		_, got, err := replayLog(zeroExtended{nil, int64(len(raw))}, int64(len(raw)), bs, fsb, dev, 0, false, false)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

@@ -17,6 +17,12 @@ type Options struct {
 	// a filesystem gets an *ExternalJournalError.
 	External     io.ReaderAt
 	ExternalSize int64
+
+	// ReplayWithoutFlag replays a log that the journal superblock says is
+	// there (s_start != 0) although the filesystem's needs_recovery flag
+	// is clear. e2fsck -y does ("Run journal anyway?"); the kernel discards
+	// such a log on mount, and so does Replay by default.
+	ReplayWithoutFlag bool
 }
 
 // Result says what Replay did.
@@ -107,13 +113,14 @@ func Replay(vol io.ReaderAt, size int64, fsys *ext.FS, opts *Options) (*Overlay,
 	if err != nil {
 		return nil, nil, err
 	}
-	return replayLog(vol, size, fsys.BlockSize(), fsb, dev, sbBlock, false)
+	return replayLog(vol, size, fsys.BlockSize(), fsb, dev, sbBlock, opts.ReplayWithoutFlag, false)
 }
 
 // replayLog is Replay once the journal's device is known: fsb is the
 // filesystem superblock, sbBlock the journal block of the journal
-// superblock. ignoreCsum is for the fuzz target only.
-func replayLog(vol io.ReaderAt, size, bs int64, fsb *ext.Superblock, dev *device, sbBlock uint64, ignoreCsum bool) (*Overlay, *Result, error) {
+// superblock. withoutFlag is Options.ReplayWithoutFlag; ignoreCsum is for
+// the fuzz target only.
+func replayLog(vol io.ReaderAt, size, bs int64, fsb *ext.Superblock, dev *device, sbBlock uint64, withoutFlag, ignoreCsum bool) (*Overlay, *Result, error) {
 	res := &Result{NeedsRecovery: fsb.NeedsRecovery(), ChecksumsOK: true}
 	res.External = dev.runs == nil
 	buf := make([]byte, bs)
@@ -139,15 +146,23 @@ func replayLog(vol io.ReaderAt, size, bs int64, fsb *ext.Superblock, dev *device
 
 	ov := &Overlay{vol: vol, size: size, bs: bs, dev: dev.r}
 	switch {
+	case !res.NeedsRecovery && jsb.Start != 0 && withoutFlag:
+		res.Notes = append(res.Notes, fmt.Sprintf("journal holds a log (s_start %d, transaction %d) although needs_recovery is clear: replayed as asked (e2fsck -y does; the kernel would discard it)", jsb.Start, jsb.Sequence))
 	case !res.NeedsRecovery:
 		if jsb.Start != 0 {
-			res.Notes = append(res.Notes, fmt.Sprintf("journal holds a log (s_start %d, transaction %d) but needs_recovery is clear: the kernel discards it on mount; not replayed", jsb.Start, jsb.Sequence))
+			res.Notes = append(res.Notes, fmt.Sprintf("journal holds a log (s_start %d, transaction %d) but needs_recovery is clear: the kernel discards it on mount; not replayed (e2fsck -y would replay it: Options.ReplayWithoutFlag)", jsb.Start, jsb.Sequence))
 		}
 		return ov, res, nil
 	case jsb.Start == 0:
+		// jbd2 finds nothing to recover and moves on to the next
+		// transaction id; e2fsck then clears the flag.
 		res.Notes = append(res.Notes, "needs_recovery is set but the journal is empty (s_start 0): nothing to replay; needs_recovery cleared in the overlay")
+		res.EndTransaction = jsb.Sequence + 1
 		if err := ov.patchSuperblock(fsb, 0, 0); err != nil {
 			return nil, res, err
+		}
+		if !res.External {
+			ov.patchJournalSuperblock(sbOff, jsb.Sequence+1)
 		}
 		return ov, res, nil
 	}
