@@ -52,6 +52,7 @@ type Model struct {
 
 	width, height int
 	quitting      bool
+	confirmQuit   bool // q was pressed once during an extraction
 }
 
 // New builds the model over an inspected tree.
@@ -249,6 +250,12 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(k, km.Quit):
+		// Quitting mid-copy leaves a partial extraction: ask once.
+		if m.ex.state == exRunning && !m.confirmQuit {
+			m.confirmQuit = true
+			m.setStatus(true, "an extraction is running: q again aborts it and quits")
+			return nil
+		}
 		m.ex.cancelRun()
 		m.quitting = true
 		return tea.Quit
@@ -267,6 +274,7 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		return m.ex.ask(m)
 	}
 	m.status = ""
+	m.confirmQuit = false
 	switch m.focus {
 	case paneVolumes:
 		return m.volumesKey(k)

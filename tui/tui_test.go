@@ -493,6 +493,13 @@ func TestExtractProgressKeepsUIResponsive(t *testing.T) {
 	waitModel(t, tm, "cursor moved during the copy", func(m *Model) bool {
 		return m.ex.state == exRunning && m.Current() == "notes.txt"
 	})
+	// q during a copy asks first; another key cancels the question.
+	tm.Type("q")
+	waitModel(t, tm, "quit confirmation", func(m *Model) bool {
+		return m.confirmQuit && strings.Contains(m.status, "q again") && !m.quitting
+	})
+	tm.Type("k")
+	waitModel(t, tm, "confirmation dropped", func(m *Model) bool { return !m.confirmQuit })
 	close(release)
 	waitModel(t, tm, "done", func(m *Model) bool { return m.ex.state == exDone })
 	tm.Send(kEnter)
