@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/imgtool/imgtool/fixtures"
 	"github.com/imgtool/imgtool/image"
 	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/lvm"
 	"github.com/spf13/cobra"
 )
 
@@ -26,11 +28,33 @@ func (s *session) Close() {
 
 // imageFlags are the flags shared by commands that read images.
 type imageFlags struct {
-	extra []string
+	extra     []string
+	lvmBackup []string
 }
 
 func (f *imageFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVarP(&f.extra, "add", "a", nil, "another image holding PVs of the same VGs (repeatable)")
+	cmd.Flags().StringArrayVar(&f.lvmBackup, "lvm-backup", nil, "VG metadata from an /etc/lvm/backup-style `FILE`, used when no on-disk copy is readable (repeatable)")
+}
+
+// lvmOptions reads the --lvm-backup files.
+func (f *imageFlags) lvmOptions() (*lvm.AssembleOptions, error) {
+	if len(f.lvmBackup) == 0 {
+		return nil, nil
+	}
+	opts := &lvm.AssembleOptions{}
+	for _, p := range f.lvmBackup {
+		text, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		md, err := lvm.ParseMetadata(text)
+		if err != nil {
+			return nil, fmt.Errorf("--lvm-backup %s: %w", p, err)
+		}
+		opts.Metadata = append(opts.Metadata, md)
+	}
+	return opts, nil
 }
 
 // openImages opens path plus the -a images and inspects them. An empty
@@ -64,7 +88,12 @@ func openImages(cmd *cobra.Command, path string, f *imageFlags, allowDemo bool) 
 		srcs = append(srcs, inspect.Source{Name: p, R: im, Size: im.Size(), Format: im.Format,
 			Notes: append(append([]string{}, im.Details...), im.Notes...)})
 	}
-	t, err := inspect.Inspect(srcs, &inspect.Options{Logger: slog.Default()})
+	lvmOpts, err := f.lvmOptions()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	t, err := inspect.Inspect(srcs, &inspect.Options{Logger: slog.Default(), LVM: lvmOpts})
 	if err != nil {
 		s.Close()
 		return nil, err
