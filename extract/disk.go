@@ -79,7 +79,6 @@ type fileJob struct {
 	fd                   int
 	src                  string
 	in                   *ext.Inode
-	f                    *ext.File
 	skipChown, skipChmod bool
 }
 
@@ -321,12 +320,12 @@ func (d *diskSink) retry(pfd int, name string, mk func() error) error {
 	return err
 }
 
-func (d *diskSink) file(names []string, src string, in *ext.Inode, f *ext.File) error {
+func (d *diskSink) file(names []string, src string, in *ext.Inode) error {
 	pfd, err := d.parent(names)
 	if err != nil {
 		return err
 	}
-	j := fileJob{src: src, in: in, f: f}
+	j := fileJob{src: src, in: in}
 	mode := uint32(0o600)
 	if d.parentOurs() {
 		j.skipChown = in.UID == d.euid && in.GID == d.egid
@@ -340,7 +339,7 @@ func (d *diskSink) file(names []string, src string, in *ext.Inode, f *ext.File) 
 	}
 	j.fd = fd
 	d.batch = append(d.batch, j)
-	d.batchBytes += f.Size()
+	d.batchBytes += int64(min(in.Size, 1<<40))
 	if len(d.batch) >= batchFiles || d.batchBytes >= batchBytes {
 		d.flush()
 	}
@@ -369,12 +368,19 @@ func (d *diskSink) worker() {
 	for batch := range d.jobs {
 		var data, logical int64
 		for _, j := range batch {
-			n, err := c.copyFile(j.fd, j.f)
+			// The block map is read here, in the worker, to take work off
+			// the walking goroutine.
+			f, err := d.x.fsys.OpenInode(j.in.Ino)
 			if err != nil {
-				d.x.problem(j.src, j.in.Ino, Damaged, err)
+				d.x.problem(j.src, j.in.Ino, Damaged, fmt.Errorf("content not read (the file is left empty): %w", err))
+			} else {
+				n, err := c.copyFile(j.fd, f)
+				if err != nil {
+					d.x.problem(j.src, j.in.Ino, Damaged, err)
+				}
+				data += n
+				logical += f.Size()
 			}
-			data += n
-			logical += j.f.Size()
 			d.metaFdSkip(j.fd, j.src, j.in, j.skipChown, j.skipChmod)
 			unix.Close(j.fd)
 			d.x.files.Add(1)

@@ -82,7 +82,7 @@ const maxDepth = 512
 // per entry unless wrapped in fatalError.
 type sink interface {
 	dir(names []string, src string, in *ext.Inode) error
-	file(names []string, src string, in *ext.Inode, f *ext.File) error
+	file(names []string, src string, in *ext.Inode) error // opens the content itself (possibly in a worker)
 	symlink(names []string, src string, in *ext.Inode, target string) error
 	hardlink(names []string, src string, in *ext.Inode, first []string) error
 	special(names []string, src string, in *ext.Inode) error
@@ -277,12 +277,7 @@ func (x *Extractor) add(ctx context.Context, names []string, src string, ino uin
 				break
 			}
 		}
-		var f *ext.File
-		f, err = x.fsys.OpenInode(ino)
-		if err != nil {
-			break
-		}
-		if err = x.sink.file(names, src, in, f); err == nil {
+		if err = x.sink.file(names, src, in); err == nil {
 			x.rep.Files++
 			counted = false // the sink counts it when its content is done
 			if in.Links > 1 {

@@ -95,7 +95,11 @@ func (t *tarSink) dir(names []string, src string, in *ext.Inode) error {
 	return t.write(h)
 }
 
-func (t *tarSink) file(names []string, src string, in *ext.Inode, f *ext.File) error {
+func (t *tarSink) file(names []string, src string, in *ext.Inode) error {
+	f, err := t.x.fsys.OpenInode(in.Ino)
+	if err != nil {
+		return err
+	}
 	h := t.header(names, src, in)
 	h.Typeflag = tar.TypeReg
 	h.Size = f.Size()
