@@ -4,3 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 go vet ./...
 go test -count=1 -timeout 45m ./...
+# Fuzz smoke: every Fuzz* target briefly (seeds plus a few seconds of
+# mutation). Long runs: scripts/fuzz.sh 10m 4.
+bash scripts/fuzz.sh 10s 2

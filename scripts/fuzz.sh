@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Run every Fuzz* target in the repo for a while each.
+#   scripts/fuzz.sh [DURATION] [JOBS] [REGEX]
+# DURATION is go test's -fuzztime (default 10s: the CI smoke run), JOBS how
+# many targets run at once (default 1), REGEX limits "pkg/Target" names.
+# Each target runs with one worker and a short minimisation budget, so a new
+# interesting input does not stall the run for a minute. A log per target goes
+# to $FUZZLOG (default /tmp/imgtool-fuzz); the summary line per target gives
+# its exec count. Exits non-zero if any target fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-10s}
+JOBS=${2:-1}
+FILTER=${3:-.}
+LOGDIR=${FUZZLOG:-/tmp/imgtool-fuzz}
+mkdir -p "$LOGDIR"
+mapfile -t targets < <(grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r f; do
+	pkg=$(dirname "$f")
+	grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed "s|^func |$pkg/|"
+done | grep -E "$FILTER")
+run() { # ./pkg/Target
+	local pkg=${1%/*} name=${1##*/} log
+	log="$LOGDIR/$(echo "${pkg#./}" | tr / -)-$name.log"
+	if go test "$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$DUR" -parallel 1 -fuzzminimizetime 200x >"$log" 2>&1; then
+		echo "ok   ${pkg#./} $name: $(grep -o 'execs: [0-9]*' "$log" | tail -1)"
+	else
+		echo "FAIL ${pkg#./} $name (see $log)"
+		tail -20 "$log"
+		return 1
+	fi
+}
+fail=0
+pids=()
+for t in "${targets[@]}"; do
+	run "$t" &
+	pids+=($!)
+	if [ ${#pids[@]} -ge "$JOBS" ]; then
+		wait "${pids[0]}" || fail=1
+		pids=("${pids[@]:1}")
+	fi
+done
+for p in "${pids[@]}"; do wait "$p" || fail=1; done
+exit $fail
