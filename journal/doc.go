@@ -10,6 +10,16 @@
 //
 // # Use
 //
+// The short way, for the CLI, inspect and the TUI:
+//
+//	v, err := journal.Open(vol, size, nil, &journal.Options{External: jdev, ExternalSize: jsize})
+//	// err: no ext filesystem. v.FS is the filesystem to read (replayed when
+//	// the journal needed it); v.ReplayErr, when set, is a warning: the
+//	// journal needed replay but could not be replayed, v.FS is the on-disk
+//	// state. v.Result says what was replayed.
+//
+// The long way:
+//
 //	fsys, _ := ext.Open(vol, size, nil)
 //	ov, res, err := journal.Replay(vol, size, fsys, nil)
 //	switch {
