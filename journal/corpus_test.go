@@ -207,9 +207,12 @@ func checkExternalDevice(t *testing.T, img string, raw []byte) {
 			fields[strings.TrimSpace(k)] = strings.TrimSpace(v)
 		}
 	}
-	jsb, err := ReadExternalSuperblock(bytes.NewReader(raw), int64(len(raw)))
+	uuid, jsb, err := ReadExternal(bytes.NewReader(raw), int64(len(raw)))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := uuidString(uuid); got != fields["Filesystem UUID"] {
+		t.Errorf("device UUID %s, dumpe2fs %s", got, fields["Filesystem UUID"])
 	}
 	check := func(key, got string) {
 		t.Helper()

@@ -112,9 +112,12 @@ func TestExternalJournal(t *testing.T) {
 		t.Errorf("Result.External false")
 	}
 	checkLogdump(t, "journal-extdev", res)
-	jsb, err := ReadExternalSuperblock(bytes.NewReader(jraw), int64(len(jraw)))
+	uuid, jsb, err := ReadExternal(bytes.NewReader(jraw), int64(len(jraw)))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if uuid != ee.UUID {
+		t.Errorf("journal device UUID %x, the filesystem names %x", uuid, ee.UUID)
 	}
 	jf := dumpe2fsGolden(t, "journal-extdev-jdev")
 	checkJSB(t, jsb, jf)

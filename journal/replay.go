@@ -325,36 +325,38 @@ func openExternal(r io.ReaderAt, size int64, bs int64, want [16]byte) (*device, 
 	return &device{r: r, size: size, bs: bs, total: blocks}, sbBlock, nil
 }
 
-// ReadExternalSuperblock reads the journal superblock of an external
-// journal device (for inspect: show what the device holds).
-func ReadExternalSuperblock(r io.ReaderAt, size int64) (*Superblock, error) {
+// ReadExternal reads an external journal device (blkid type "jbd"): the
+// UUID of its ext2 superblock, which a filesystem using it names in
+// s_journal_uuid (so inspect can pair them, then pass the device in
+// Options.External), and its journal superblock.
+func ReadExternal(r io.ReaderAt, size int64) (uuid [16]byte, jsb *Superblock, err error) {
 	le := binary.LittleEndian
 	b := make([]byte, extSuperblockSize)
 	if size < extSBOffset+extSuperblockSize {
-		return nil, corrupt(0, extSBOffset, "external journal device", "too small (%d bytes)", size)
+		return uuid, nil, corrupt(0, extSBOffset, "external journal device", "too small (%d bytes)", size)
 	}
 	if _, err := r.ReadAt(b, extSBOffset); err != nil {
-		return nil, &CorruptError{Offset: extSBOffset, What: "external journal device", Detail: "read error: " + err.Error(), Err: err}
+		return uuid, nil, &CorruptError{Offset: extSBOffset, What: "external journal device", Detail: "read error: " + err.Error(), Err: err}
 	}
 	if le.Uint16(b[extMagicOff:]) != extMagic || le.Uint32(b[extIncompat:])&extIncompatJDev == 0 {
-		return nil, corrupt(0, extSBOffset, "external journal device", "no ext2 superblock with the journal_dev feature")
+		return uuid, nil, corrupt(0, extSBOffset, "external journal device", "no ext2 superblock with the journal_dev feature")
 	}
 	lb := le.Uint32(b[extLogBlockSize:])
 	if lb > 6 {
-		return nil, corrupt(0, extSBOffset+extLogBlockSize, "external journal device", "block size 1024<<%d out of range", lb)
+		return uuid, nil, corrupt(0, extSBOffset+extLogBlockSize, "external journal device", "block size 1024<<%d out of range", lb)
 	}
-	var uuid [16]byte
 	copy(uuid[:], b[extUUID:])
 	dev, sbBlock, err := openExternal(r, size, int64(1024)<<lb, uuid)
 	if err != nil {
-		return nil, err
+		return uuid, nil, err
 	}
 	jb := make([]byte, dev.bs)
 	off, err := dev.read(sbBlock, jb)
 	if err != nil {
-		return nil, err
+		return uuid, nil, err
 	}
-	return ParseSuperblock(jb, off)
+	jsb, err = ParseSuperblock(jb, off)
+	return uuid, jsb, err
 }
 
 // geometry checks the journal superblock against the journal's size and
