@@ -152,6 +152,16 @@ func runExtract(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 	if rep.MoreProblems > 0 {
 		fmt.Fprintf(stderr, "imgtool: ... and %d more problems\n", rep.MoreProblems)
 	}
+	// The reader's notes (checksum mismatches, fallbacks) do not stop
+	// anything, but say which extracted data may be suspect.
+	notes := h.fsys.Notes()
+	for i, n := range notes {
+		if i == 20 {
+			fmt.Fprintf(stderr, "imgtool: note: ... and %d more notes from the filesystem reader\n", len(notes)-i)
+			break
+		}
+		fmt.Fprintf(stderr, "imgtool: note: %s: %s\n", h.vol.DisplayAddress(), n)
+	}
 	fmt.Fprintf(stderr, "imgtool: extracted %s: %s\n", h.where(h.path), rep.Summary())
 	if xf.report != "" {
 		if werr := writeReport(xf.report, h, rep); werr != nil && err == nil {
