@@ -12,6 +12,14 @@ type Options struct {
 	// SuperblockOffset, when non-zero, is the byte offset of the superblock
 	// to use (e.g. a backup's), instead of the primary at 1024.
 	SuperblockOffset int64
+	// GuessGroupDescriptors ignores the group descriptor table and
+	// computes every group's bitmap and inode table locations from the
+	// geometry (the standard mke2fs layout), for a table damaged in ways
+	// the automatic checks miss. Without it, Open already replaces
+	// descriptors that fail the sanity checks (or, when most fail their
+	// checksum, those that do) by a backup copy or the computed layout;
+	// FS.DescSource says which were replaced.
+	GuessGroupDescriptors bool
 }
 
 // FS is an opened ext2/3/4 filesystem. It is safe for concurrent use.
@@ -24,9 +32,11 @@ type FS struct {
 	// nblocks bounds every walk: the blocks that exist both in the
 	// superblock's count and in the volume. A structure can never need
 	// more distinct blocks than this.
-	nblocks  uint64
-	groups   []GroupDesc
-	csumSeed uint32 // metadata_csum seed: crc32c(~0, uuid) or s_checksum_seed
+	nblocks uint64
+	groups  []GroupDesc
+	// descSource says where each group's descriptor came from (Desc*).
+	descSource []string
+	csumSeed   uint32 // metadata_csum seed: crc32c(~0, uuid) or s_checksum_seed
 
 	itMu    sync.Mutex
 	itCache map[int64][]byte // inode table chunks by byte offset
@@ -59,9 +69,11 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
 	} else {
 		fsys.csumSeed = crc32c(^uint32(0), sb.UUID[:])
 	}
-	if err := fsys.readGroups(); err != nil {
+	csumBad, err := fsys.readGroups()
+	if err != nil {
 		return nil, err
 	}
+	fsys.repairGroups(csumBad, opts.GuessGroupDescriptors)
 	return fsys, nil
 }
 
@@ -204,24 +216,31 @@ func (fsys *FS) findBackup() (*Superblock, uint64, error) {
 	return nil, 0, lastErr
 }
 
-// readGroups reads and checks the whole group descriptor table.
-func (fsys *FS) readGroups() error {
+// readGroups reads and checks the whole group descriptor table. It returns
+// which descriptors failed their checksum. A descriptor block that cannot
+// be read leaves its groups zeroed (repairGroups then replaces them).
+func (fsys *FS) readGroups() ([]bool, error) {
 	sb := fsys.sb
 	n := sb.groupCount()
 	ds := int64(sb.DescSize)
 	// Every group holds at least one block, and the table must fit in
 	// the volume: this bounds the allocation below by the volume size.
 	if int64(n)*ds > fsys.size || n > uint64(fsys.size/fsys.bs)+1 || n > 1<<32 {
-		return corrupt(0, sb.Offset, "superblock", "%d groups of %d-byte descriptors cannot fit in a %d-byte volume", n, ds, fsys.size)
+		return nil, corrupt(0, sb.Offset, "superblock", "%d groups of %d-byte descriptors cannot fit in a %d-byte volume", n, ds, fsys.size)
 	}
 	perBlock := uint64(fsys.bs / ds)
 	fsys.groups = make([]GroupDesc, n)
+	csumBad := make([]bool, n)
 	buf := make([]byte, fsys.bs)
 	for blk := uint64(0); blk*perBlock < n; blk++ {
 		pb := sb.gdtBlock(blk, fsys.sbGroup)
 		off := int64(pb) * fsys.bs
 		if err := fsys.readFull(buf, off); err != nil {
-			return fmt.Errorf("ext: group descriptor block %d at offset %#x: %w", blk, off, err)
+			fsys.note(0, off, fmt.Sprintf("group descriptor block %d unreadable: %v", blk, err), nil)
+			for i := uint64(0); i < perBlock && blk*perBlock+i < n; i++ {
+				fsys.groups[blk*perBlock+i].Offset = off + int64(i)*ds
+			}
+			continue
 		}
 		for i := uint64(0); i < perBlock && blk*perBlock+i < n; i++ {
 			g := blk*perBlock + i
@@ -230,11 +249,12 @@ func (fsys *FS) readGroups() error {
 			gd.Offset = off + int64(i)*ds
 			if c, ok := fsys.groupDescChecksum(uint32(g), d); ok && c != gd.Checksum {
 				fsys.note(0, gd.Offset, "", &ChecksumError{Offset: gd.Offset, What: fmt.Sprintf("group descriptor %d", g), Stored: uint32(gd.Checksum), Computed: uint32(c)})
+				csumBad[g] = true
 			}
 			fsys.groups[g] = gd
 		}
 	}
-	return nil
+	return csumBad, nil
 }
 
 // readFull reads len(b) bytes at off, failing with a CorruptError when the

@@ -136,7 +136,7 @@ func (s *Superblock) groupFirstBlock(g uint64) uint64 {
 // the first group of meta group i (after that group's superblock backup).
 func (s *Superblock) gdtBlock(i uint64, sbGroup uint64) uint64 {
 	if s.FeatureIncompat&IncompatMetaBG == 0 || i < uint64(s.FirstMetaBg) {
-		return s.groupFirstBlock(sbGroup) + 1 + i
+		return s.groupStart(sbGroup) + 1 + i
 	}
 	perBlock := uint64(s.BlockSize) / uint64(s.DescSize)
 	g := i * perBlock
