@@ -77,6 +77,14 @@ func (b *builder) explore(v *Volume, depth int) []*pvRef {
 	if sig := Probe(v.r, v.Size); sig != nil {
 		v.Content = sig
 		v.Notes = append(v.Notes, sig.Notes...)
+		if v.IsExt() && sig.Info["state"] == "needs_recovery" {
+			// Say what reading it will show: the journal replayed in memory.
+			if view, err := v.OpenExt(nil); err == nil {
+				if s := JournalSummary(view); s != "" {
+					v.addNote("%s", s)
+				}
+			}
+		}
 		if sig.Type == "drbd" {
 			return b.exploreDRBD(v, depth)
 		}

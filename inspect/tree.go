@@ -185,6 +185,9 @@ func (t *Tree) Filesystems() []*Volume {
 // DisplayAddress is Address, or the image name for a root disk.
 func (v *Volume) DisplayAddress() string {
 	if v.Address == "" {
+		if v.Name != "" {
+			return v.Name
+		}
 		return "(disk)"
 	}
 	return v.Address

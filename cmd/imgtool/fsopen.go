@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
 	"strconv"
 	"time"
@@ -59,24 +60,18 @@ func openFS(cmd *cobra.Command, image, spec string, f *imageFlags) (*fsHandle, e
 		s.Close()
 		return nil, err
 	}
-	if !v.IsExt() {
-		s.Close()
-		typ := "no filesystem imgtool recognises"
-		if v.Content != nil {
-			typ = v.Content.Type
-		}
-		return nil, fmt.Errorf("volume %s holds %s; imgtool reads files only from ext2/3/4", v.DisplayAddress(), typ)
-	}
-	r := v.Reader()
-	if r == nil {
-		s.Close()
-		return nil, fmt.Errorf("volume %s: no bytes to read", v.DisplayAddress())
-	}
-	fsys, err := ext.Open(r, r.Size(), nil)
+	view, err := v.OpenExt(&inspect.FSOptions{NoJournal: f.noJournal})
 	if err != nil {
 		s.Close()
-		return nil, fmt.Errorf("volume %s: %w", v.DisplayAddress(), err)
+		return nil, err
 	}
+	if msg := inspect.JournalSummary(view); msg != "" {
+		slog.Info(msg, "volume", v.DisplayAddress())
+		if view.ReplayErr != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "imgtool: %s: %s\n", v.DisplayAddress(), msg)
+		}
+	}
+	fsys := view.FS
 	return &fsHandle{sess: s, vol: v, fsys: fsys, path: path.Clean("/" + p)}, nil
 }
 

@@ -30,10 +30,12 @@ func (s *session) Close() {
 type imageFlags struct {
 	extra     []string
 	lvmBackup []string
+	noJournal bool
 }
 
 func (f *imageFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVarP(&f.extra, "add", "a", nil, "another image holding PVs of the same VGs (repeatable)")
+	cmd.Flags().BoolVar(&f.noJournal, "no-journal", false, "show ext filesystems as they are on disk: do not replay a journal that needs recovery")
 	cmd.Flags().StringArrayVar(&f.lvmBackup, "lvm-backup", nil, "VG metadata from an /etc/lvm/backup-style `FILE`, used when no on-disk copy is readable (repeatable)")
 }
 
