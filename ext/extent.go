@@ -55,13 +55,25 @@ type extentWalk struct {
 	visited map[uint64]bool
 	meta    []uint64 // tree blocks, in walk order
 	buf     [][]byte // one block buffer per level
+	// err is the first damage met. The walk goes on past a bad extent or
+	// an unreadable subtree, so that salvage gets every extent that can
+	// be read.
+	err error
+}
+
+func (w *extentWalk) keep(err error) {
+	if err != nil && w.err == nil {
+		w.err = err
+	}
 }
 
 // extentTree returns the leaf extents of in's extent tree, in logical order.
-// On damage it returns what it could read and a *CorruptError.
+// On damage it returns every extent it could read (skipping bad extents and
+// unreadable subtrees) and the first *CorruptError.
 func (fsys *FS) extentTree(in *Inode) ([]Extent, []uint64, error) {
 	w := &extentWalk{fsys: fsys, in: in}
-	err := w.node(in.Block[:], in.Offset+inBlock, -1)
+	w.keep(w.node(in.Block[:], in.Offset+inBlock, -1))
+	err := w.err
 	if !slices.IsSortedFunc(w.out, cmpExtent) {
 		slices.SortFunc(w.out, cmpExtent)
 	}
@@ -118,7 +130,8 @@ func (w *extentWalk) node(b []byte, off int64, wantDepth int) error {
 				continue
 			}
 			if x.Physical+n > w.fsys.sb.BlocksCount || x.Physical+n < x.Physical {
-				return corrupt(ino, off+int64(extentHeaderSize+i*extentEntrySize), "extent", "blocks %d+%d beyond the block count %d", x.Physical, n, w.fsys.sb.BlocksCount)
+				w.keep(corrupt(ino, off+int64(extentHeaderSize+i*extentEntrySize), "extent", "blocks %d+%d beyond the block count %d", x.Physical, n, w.fsys.sb.BlocksCount))
+				continue
 			}
 			w.out = append(w.out, x)
 		}
@@ -132,7 +145,8 @@ func (w *extentWalk) node(b []byte, off int64, wantDepth int) error {
 			w.visited = make(map[uint64]bool)
 		}
 		if w.visited[child] {
-			return corrupt(ino, off+int64(extentHeaderSize+i*extentEntrySize), "extent index", "block %d visited twice (loop)", child)
+			w.keep(corrupt(ino, off+int64(extentHeaderSize+i*extentEntrySize), "extent index", "block %d visited twice (loop)", child))
+			continue
 		}
 		if uint64(len(w.visited)) >= w.fsys.nblocks {
 			return corrupt(ino, off, "extent index", "more tree blocks than the filesystem has")
@@ -145,12 +159,11 @@ func (w *extentWalk) node(b []byte, off int64, wantDepth int) error {
 		}
 		cb := w.buf[level]
 		if err := w.fsys.readBlock(ino, "extent block", child, cb); err != nil {
-			return err
+			w.keep(err)
+			continue
 		}
 		w.checkTail(cb, coff)
-		if err := w.node(cb, coff, depth-1); err != nil {
-			return err
-		}
+		w.keep(w.node(cb, coff, depth-1))
 	}
 	return nil
 }

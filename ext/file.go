@@ -67,7 +67,10 @@ func (fsys *FS) openInode(in *Inode) (*File, error) {
 	}
 	m, err := fsys.blockMap(in)
 	if err != nil {
-		return nil, err
+		if !fsys.salvage {
+			return nil, err
+		}
+		fsys.note(in.Ino, in.Offset, "", fmt.Errorf("block map damaged, reading the %d extents that could be read (the rest reads as zeros): %w", len(m), err))
 	}
 	f.runs = mergeExtents(m)
 	return f, nil

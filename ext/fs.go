@@ -20,6 +20,12 @@ type Options struct {
 	// checksum, those that do) by a backup copy or the computed layout;
 	// FS.DescSource says which were replaced.
 	GuessGroupDescriptors bool
+	// Salvage makes OpenInode (and Readlink) tolerate a damaged block
+	// map: the File reads what the readable part maps and zeros
+	// elsewhere, and the damage is recorded as a Note instead of being
+	// returned. BlockMap still returns the error, so a salvage tool can
+	// tell which files are incomplete.
+	Salvage bool
 }
 
 // FS is an opened ext2/3/4 filesystem. It is safe for concurrent use.
@@ -37,6 +43,7 @@ type FS struct {
 	// descSource says where each group's descriptor came from (Desc*).
 	descSource []string
 	csumSeed   uint32 // metadata_csum seed: crc32c(~0, uuid) or s_checksum_seed
+	salvage    bool   // Options.Salvage
 
 	itMu    sync.Mutex
 	itCache map[int64][]byte // inode table chunks by byte offset
@@ -53,7 +60,7 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*FS, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	fsys := &FS{r: r, size: size}
+	fsys := &FS{r: r, size: size, salvage: opts.Salvage}
 	sb, err := fsys.chooseSuperblock(opts)
 	if err != nil {
 		return nil, err

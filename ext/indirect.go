@@ -25,6 +25,14 @@ type indirectWalk struct {
 	// a loop (or cross-link) and would multiply the work.
 	visited map[uint64]bool
 	buf     [3][]byte
+	// err is the first damage met; the walk goes on past it.
+	err error
+}
+
+func (w *indirectWalk) keep(err error) {
+	if err != nil && w.err == nil {
+		w.err = err
+	}
 }
 
 // add appends one mapped block, merging it into the previous run.
@@ -40,7 +48,8 @@ func (w *indirectWalk) add(logical, phys uint64) {
 }
 
 // indirectMap returns the block map of an inode using indirect blocks, as
-// runs of contiguous blocks. On damage it returns what it could read and a
+// runs of contiguous blocks. On damage it returns every block it could map
+// (bad pointers and unreadable indirect blocks are skipped) and the first
 // *CorruptError.
 func (fsys *FS) indirectMap(in *Inode) ([]Extent, []uint64, error) {
 	bs := uint64(fsys.bs)
@@ -53,11 +62,12 @@ func (fsys *FS) indirectMap(in *Inode) ([]Extent, []uint64, error) {
 	per := bs / 4
 	for i := range nDirect {
 		if uint64(i) >= w.limit {
-			return w.out, w.meta, nil
+			return w.out, w.meta, w.err
 		}
 		if p := uint64(le.Uint32(in.Block[4*i:])); p != 0 {
 			if err := w.check(p, in.Offset+inBlock+int64(4*i)); err != nil {
-				return w.out, w.meta, err
+				w.keep(err)
+				continue
 			}
 			w.add(uint64(i), p)
 		}
@@ -71,13 +81,16 @@ func (fsys *FS) indirectMap(in *Inode) ([]Extent, []uint64, error) {
 		slot := nDirect + level - 1
 		if p := uint64(le.Uint32(in.Block[4*slot:])); p != 0 {
 			if err := w.walk(p, level, start, in.Offset+inBlock+int64(4*slot)); err != nil {
-				return w.out, w.meta, err
+				if w.budget == 0 {
+					return w.out, w.meta, err
+				}
+				w.keep(err)
 			}
 		}
 		start += span
 		span *= per
 	}
-	return w.out, w.meta, nil
+	return w.out, w.meta, w.err
 }
 
 func (w *indirectWalk) check(p uint64, where int64) error {
@@ -126,13 +139,17 @@ func (w *indirectWalk) walk(blk uint64, level int, start uint64, where int64) er
 		}
 		if level == 1 {
 			if err := w.check(p, base+int64(4*i)); err != nil {
-				return err
+				w.keep(err)
+				continue
 			}
 			w.add(lb, p)
 			continue
 		}
 		if err := w.walk(p, level-1, lb, base+int64(4*i)); err != nil {
-			return err
+			if w.budget == 0 {
+				return err
+			}
+			w.keep(err)
 		}
 		// the recursive call reused lower buffers; ours is intact
 	}

@@ -377,3 +377,35 @@ func allZero(b []byte) bool {
 	}
 	return true
 }
+
+// VerifyInode checks in's metadata_csum checksum: checked is false when the
+// filesystem has no inode checksums, ok whether the stored one matches. A
+// salvage scan uses it to tell a live inode from stale bytes in an inode
+// table.
+func (fsys *FS) VerifyInode(in *Inode) (ok, checked bool) {
+	if !fsys.sb.hasMetadataCsum() || len(in.raw) < goodOldInodeSize {
+		return false, false
+	}
+	hasHi := len(in.raw) > goodOldInodeSize && goodOldInodeSize+int(in.ExtraIsize) >= inChecksumHi+2
+	stored, computed := fsys.inodeChecksum(in.Ino, in.raw, in.Generation, hasHi)
+	return stored == computed, true
+}
+
+// InodeBitmap returns the inode bitmap block of group g (bit i set: inode
+// g*InodesPerGroup+i+1 in use), read from where the group's descriptor
+// says. With GroupInodeUninit the bitmap is not initialised and nil is
+// returned.
+func (fsys *FS) InodeBitmap(g uint64) ([]byte, error) {
+	if g >= uint64(len(fsys.groups)) {
+		return nil, fmt.Errorf("ext: group %d out of range (%d groups)", g, len(fsys.groups))
+	}
+	gd := &fsys.groups[g]
+	if gd.Flags&GroupInodeUninit != 0 && (fsys.sb.hasGdtCsum() || fsys.sb.hasMetadataCsum()) {
+		return nil, nil
+	}
+	b := make([]byte, fsys.bs)
+	if err := fsys.readBlock(0, "inode bitmap", gd.InodeBitmap, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
