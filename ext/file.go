@@ -305,3 +305,11 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	}
 	return total, nil
 }
+
+// MapInode returns both the block map and the mapping's own blocks
+// (indirect or extent-tree blocks) of an inode already read, in one walk:
+// what a salvage tool needs to find blocks claimed twice. On damage it
+// returns what could be read and the first error.
+func (fsys *FS) MapInode(in *Inode) (data []Extent, meta []uint64, err error) {
+	return fsys.mapping(in)
+}

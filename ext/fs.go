@@ -339,3 +339,7 @@ func (fsys *FS) Groups() []GroupDesc { return append([]GroupDesc(nil), fsys.grou
 
 // BlockSize returns the block size in bytes.
 func (fsys *FS) BlockSize() int64 { return fsys.bs }
+
+// VolumeSize returns the size in bytes of the volume the filesystem is
+// read from (which may be less than the superblock's block count says).
+func (fsys *FS) VolumeSize() int64 { return fsys.size }

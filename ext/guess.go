@@ -466,3 +466,7 @@ func (fsys *FS) DescRepaired() bool {
 	}
 	return false
 }
+
+// GroupOverhead returns how many blocks at the start of group g hold its
+// superblock backup and descriptor blocks (reserved GDT blocks included).
+func (fsys *FS) GroupOverhead(g uint64) uint64 { return fsys.sb.groupOverhead(g) }
