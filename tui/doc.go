@@ -29,11 +29,10 @@
 // profile, which Bubble Tea detects (NO_COLOR gives plain text; the cursor
 // row stays visible through reverse video and a ▸ marker).
 //
-// The destination prompt and the filter use a small line editor and the
-// progress bar is drawn directly (input.go): bubbles/textinput and
-// bubbles/progress pull in github.com/atotto/clipboard and
-// github.com/charmbracelet/harmonica, which have no go.sum entries in this
-// module yet. The editor's methods mirror textinput's for a later switch.
+// The destination prompt and the filter are bubbles/textinput models and
+// the extraction's bar is a bubbles/progress model rendered statically
+// (ViewAs) from each progress message; both are styled in styles.go with
+// plain ANSI attributes only, so NO_COLOR leaves them readable.
 //
 // Everything is testable without a terminal: New builds the model from a
 // tree, and tests drive it with teatest or by calling Update directly.

@@ -7,7 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/progress"
+	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/imgtool/imgtool/ext"
 )
 
@@ -48,7 +51,8 @@ const (
 // and shows its progress and summary.
 type extractPane struct {
 	state   exState
-	input   lineInput
+	input   textinput.Model
+	bar     progress.Model
 	paths   []string
 	vol     string
 	prog    Progress
@@ -64,9 +68,9 @@ type (
 )
 
 func newExtractPane(dest string) extractPane {
-	ti := newLineInput("extract to: ")
+	ti := newTextInput("extract to: ", "")
 	ti.SetValue(dest)
-	return extractPane{input: ti, run: defaultEngine}
+	return extractPane{input: ti, bar: newProgressBar(), run: defaultEngine}
 }
 
 // ask opens the destination prompt for the marked entries, or for the
@@ -117,9 +121,7 @@ func (x *extractPane) key(m *Model, k tea.KeyPressMsg) tea.Cmd {
 		x.input.Blur()
 		return x.start(m, dest)
 	}
-	var cmd tea.Cmd
-	x.input, cmd = x.input.Update(k)
-	return cmd
+	return editKey(&x.input, k)
 }
 
 // start runs the engine in a goroutine; progress and the end come back as
@@ -212,6 +214,8 @@ func (m *Model) viewExtract(w int) []string {
 	var lines []string
 	switch x.state {
 	case exAsk:
+		// One cell each for the margin, the cursor and a spare.
+		sizeInput(&x.input, w-3-lipgloss.Width(x.input.Prompt))
 		what := fmt.Sprintf("%d marked item(s)", len(x.paths))
 		if len(x.paths) == 1 {
 			what = x.paths[0]
@@ -221,6 +225,7 @@ func (m *Model) viewExtract(w int) []string {
 			" "+fit(x.input.View(), w-1),
 			st.Dim.Render(fit(" enter: start   esc: cancel   (same engine and safety rules as imgtool extract)", w)))
 	case exRunning:
+		x.bar.SetWidth(max(10, min(60, w-2)))
 		p := x.prog
 		pct := 0.0
 		if p.TotalBytes > 0 {
@@ -246,7 +251,7 @@ func (m *Model) viewExtract(w int) []string {
 		}
 		lines = append(lines,
 			st.Title.Render(fit(" Extracting from "+x.vol+" (ctrl+c aborts and quits)", w)),
-			" "+bar(pct, max(10, min(60, w-2)), st.OK, st.Dim),
+			" "+x.bar.ViewAs(pct),
 			fit(info, w),
 			st.Dim.Render(fit(" "+safeName(p.Current), w)))
 	case exDone:

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/imgtool/imgtool/ext"
@@ -67,7 +68,7 @@ type filesPane struct {
 	showDot   bool
 	filter    string
 	filtering bool // the filter input has the keyboard
-	input     lineInput
+	input     textinput.Model
 
 	// marks are absolute paths of marked entries on this volume.
 	marks map[string]bool
@@ -79,9 +80,7 @@ type filesPane struct {
 }
 
 func newFilesPane() filesPane {
-	ti := newLineInput("/")
-	ti.Placeholder = "filter"
-	return filesPane{showDot: true, marks: map[string]bool{}, memo: map[string]string{}, input: ti}
+	return filesPane{showDot: true, marks: map[string]bool{}, memo: map[string]string{}, input: newTextInput("/", "filter")}
 }
 
 // Messages of the files pane. Each carries the generation it was asked
@@ -506,8 +505,11 @@ func (m *Model) viewFiles(w, h int, focused bool) []string {
 	}
 	// The first line is the filter (when used) or a column header.
 	if p.filtering || p.filter != "" {
-		p.input.SetWidth(max(1, w-12))
-		lines = append(lines, fit(p.input.View()+st.Dim.Render(fmt.Sprintf("  %d match", len(p.view))), w))
+		// The prompt and the cursor take a cell each; textinput pads the
+		// value to its width, trimmed so the count follows the text.
+		sizeInput(&p.input, w-14)
+		in := strings.TrimRight(p.input.View(), " ")
+		lines = append(lines, fit(in+st.Dim.Render(fmt.Sprintf("  %d match", len(p.view))), w))
 	} else {
 		lines = append(lines, st.Dim.Render(fit(m.fileCols(" Name", "Size", "Mode", "Owner", "Modified", w), w)))
 	}

@@ -153,9 +153,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		// Pasted text goes to whichever input is open.
 		switch {
 		case m.ex.state == exAsk:
-			m.ex.input.Update(msg)
+			m.ex.input, _ = m.ex.input.Update(msg)
 		case m.files.filtering:
-			m.files.input.Update(msg)
+			m.files.input, _ = m.files.input.Update(msg)
 			m.files.filter = m.files.input.Value()
 			m.files.refilter()
 			return m, tea.Batch(m.files.statVisible(), m.previewCurrent())
@@ -480,8 +480,7 @@ func (m *Model) filterKey(k tea.KeyPressMsg) tea.Cmd {
 		p.refilter()
 		return tea.Batch(p.statVisible(), m.previewCurrent())
 	}
-	var cmd tea.Cmd
-	p.input, cmd = p.input.Update(k)
+	cmd := editKey(&p.input, k)
 	if v := p.input.Value(); v != p.filter {
 		p.filter = v
 		p.refilter()

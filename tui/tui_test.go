@@ -510,7 +510,9 @@ func TestExtractProgressKeepsUIResponsive(t *testing.T) {
 // NO_COLOR is honoured on a real terminal: the program writes to a pty
 // (so colour detection sees a TTY, as in use); with TERM=xterm-256color
 // the output has colour codes, with NO_COLOR=1 added it has none, while
-// the cursor row stays visible in reverse video.
+// the cursor row stays visible in reverse video. The screen includes the
+// extraction box with its progress bar (bubbles/progress, which colours
+// its cells itself).
 func TestNoColor(t *testing.T) {
 	tree := openTree(t, "dom0")
 	colorRE := regexp.MustCompile(`\x1b\[[0-9;]*(3[0-7]|9[0-7]|38;[25];[0-9;]+)m`)
@@ -536,26 +538,47 @@ func TestNoColor(t *testing.T) {
 				}
 			}
 		}()
-		m := New(tree, Options{Open: guestRoot})
+		m := New(tree, Options{Open: guestRoot, Dest: t.TempDir()})
+		release := make(chan struct{})
+		m.ex.run = func(ctx context.Context, fsys *ext.FS, src []string, dest string, progress func(Progress)) *Summary {
+			progress(Progress{Files: 3, TotalFiles: 10, Bytes: 3 << 20, TotalBytes: 10 << 20, Elapsed: time.Second})
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return &Summary{}
+		}
 		p := tea.NewProgram(m, tea.WithInput(bytes.NewReader(nil)), tea.WithOutput(slave),
 			tea.WithEnvironment(tc.env), tea.WithWindowSize(100, 30), tea.WithoutSignals())
 		done := make(chan error, 1)
 		go func() { _, err := p.Run(); done <- err }()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			mu.Lock()
-			ok := bytes.Contains(out, []byte("lost+found"))
-			mu.Unlock()
-			if ok {
-				break
-			}
-			if time.Now().After(deadline) {
+		waitOut := func(what, s string) {
+			deadline := time.Now().Add(10 * time.Second)
+			for {
 				mu.Lock()
-				t.Fatalf("env %q: the listing never reached the terminal: %q", tc.env, out)
+				ok := bytes.Contains(out, []byte(s))
+				mu.Unlock()
+				if ok {
+					return
+				}
+				if time.Now().After(deadline) {
+					mu.Lock()
+					t.Fatalf("env %q: %s never reached the terminal: %q", tc.env, what, out)
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
+		waitOut("the listing", "lost+found")
+		// x on the entry under the cursor, enter accepts the destination:
+		// the fake engine reports 30% and waits.
+		p.Send(tea.KeyPressMsg{Code: 'x', Text: "x"})
+		p.Send(kEnter)
+		// The renderer sends only what changed, so look for pieces.
+		waitOut("the progress line", "3/10 files")
+		waitOut("the bar's filled cells", "█████")
+		waitOut("the bar's empty cells", "░░░░░")
 		p.Quit()
+		close(release)
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
