@@ -28,10 +28,13 @@ func defaultEngine(ctx context.Context, fsys *ext.FS, srcPaths []string, dest st
 
 	// Totals for the bar come from a counting walk running alongside.
 	var totalFiles, totalBytes atomic.Int64
+	// A count cut short by a cancel is not a total: it stays unknown.
 	go func() {
 		f, b := extract.Count(ctx, fsys, srcPaths)
-		totalFiles.Store(f)
-		totalBytes.Store(b)
+		if ctx.Err() == nil {
+			totalFiles.Store(f)
+			totalBytes.Store(b)
+		}
 	}()
 	opts := extract.Options{
 		Owner:   root,

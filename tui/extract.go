@@ -2,9 +2,11 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"charm.land/bubbles/v2/progress"
@@ -31,6 +33,12 @@ type Summary struct {
 	More    int      // problems beyond Lost, counted only
 	Partial bool
 	Err     error // the run stopped (DEST unwritable, cancelled)
+
+	// Cancelled is set when the run was cancelled (esc) before the
+	// engine finished; Copied is the last progress it reported, so the
+	// summary can say how much arrived and how much did not.
+	Cancelled bool
+	Copied    Progress
 }
 
 // engine extracts srcPaths of fsys into dest, calling progress now and
@@ -50,16 +58,19 @@ const (
 // extractPane asks for a destination, runs the extraction in a goroutine
 // and shows its progress and summary.
 type extractPane struct {
-	state   exState
-	input   textinput.Model
-	bar     progress.Model
-	paths   []string
-	vol     string
-	prog    Progress
-	ch      chan tea.Msg
-	cancel  context.CancelFunc
-	summary *Summary
-	run     engine
+	state  exState
+	input  textinput.Model
+	bar    progress.Model
+	paths  []string
+	vol    string
+	prog   Progress
+	ch     chan tea.Msg
+	cancel context.CancelFunc
+	// cancelling: esc was pressed and the engine's context cancelled;
+	// the engine has not returned yet.
+	cancelling bool
+	summary    *Summary
+	run        engine
 }
 
 type (
@@ -133,6 +144,7 @@ func (x *extractPane) start(m *Model, dest string) tea.Cmd {
 	ctx, cancel := context.WithCancel(context.Background())
 	x.cancel = cancel
 	x.state = exRunning
+	x.cancelling = false
 	x.prog = Progress{}
 	x.summary = nil
 	ch := make(chan tea.Msg, 1)
@@ -140,7 +152,12 @@ func (x *extractPane) start(m *Model, dest string) tea.Cmd {
 	fsys, paths, run := m.files.fsys, x.paths, x.run
 	m.setStatus(false, "extracting %d item(s) from %s to %s", len(paths), x.vol, dest)
 	go func() {
+		var mu sync.Mutex
+		var last Progress
 		s := run(ctx, fsys, paths, dest, func(p Progress) {
+			mu.Lock()
+			last = p
+			mu.Unlock()
 			// Keep only the newest snapshot: never block the engine.
 			select {
 			case ch <- extractProgressMsg(p):
@@ -159,6 +176,14 @@ func (x *extractPane) start(m *Model, dest string) tea.Cmd {
 			s = &Summary{}
 		}
 		s.Dest = dest
+		// Until update receives this message, ctx is cancelled only by
+		// esc (or by quitting, when nobody reads this any more).
+		s.Cancelled = ctx.Err() != nil
+		mu.Lock()
+		if s.Copied == (Progress{}) {
+			s.Copied = last
+		}
+		mu.Unlock()
 		// The final message must arrive: drain a pending progress one.
 		for {
 			select {
@@ -186,6 +211,9 @@ func (x *extractPane) update(m *Model, msg tea.Msg) tea.Cmd {
 		x.state = exDone
 		s := msg.s
 		switch {
+		case s.Cancelled:
+			// Marks stay: the user may want to try again elsewhere.
+			m.setStatus(true, "extraction to %s cancelled: %s", s.Dest, copiedLine(s))
 		case s.Err != nil:
 			m.setStatus(true, "extraction stopped: %v", s.Err)
 		case s.Partial:
@@ -205,6 +233,31 @@ func (x *extractPane) cancelRun() {
 	if x.state == exRunning && x.cancel != nil {
 		x.cancel()
 	}
+}
+
+// userCancel is esc during a copy: the engine's context is cancelled and
+// the UI keeps running. The engine stops at its next check (between
+// entries), and its summary arrives as usual through extractDoneMsg.
+func (x *extractPane) userCancel(m *Model) tea.Cmd {
+	if x.state != exRunning || x.cancelling {
+		return nil
+	}
+	x.cancelling = true
+	x.cancelRun()
+	m.setStatus(true, "cancelling the extraction to %s …", x.vol)
+	return nil
+}
+
+// copiedLine says how much of a cancelled run arrived: entries and bytes
+// done, against the totals when the counting walk had finished.
+func copiedLine(s *Summary) string {
+	p := s.Copied
+	if p.TotalFiles > 0 {
+		left := max(0, p.TotalFiles-p.Files)
+		return fmt.Sprintf("%d of %d entries (%s of %s) copied, %d (%s) not copied",
+			p.Files, p.TotalFiles, humanSize(p.Bytes), humanSize(p.TotalBytes), left, humanSize(max(0, p.TotalBytes-p.Bytes)))
+	}
+	return fmt.Sprintf("%d entries (%s) copied, the rest not copied", p.Files, humanSize(p.Bytes))
 }
 
 // viewExtract renders the extraction box (prompt, progress or summary) in w columns.
@@ -249,11 +302,16 @@ func (m *Model) viewExtract(w int) []string {
 		if p.Errors > 0 {
 			info += fmt.Sprintf("  %d problems", p.Errors)
 		}
+		title, hint := " Extracting from "+x.vol, " esc: cancel (the UI stays)   ctrl+c: abort and quit"
+		if x.cancelling {
+			title, hint = " Cancelling the extraction from "+x.vol+" …", " waiting for the engine to stop"
+		}
 		lines = append(lines,
-			st.Title.Render(fit(" Extracting from "+x.vol+" (ctrl+c aborts and quits)", w)),
+			st.Title.Render(fit(title, w)),
 			" "+x.bar.ViewAs(pct),
 			fit(info, w),
-			st.Dim.Render(fit(" "+safeName(p.Current), w)))
+			st.Dim.Render(fit(" "+safeName(p.Current), w)),
+			st.Dim.Render(fit(hint, w)))
 	case exDone:
 		s := x.summary
 		head := " Extracted to " + s.Dest
@@ -262,8 +320,19 @@ func (m *Model) viewExtract(w int) []string {
 			head += " — with losses"
 			hs = st.Warn
 		}
-		lines = append(lines, hs.Render(fit(head, w)), fit(" "+s.Line, w))
-		if s.Err != nil {
+		if s.Cancelled {
+			head = " Extraction to " + s.Dest + " cancelled"
+			hs = st.Warn
+		}
+		lines = append(lines, hs.Render(fit(head, w)))
+		if s.Cancelled {
+			lines = append(lines, fit(" "+copiedLine(s), w),
+				st.Dim.Render(fit(" what was copied stays in "+s.Dest+"; x on the same marks retries (existing names are refused, not overwritten)", w)))
+		}
+		if s.Line != "" {
+			lines = append(lines, fit(" "+s.Line, w))
+		}
+		if s.Err != nil && !(s.Cancelled && errors.Is(s.Err, context.Canceled)) {
 			lines = append(lines, st.Err.Render(fit(" stopped: "+s.Err.Error(), w)))
 		}
 		maxLost := max(1, m.height/3)

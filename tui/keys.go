@@ -8,7 +8,7 @@ type keyMap struct {
 	Up, Down, PageUp, PageDown, Top, Bottom key.Binding
 	Enter, Back, Root, Tab                  key.Binding
 	Filter, Dotfiles                        key.Binding
-	Mark, MarkAll, Unmark, Extract          key.Binding
+	Mark, MarkAll, Unmark, Extract, Cancel  key.Binding
 	PreviewUp, PreviewDown                  key.Binding
 	Help, Quit                              key.Binding
 }
@@ -34,6 +34,7 @@ func defaultKeys() keyMap {
 		MarkAll:     b([]string{"a"}, "a", "mark all here"),
 		Unmark:      b([]string{"u"}, "u", "clear marks"),
 		Extract:     b([]string{"x"}, "x", "extract marked"),
+		Cancel:      b([]string{"esc"}, "esc", "cancel extraction"),
 		PreviewUp:   b([]string{"K", "shift+up"}, "K", "scroll preview up"),
 		PreviewDown: b([]string{"J", "shift+down"}, "J", "scroll preview down"),
 		Help:        b([]string{"?"}, "?", "help"),
@@ -61,6 +62,6 @@ func (k keyMap) FullHelp() [][]key.Binding {
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
 		{k.Enter, k.Back, k.Root, k.Tab, k.PreviewUp, k.PreviewDown},
 		{k.Filter, k.Dotfiles, k.Mark, k.MarkAll, k.Unmark, k.Extract},
-		{k.Help, k.Quit},
+		{k.Cancel, k.Help, k.Quit},
 	}
 }

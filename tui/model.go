@@ -249,6 +249,8 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		return m.filterKey(k)
 	}
 	switch {
+	case key.Matches(k, km.Cancel) && m.ex.state == exRunning:
+		return m.ex.userCancel(m)
 	case key.Matches(k, km.Quit):
 		// Quitting mid-copy leaves a partial extraction: ask once.
 		if m.ex.state == exRunning && !m.confirmQuit {

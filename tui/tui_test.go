@@ -507,6 +507,70 @@ func TestExtractProgressKeepsUIResponsive(t *testing.T) {
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 }
 
+// esc during a copy cancels it through the engine's context without
+// quitting: the engine sees ctx done, the summary says the run was
+// cancelled and how much was copied, and the UI goes on taking keys
+// (including a new x).
+func TestExtractCancel(t *testing.T) {
+	tree := openTree(t, "dom0")
+	m := New(tree, Options{Dest: t.TempDir()})
+	reported := make(chan struct{})
+	sawCancel := make(chan struct{})
+	never := make(chan struct{}) // the engine only ends through ctx
+	m.ex.run = func(ctx context.Context, fsys *ext.FS, src []string, dest string, progress func(Progress)) *Summary {
+		progress(Progress{Files: 3, TotalFiles: 10, Bytes: 3 << 20, TotalBytes: 10 << 20, Elapsed: time.Second, Current: "/home/alice/notes.txt"})
+		close(reported)
+		select {
+		case <-never:
+			return &Summary{Line: "finished"}
+		case <-ctx.Done():
+		}
+		close(sawCancel)
+		return &Summary{Line: "fake: 3 files", Err: ctx.Err()}
+	}
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(80, 24),
+		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
+	enterGuestHome(t, tm)
+	tm.Type("x")
+	tm.Send(kEnter)
+	<-reported
+	waitModel(t, tm, "progress with the cancel hint", func(m *Model) bool {
+		scr := ansi.Strip(m.render())
+		return m.ex.state == exRunning && strings.Contains(scr, "3/10 files") && strings.Contains(scr, "esc: cancel")
+	})
+	tm.Send(kEsc)
+	select {
+	case <-sawCancel:
+	case <-time.After(10 * time.Second):
+		t.Fatal("esc did not cancel the engine's context")
+	}
+	waitModel(t, tm, "cancelled summary", func(m *Model) bool {
+		s := m.LastExtract()
+		return m.ex.state == exDone && s != nil && s.Cancelled && !m.quitting
+	})
+	scr := screen(t, tm)
+	for _, want := range []string{"cancelled", "3 of 10 entries (3M of 10M) copied, 7 (7M) not copied", "fake: 3 files"} {
+		if !strings.Contains(scr, want) {
+			t.Errorf("summary lacks %q:\n%s", want, scr)
+		}
+	}
+	if strings.Contains(scr, "context canceled") {
+		t.Errorf("summary shows the raw context error:\n%s", scr)
+	}
+	// The UI is still there: close the summary, move, extract again.
+	tm.Send(kEnter)
+	tm.Type("G")
+	waitModel(t, tm, "cursor moved after the cancel", func(m *Model) bool {
+		return m.ex.state == exIdle && m.Current() == "notes.txt"
+	})
+	tm.Type("x")
+	waitModel(t, tm, "a new destination prompt", func(m *Model) bool { return m.ex.state == exAsk })
+	tm.Send(kEsc)
+	waitModel(t, tm, "prompt closed", func(m *Model) bool { return m.ex.state == exIdle })
+	tm.Type("q")
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}
+
 // NO_COLOR is honoured on a real terminal: the program writes to a pty
 // (so colour detection sees a TTY, as in use); with TERM=xterm-256color
 // the output has colour codes, with NO_COLOR=1 added it has none, while
