@@ -69,6 +69,7 @@ type Extractor struct {
 	totalBytes   atomic.Int64
 	start        time.Time
 	stopProgress chan struct{}
+	stopCount    context.CancelFunc // ends the counting walk, if any
 	progressDone sync.WaitGroup
 	closed       bool
 }
@@ -121,10 +122,16 @@ func (x *Extractor) startProgress(ctx context.Context, srcPaths []string) {
 		return
 	}
 	if x.opts.Count && srcPaths != nil {
+		cctx, cancel := context.WithCancel(ctx)
+		x.stopCount = cancel
+		x.progressDone.Add(1)
 		go func() {
-			f, b := Count(ctx, x.fsys, srcPaths)
-			x.totalFiles.Store(f)
-			x.totalBytes.Store(b)
+			defer x.progressDone.Done()
+			f, b := Count(cctx, x.fsys, srcPaths)
+			if cctx.Err() == nil {
+				x.totalFiles.Store(f)
+				x.totalBytes.Store(b)
+			}
 		}()
 	}
 	x.stopProgress = make(chan struct{})
@@ -343,6 +350,9 @@ func (x *Extractor) Close() (*Report, error) {
 	}
 	x.closed = true
 	err := x.sink.close()
+	if x.stopCount != nil {
+		x.stopCount() // a run faster than its count: no totals
+	}
 	if x.stopProgress != nil {
 		close(x.stopProgress)
 		x.progressDone.Wait()
