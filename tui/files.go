@@ -110,15 +110,13 @@ type (
 // superblocks, so it is not done in Update).
 func openFSCmd(v *inspect.Volume) tea.Cmd {
 	return func() tea.Msg {
-		r := v.Reader()
-		if r == nil {
-			return fsOpenedMsg{vol: v, err: fmt.Errorf("%s: volume bytes not readable", v.DisplayAddress())}
-		}
-		fsys, err := ext.Open(r, r.Size(), nil)
+		// The same opening as the CLI: a journal that needs recovery is
+		// replayed in memory, so the files are those a mount would show.
+		view, err := v.OpenExt(nil)
 		if err != nil {
-			err = fmt.Errorf("%s: %w", v.DisplayAddress(), err)
+			return fsOpenedMsg{vol: v, err: err}
 		}
-		return fsOpenedMsg{vol: v, fsys: fsys, err: err}
+		return fsOpenedMsg{vol: v, fsys: view.FS}
 	}
 }
 
