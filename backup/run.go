@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/imgtool/imgtool/dump"
-	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/image"
 	"github.com/imgtool/imgtool/inspect"
 	"github.com/imgtool/imgtool/lvm"
@@ -628,10 +627,16 @@ func (r *Runner) newTemp(dir, name string, st *State) (*os.File, error) {
 
 func (r *Runner) dumpVolume(ctx context.Context, log *slog.Logger, c *Config, s *source, v *inspect.Volume, dir string,
 	date time.Time, usable []*Manifest, compress string, spool bool, st *State) (*pending, error) {
-	rd := v.Reader()
-	fsys, err := ext.Open(rd, rd.Size(), nil)
+	// A snapshot of a running guest is a crashed filesystem: open it
+	// through the journal, replayed in memory as the kernel would on
+	// mount (the snapshot itself is never written).
+	view, err := v.OpenExt(nil)
 	if err != nil {
 		return nil, err
+	}
+	fsys := view.FS
+	if view.Overlay != nil {
+		log.Info("journal replayed in memory", "volume", v.DisplayAddress())
 	}
 	sb := fsys.Superblock()
 	uuid := v.Content.UUID
@@ -682,6 +687,10 @@ func (r *Runner) dumpVolume(ctx context.Context, log *slog.Logger, c *Config, s 
 	}
 	m.Inodes, m.Files, m.Records, m.RawBytes = stats.Inodes, stats.Dumped, stats.Records, stats.Bytes
 	m.Warnings = stats.Warnings
+	if view.ReplayErr != nil {
+		m.Warnings = append(m.Warnings, "journal NOT replayed, the dump shows the on-disk state: "+view.ReplayErr.Error())
+		log.Warn("journal not replayed", "volume", v.DisplayAddress(), "err", view.ReplayErr)
+	}
 	for _, n := range fsys.Notes() {
 		m.Warnings = append(m.Warnings, n.String())
 	}

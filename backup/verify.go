@@ -14,7 +14,6 @@ import (
 	"strings"
 
 	"github.com/imgtool/imgtool/dump"
-	"github.com/imgtool/imgtool/ext"
 )
 
 // VerifyFile checks one backup against its manifest: size and sha256 of
@@ -128,13 +127,11 @@ func VerifyDeep(dir string, m *Manifest, sourcePath string) error {
 	if err != nil {
 		return err
 	}
-	if v.Reader() == nil {
-		return fmt.Errorf("%s: volume %s unreadable", sourcePath, m.Volume)
-	}
-	fsys, err := ext.Open(v.Reader(), v.Reader().Size(), nil)
+	view, err := v.OpenExt(nil)
 	if err != nil {
 		return err
 	}
+	fsys := view.FS
 	f, err := os.Open(filepath.Join(dir, m.File))
 	if err != nil {
 		return err

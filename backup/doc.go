@@ -1,0 +1,66 @@
+// Package backup is imgtool's nightly backup pipeline: the cron script of
+// old (xm pause; lvcreate --snapshot; xm unpause; kpartx; dump | bzip2;
+// kpartx -d; lvremove; scp) done in one process that reads the snapshot
+// directly, with the failures of that script designed out.
+//
+// # A run, per guest (Runner.Run)
+//
+//  1. Cross-check the guest definition (libvirt XML or Xen cfg): a disk it
+//     lists that the config does not is reported loudly (UncoveredError;
+//     the CLI exits 4) and the configured disks are still backed up.
+//  2. Pause the guest, snapshot every LV source, resume it and log how long
+//     it stayed paused. Sources without a snapshot (image files with
+//     snapshot.mode = auto) are read while the guest stays paused: a live
+//     copy without a snapshot is inconsistent.
+//  3. Inspect every source (partitions, nested LVM) and dump every ext2/3/4
+//     filesystem, opened through its journal (replayed in memory, as a
+//     mount would), at its level. Swap, other filesystems and unreadable
+//     volumes are listed as skipped with the reason. Holes and unwritten
+//     extents go on tape as holes: stock dump leaks stale bytes there.
+//  4. Check the snapshot's COW store valid flag (an overflowed snapshot
+//     fails the backup loudly), remove the snapshot, log its lifetime. With
+//     xz (slow) the raw dump is spooled to a temp file and compressed after
+//     the snapshot is gone, so the snapshot lives as long as the read.
+//  5. Rename the temp files into place (fsync, rename, fsync dir), then write
+//     each manifest (Manifest, FILE.json): a backup exists only once its
+//     manifest does. Quick-verify, apply retention (never deleting a backup
+//     a kept incremental depends on), copy to the other hosts and confirm
+//     their sha256.
+//
+// Undo steps (resume, remove snapshot, delete temps) run on every path,
+// errors and SIGINT/SIGTERM included. Each step that needs undoing is
+// first recorded in STATEDIR/GUEST.state; after a kill -9 the next run, or
+// `imgtool backup recover`, reads it back, resumes the guest, removes the
+// stale snapshot and deletes temp files and data files without a manifest
+// (Recover). An flock on STATEDIR/lock keeps runs from overlapping
+// (ErrLocked; the CLI exits 5).
+//
+// # Levels
+//
+// Schedule picks the level by date in the modified Tower-of-Hanoi order of
+// dump(8)'s manual: level 0 on full_day (the 1st by default), then the
+// sequence 3 2 5 4 7 6 9 8 9, repeated:
+//
+//	day of month  1  2  3  4  5  6  7  8  9 10 11 12 13 14 15 16 17 18 19 20 21 ...
+//	level         0  3  2  5  4  7  6  9  8  9  3  2  5  4  7  6  9  8  9  3  2 ...
+//
+// A level-N dump holds what changed since the newest dump below N, so a
+// restore applies at most one dump per level (day 9: days 1, 3, 5, 7, 9).
+// A level 0 is taken whenever no usable base exists (first run, a base
+// file missing or of the wrong size, a broken chain, a new fs UUID);
+// --level N overrides the schedule. Bases are found from the manifests and
+// kept as dump's bookkeeping in DEST/GUEST/dumpdates, keyed by a stable
+// identity (guest name | source#volume address | fs UUID), never by the
+// snapshot's device path.
+//
+// # Files
+//
+//	DEST/GUEST/SOURCE_VOLUME.YYYYMMDD-HHMMSS.L<level>.dump.zst   (or .xz, or none)
+//	DEST/GUEST/SOURCE_VOLUME.YYYYMMDD-HHMMSS.L<level>.dump.zst.json
+//	DEST/GUEST/dumpdates
+//
+// The streams are plain dump(8) format: `zstd -dc F | restore -rf -`
+// works. Restorer applies a chain itself (level 0 then incrementals, with
+// deletions and renames, like restore -r); Verify decompresses and parses
+// every record; VerifyDeep compares content with a source.
+package backup
