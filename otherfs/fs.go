@@ -6,7 +6,9 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"reflect"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +27,9 @@ type FS struct {
 	size   int64
 
 	raw *storage // the volume, for the few reads made here
+	// rootID is the root directory's dirID (FAT: its first cluster + 1).
+	rootID uint64
+	root   *Stat // the root's Stat, once read
 
 	mu sync.Mutex // guards d, the cache and every open file's reads
 	d  filesystem.FileSystem
@@ -50,6 +55,9 @@ const (
 	// listings, so a hostile directory could otherwise hold the memory of
 	// its claimed size.
 	maxDirEntries = 1 << 20
+	// maxDepth bounds directory nesting (go-diskfs resolves every path
+	// from the root, so deep paths cost the square of their depth).
+	maxDepth = 256
 )
 
 // Stat is what the format stores about one entry; FileInfo.Sys()
@@ -81,6 +89,9 @@ type Stat struct {
 	dname   string // the name go-diskfs knows the entry by (may differ: see fixISONames)
 	isoLoc  uint32 // ISO: first sector of the data
 	isoSize int64  // ISO: data length (of a directory too)
+	// dirID identifies a directory's content (FAT first cluster,
+	// squashfs inode, ISO extent) to find loops; 0 when unknown.
+	dirID uint64
 }
 
 // Kind returns the filesystem format.
@@ -220,6 +231,14 @@ func (fsys *FS) statOf(de fs.DirEntry) (*Stat, error) {
 	if sn, ok := fi.(interface{ ShortName() string }); ok {
 		st.ShortName = sn.ShortName()
 	}
+	switch {
+	case fsys.kind.IsFAT():
+		st.dirID = fatCluster(de)
+	case fsys.kind == Squashfs:
+		st.dirID = st.Ino
+	case fsys.kind == ISO9660:
+		st.dirID = uint64(st.isoLoc)
+	}
 	if !st.HasPerm {
 		switch {
 		case fi.IsDir():
@@ -255,6 +274,9 @@ func (fsys *FS) maxFileSize() int64 {
 
 // rootStat describes the root directory.
 func (fsys *FS) rootStat() *Stat {
+	if fsys.root != nil {
+		return fsys.root
+	}
 	if fsys.kind == ISO9660 {
 		if st := fsys.isoRootStat(); st != nil {
 			return st
@@ -273,6 +295,10 @@ func (fsys *FS) rootStat() *Stat {
 		}
 		return nil
 	})
+	if fsys.rootID != 0 {
+		st.dirID = fsys.rootID
+	}
+	fsys.root = st
 	return st
 }
 
@@ -291,14 +317,20 @@ func (fsys *FS) lookup(op, name string, follow bool) (resolved, error) {
 		return resolved{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
 	hops := 0
-	r, err := fsys.walk(resolved{".", ".", nil}, name, follow, &hops)
+	r, err := fsys.walk(resolved{".", ".", nil}, name, follow, &hops, 0)
 	if err != nil {
 		return resolved{}, &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	return r, nil
 }
 
-func (fsys *FS) walk(cur resolved, p string, follow bool, hops *int) (resolved, error) {
+// walk resolves p from cur. A directory met twice on the way down is a
+// loop (a damaged or hostile filesystem whose directory points at one of
+// its ancestors) and an error, as is nesting deeper than maxDepth.
+func (fsys *FS) walk(cur resolved, p string, follow bool, hops *int, depth int) (resolved, error) {
+	if depth > 2*maxSymlinkHops {
+		return resolved{}, errors.New("symbolic links nested too deep")
+	}
 	if strings.HasPrefix(p, "/") {
 		cur = resolved{".", ".", nil}
 	}
@@ -308,16 +340,23 @@ func (fsys *FS) walk(cur resolved, p string, follow bool, hops *int) (resolved, 
 			parts = append(parts, s)
 		}
 	}
-	if len(parts) == 0 && cur.st == nil {
-		cur.st = fsys.rootStat()
+	if strings.Count(cur.path, "/")+len(parts) > maxDepth {
+		return resolved{}, fmt.Errorf("path nested deeper than %d directories (a directory loop?)", maxDepth)
+	}
+	var seen []uint64 // directory ids on the way down from cur
+	if cur.path == "." {
+		if cur.st == nil {
+			cur.st = fsys.rootStat()
+		}
 	}
 	for i, name := range parts {
 		if name == ".." {
 			cur = resolved{path.Dir(cur.path), path.Dir(cur.dpath), nil}
 			if cur.path == "." {
 				cur.st = fsys.rootStat()
+				seen = seen[:0]
 			} else {
-				r, err := fsys.walk(resolved{".", ".", nil}, cur.path, false, hops)
+				r, err := fsys.walk(resolved{".", ".", nil}, cur.path, false, hops, depth+1)
 				if err != nil {
 					return resolved{}, err
 				}
@@ -337,12 +376,18 @@ func (fsys *FS) walk(cur resolved, p string, follow bool, hops *int) (resolved, 
 			return resolved{}, fs.ErrNotExist
 		}
 		next := resolved{path.Join(cur.path, name), path.Join(cur.dpath, st.dname), st}
+		if st.Mode.IsDir() && st.dirID != 0 {
+			if slices.Contains(seen, st.dirID) || (cur.st != nil && cur.st.dirID == st.dirID) {
+				return resolved{}, fsys.corrupt("lookup "+next.path, "directory loop: the directory contains itself")
+			}
+			seen = append(seen, st.dirID)
+		}
 		if st.Mode&fs.ModeSymlink != 0 && (i < len(parts)-1 || follow) {
 			*hops++
 			if *hops > maxSymlinkHops {
 				return resolved{}, errors.New("too many levels of symbolic links")
 			}
-			next, err = fsys.walk(cur, st.Target, true, hops)
+			next, err = fsys.walk(cur, st.Target, true, hops, depth+1)
 			if err != nil {
 				return resolved{}, err
 			}
@@ -580,3 +625,18 @@ func (fi FileInfo) IsDir() bool                { return fi.S.Mode.IsDir() }
 func (fi FileInfo) Sys() any                   { return fi.S }
 func (fi FileInfo) Type() fs.FileMode          { return fi.S.Mode.Type() }
 func (fi FileInfo) Info() (fs.FileInfo, error) { return fi, nil }
+
+// fatCluster is the first cluster of a go-diskfs FAT directory entry.
+// go-diskfs keeps it unexported; reflection reads it (read-only) so that
+// directory loops can be found. 0 when the field is not there.
+func fatCluster(de fs.DirEntry) uint64 {
+	v := reflect.ValueOf(de)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return 0
+	}
+	f := v.Elem().FieldByName("clusterLocation")
+	if !f.IsValid() || !f.CanUint() {
+		return 0
+	}
+	return f.Uint() + 1 // FAT12/16's fixed root is cluster 0
+}

@@ -174,7 +174,7 @@ func (fsys *FS) isoRootStat() *Stat {
 		return nil
 	}
 	r := rec[:n]
-	st := &Stat{Name: ".", dname: ".", Mode: fs.ModeDir | 0o755, isoLoc: extent, isoSize: int64(size)}
+	st := &Stat{Name: ".", dname: ".", Mode: fs.ModeDir | 0o755, isoLoc: extent, isoSize: int64(size), dirID: uint64(extent)}
 	t := r[drRecorded:]
 	st.ModTime = time.Date(1900+int(t[0]), time.Month(t[1]), int(t[2]), int(t[3]), int(t[4]), int(t[5]), 0,
 		time.FixedZone("", int(int8(t[6]))*15*60)).UTC()

@@ -43,6 +43,7 @@ const (
 	bpbSectorsPerFAT16   = 0x16 // u16: FAT size in sectors, or 0 on FAT32
 	bpbTotalSectors32    = 0x20 // u32
 	bpbSectorsPerFAT32   = 0x24 // u32 (FAT32's extended BPB)
+	bpbRootCluster32     = 0x2C // u32: first cluster of FAT32's root directory
 	bootSignatureOffset  = 0x1FE
 	bootSignature        = 0xAA55
 
@@ -246,6 +247,10 @@ func OpenKind(r io.ReaderAt, size int64, k Kind, volume string) (fsys *FS, err e
 		}
 		if got != k {
 			return nil, fsys.corrupt("open", fmt.Sprintf("cluster count says %s, not %s", got, k))
+		}
+		fsys.rootID = 1 // FAT12/16: the fixed root, "cluster 0"
+		if k == FAT32 {
+			fsys.rootID = uint64(binary.LittleEndian.Uint32(head[bpbRootCluster32:])) + 1
 		}
 	case k == Squashfs:
 		if err := checkSquashfs(head[:], size); err != nil {
