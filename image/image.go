@@ -145,6 +145,15 @@ func OpenWritable(path string) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	if im.BlockDevice {
+		// Linux lets O_RDWR open a read-only block device and fails the
+		// writes later; ask the device instead (BLKROGET).
+		ro, err := unix.IoctlGetInt(int(im.f.Fd()), unix.BLKROGET)
+		if err == nil && ro != 0 {
+			im.Close()
+			return nil, fmt.Errorf("open %s for writing: the block device is read-only", path)
+		}
+	}
 	format, err := sniff(im.f, im.size)
 	if err != nil {
 		im.Close()
