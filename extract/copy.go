@@ -23,54 +23,23 @@ type copier struct {
 
 func newCopier(x *Extractor) *copier { return &copier{x: x} }
 
-// dataRanges returns the byte ranges of f that hold data: the written
-// extents clipped to the file size. Holes and unwritten (preallocated)
-// extents are left out: they read as zeros, and in the copy they become
-// holes. An inline-data file is one range.
-func dataRanges(f *ext.File, bs int64) [][2]int64 {
-	size := f.Size()
-	if size == 0 {
-		return nil
-	}
-	if f.Inode().Flags&ext.FlagInlineData != 0 {
-		return [][2]int64{{0, size}}
-	}
-	var out [][2]int64
-	for _, e := range f.Extents() {
-		if e.Unwritten {
-			continue
-		}
-		start := int64(e.Logical) * bs
-		end := int64(e.Logical+e.Len) * bs
-		if start >= size {
-			break
-		}
-		end = min(end, size)
-		if n := len(out); n > 0 && out[n-1][1] == start {
-			out[n-1][1] = end
-			continue
-		}
-		out = append(out, [2]int64{start, end})
-	}
-	return out
-}
-
 // copyFile writes f's content to fd with pwrite, skipping holes, unwritten
 // extents and all-zero chunks, then sets the length with ftruncate (which
 // makes the trailing hole). It returns the bytes written. A read error
 // does not stop the copy: the unreadable range stays zeros and the first
 // error is returned after the rest is copied.
-func (c *copier) copyFile(fd int, f *ext.File) (int64, error) {
+func (c *copier) copyFile(fd int, f Content) (int64, error) {
 	if c.buf == nil {
 		c.buf = make([]byte, chunkSize)
 	}
 	var written, done, end int64 // end: just past the last byte written
 	var firstErr error
-	for _, r := range dataRanges(f, c.x.fsys.BlockSize()) {
-		c.x.bytes.Add(r[0] - done) // the hole before this range
-		done = r[0]
-		for off := r[0]; off < r[1]; {
-			n := int(min(int64(len(c.buf)), r[1]-off))
+	for _, r := range f.DataRanges() {
+		rEnd := r.Off + r.Len
+		c.x.bytes.Add(r.Off - done) // the hole before this range
+		done = r.Off
+		for off := r.Off; off < rEnd; {
+			n := int(min(int64(len(c.buf)), rEnd-off))
 			b := c.buf[:n]
 			m, err := f.ReadAt(b, off)
 			if err != nil && !(errors.Is(err, io.EOF) && m == n) {

@@ -97,6 +97,12 @@ type fileJob struct {
 // what stops the run (a source path not found, dest not writable, ctx
 // cancelled).
 func Run(ctx context.Context, fsys *ext.FS, srcPaths []string, dest string, opts Options) (*Report, error) {
+	return RunSource(ctx, ExtSource(fsys), srcPaths, dest, opts)
+}
+
+// RunSource is Run over any Source (an otherfs filesystem through
+// OtherSource, or ext through ExtSource).
+func RunSource(ctx context.Context, fsys Source, srcPaths []string, dest string, opts Options) (*Report, error) {
 	srcs, err := resolveSources(fsys, srcPaths)
 	if err != nil {
 		return nil, err
@@ -141,6 +147,11 @@ func Run(ctx context.Context, fsys *ext.FS, srcPaths []string, dest string, opts
 // if missing), for callers that choose what goes where (a salvage
 // walker). Close it to wait for the workers and get the report.
 func NewDisk(ctx context.Context, fsys *ext.FS, dest string, opts Options) (*Extractor, error) {
+	return NewDiskSource(ctx, ExtSource(fsys), dest, opts)
+}
+
+// NewDiskSource is NewDisk over any Source.
+func NewDiskSource(ctx context.Context, fsys Source, dest string, opts Options) (*Extractor, error) {
 	x := newExtractor(fsys, opts)
 	ds, err := newDiskSink(x, dest)
 	if err != nil {
@@ -370,7 +381,7 @@ func (d *diskSink) worker() {
 		for _, j := range batch {
 			// The block map is read here, in the worker, to take work off
 			// the walking goroutine.
-			f, err := d.x.fsys.OpenInode(j.in.Ino)
+			f, err := d.x.fsys.OpenContent(j.in.Ino)
 			if err != nil {
 				d.x.problem(j.src, j.in.Ino, Damaged, fmt.Errorf("content not read (the file is left empty): %w", err))
 			} else {

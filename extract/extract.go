@@ -52,10 +52,12 @@ type Options struct {
 // naming where each inode goes. An Extractor is used from one goroutine;
 // it runs its own workers.
 type Extractor struct {
-	fsys *ext.FS
-	opts Options
-	sink sink
-	rep  *Report
+	fsys Source
+	// synthetic: the source's ids are not inode numbers (not reported).
+	synthetic bool
+	opts      Options
+	sink      sink
+	rep       *Report
 	// links maps an inode with several names to the destination path of
 	// the first name extracted, for hard links.
 	links map[uint32][]string
@@ -96,7 +98,7 @@ type fatalError struct{ err error }
 func (e *fatalError) Error() string { return e.err.Error() }
 func (e *fatalError) Unwrap() error { return e.err }
 
-func newExtractor(fsys *ext.FS, opts Options) *Extractor {
+func newExtractor(fsys Source, opts Options) *Extractor {
 	if opts.Workers <= 0 {
 		opts.Workers = 2
 	}
@@ -110,6 +112,9 @@ func newExtractor(fsys *ext.FS, opts Options) *Extractor {
 		links:    map[uint32][]string{},
 		dirsDone: map[uint32]bool{},
 		start:    time.Now(),
+	}
+	if s, ok := fsys.(syntheticIDs); ok {
+		x.synthetic = s.SyntheticIDs()
 	}
 	empty := ""
 	x.current.Store(&empty)
@@ -127,7 +132,7 @@ func (x *Extractor) startProgress(ctx context.Context, srcPaths []string) {
 		x.progressDone.Add(1)
 		go func() {
 			defer x.progressDone.Done()
-			f, b := Count(cctx, x.fsys, srcPaths)
+			f, b := CountSource(cctx, x.fsys, srcPaths)
 			if cctx.Err() == nil {
 				x.totalFiles.Store(f)
 				x.totalBytes.Store(b)
@@ -171,6 +176,9 @@ func (x *Extractor) errorCount() int {
 }
 
 func (x *Extractor) problem(src string, ino uint32, kind Kind, err error) {
+	if x.synthetic {
+		ino = 0
+	}
 	x.rep.add(Problem{Path: src, Ino: ino, Kind: kind, Err: err})
 }
 
@@ -374,7 +382,8 @@ func joinSrc(dir, name string) string {
 // checkName refuses directory entry names that could address anything
 // but a new entry in the directory being written: empty, ".", "..", or
 // containing '/' or NUL. Such names do not occur in a healthy ext
-// filesystem; they are damage or an attack.
+// filesystem; they are damage or an attack. The same rule holds for
+// every Source (a squashfs or ISO name is bytes too).
 func checkName(name string) error {
 	switch {
 	case name == "":
@@ -396,7 +405,7 @@ type source struct {
 	in   *ext.Inode
 }
 
-func resolveSources(fsys *ext.FS, srcPaths []string) ([]source, error) {
+func resolveSources(fsys Source, srcPaths []string) ([]source, error) {
 	var out []source
 	for _, p := range srcPaths {
 		clean := path.Clean("/" + p)
@@ -417,6 +426,11 @@ func resolveSources(fsys *ext.FS, srcPaths []string) ([]source, error) {
 // how many logical bytes of regular files (each inode once) they hold.
 // Unreadable parts are skipped.
 func Count(ctx context.Context, fsys *ext.FS, srcPaths []string) (files, bytes int64) {
+	return CountSource(ctx, ExtSource(fsys), srcPaths)
+}
+
+// CountSource is Count over any Source.
+func CountSource(ctx context.Context, fsys Source, srcPaths []string) (files, bytes int64) {
 	seen := map[uint32]bool{}
 	var walk func(ino uint32, depth int)
 	walk = func(ino uint32, depth int) {
@@ -463,6 +477,11 @@ func Count(ctx context.Context, fsys *ext.FS, srcPaths []string) (files, bytes i
 // "./..." (the directory itself as "./"); a file source under its base
 // name. With several sources, each appears under its base name.
 func RunTar(ctx context.Context, fsys *ext.FS, srcPaths []string, w io.Writer, opts Options) (*Report, error) {
+	return RunTarSource(ctx, ExtSource(fsys), srcPaths, w, opts)
+}
+
+// RunTarSource is RunTar over any Source.
+func RunTarSource(ctx context.Context, fsys Source, srcPaths []string, w io.Writer, opts Options) (*Report, error) {
 	srcs, err := resolveSources(fsys, srcPaths)
 	if err != nil {
 		return nil, err

@@ -96,7 +96,7 @@ func (t *tarSink) dir(names []string, src string, in *ext.Inode) error {
 }
 
 func (t *tarSink) file(names []string, src string, in *ext.Inode) error {
-	f, err := t.x.fsys.OpenInode(in.Ino)
+	f, err := t.x.fsys.OpenContent(in.Ino)
 	if err != nil {
 		return err
 	}
@@ -180,6 +180,11 @@ func (t *tarSink) close() error {
 // choose what goes where (a salvage walker). Close it to finish the stream
 // (the end-of-archive blocks) and get the report.
 func NewTar(ctx context.Context, fsys *ext.FS, w io.Writer, opts Options) *Extractor {
+	return NewTarSource(ctx, ExtSource(fsys), w, opts)
+}
+
+// NewTarSource is NewTar over any Source.
+func NewTarSource(ctx context.Context, fsys Source, w io.Writer, opts Options) *Extractor {
 	x := newExtractor(fsys, opts)
 	x.sink = newTarSink(x, w)
 	x.startProgress(ctx, nil)
