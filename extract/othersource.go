@@ -89,8 +89,7 @@ func fsName(p string) string {
 }
 
 func (s *otherSource) Lookup(p string) (uint32, error) {
-	name := fsName(p)
-	st, err := s.fsys.Entry(name)
+	name, st, err := s.fsys.Resolve(fsName(p), false)
 	if err != nil {
 		return 0, err
 	}
@@ -219,4 +218,24 @@ func (c otherContent) DataRanges() []ext.Range {
 		return nil
 	}
 	return []ext.Range{{Off: 0, Len: c.Size()}}
+}
+
+// LookupFollow is Lookup following a final symlink (inside the
+// filesystem), as ext.FS.LookupFollow.
+func (s *otherSource) LookupFollow(p string) (uint32, error) {
+	name, st, err := s.fsys.Resolve(fsName(p), true)
+	if err != nil {
+		return 0, err
+	}
+	return s.register(name, st)
+}
+
+// Stat returns the otherfs entry behind an id (for listings that show
+// what the format stores, such as the squashfs inode number).
+func (s *otherSource) Stat(id uint32) (*otherfs.Stat, error) {
+	n, err := s.node(id)
+	if err != nil {
+		return nil, err
+	}
+	return n.st, nil
 }

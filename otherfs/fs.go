@@ -640,3 +640,15 @@ func fatCluster(de fs.DirEntry) uint64 {
 	}
 	return f.Uint() + 1 // FAT12/16's fixed root is cluster 0
 }
+
+// Resolve returns the path name leads to (clean io/fs form, "." for the
+// root) and its entry, following a final symlink when follow is set.
+func (fsys *FS) Resolve(name string, follow bool) (string, *Stat, error) {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	r, err := fsys.lookup("lstat", name, follow)
+	if err != nil {
+		return "", nil, err
+	}
+	return r.path, r.st, nil
+}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/extract"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -33,7 +34,7 @@ func newExtractCmd(g *globalFlags) *cobra.Command {
 	var xf extractFlags
 	cmd := &cobra.Command{
 		Use:   "extract IMAGE [VOL:]/path DEST | --tar FILE|-",
-		Short: "Copy a file or a whole tree out of an ext2/3/4 filesystem inside an image",
+		Short: "Copy a file or a whole tree out of a filesystem inside an image",
 		Long: `Copy a file or a directory tree out of an ext2/3/4 filesystem, straight from
 the image, keeping modes (setuid, sticky), numeric owners (when run as root),
 atime and mtime to the nanosecond, symlinks, hard links, sparse files (holes
@@ -62,7 +63,14 @@ written as zeros in tar (Go's tar writer cannot write sparse members).
 Errors with single files do not stop the run; at the end a summary goes to
 stderr, every problem is listed (path, inode, why), and the exit code is 3
 when anything was lost, refused or only partly restored. A progress line is
-shown on stderr when it is a terminal.`,
+shown on stderr when it is a terminal.
+
+FAT12/16/32, squashfs and ISO 9660 volumes are extracted by the same engine
+with the same safety rules, keeping what the format stores: FAT names and
+2-second mtimes (no modes or owners: files get 0644, directories 0755);
+squashfs modes (without setuid/setgid/sticky, which go-diskfs drops), owners,
+mtimes, symlinks and hard links; Rock Ridge modes, owners, mtimes and
+symlinks. No xattrs are read from these formats.`,
 		Example: `  imgtool extract disk.img VolGroup00/LogVol00:/home /srv/restore/home
   imgtool extract disk.img p1:/grub/grub.cfg ./grub.cfg
   imgtool extract disk.img VolGroup00/LogVol00:/home --tar - | ssh host tar -x -p -C /restore`,
@@ -124,14 +132,14 @@ func runExtract(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 			}
 			w = file
 		}
-		rep, err = extract.RunTar(ctx, h.fsys, []string{h.path}, w, opts)
+		rep, err = extract.RunTarSource(ctx, h.src, []string{h.path}, w, opts)
 		if file != nil {
 			if cerr := file.Close(); err == nil {
 				err = cerr
 			}
 		}
 	} else {
-		rep, err = extract.Run(ctx, h.fsys, []string{h.path}, args[2], opts)
+		rep, err = extract.RunSource(ctx, h.src, []string{h.path}, args[2], opts)
 	}
 	if bar != nil {
 		bar.finish()
@@ -154,7 +162,10 @@ func runExtract(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 	}
 	// The reader's notes (checksum mismatches, fallbacks) do not stop
 	// anything, but say which extracted data may be suspect.
-	notes := h.fsys.Notes()
+	var notes []ext.Note
+	if h.fsys != nil {
+		notes = h.fsys.Notes()
+	}
 	for i, n := range notes {
 		if i == 20 {
 			fmt.Fprintf(stderr, "imgtool: note: ... and %d more notes from the filesystem reader\n", len(notes)-i)

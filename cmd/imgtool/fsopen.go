@@ -12,16 +12,59 @@ import (
 	"unicode/utf8"
 
 	"github.com/imgtool/imgtool/ext"
+	"github.com/imgtool/imgtool/extract"
 	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/otherfs"
 	"github.com/spf13/cobra"
 )
 
-// fsHandle is an ext filesystem opened from a VOL:/path file address.
+// fsHandle is a filesystem opened from a VOL:/path file address: ext
+// (fsys) or FAT/squashfs/ISO 9660 (other). src reads either, by ids:
+// inode numbers for ext, ids handed out by extract.OtherSource for the
+// others.
 type fsHandle struct {
-	sess *session
-	vol  *inspect.Volume
-	fsys *ext.FS
-	path string // cleaned absolute path inside the filesystem
+	sess  *session
+	vol   *inspect.Volume
+	fsys  *ext.FS     // nil unless ext
+	other *otherfs.FS // nil unless FAT, squashfs or ISO 9660
+	src   extract.Source
+	path  string // cleaned absolute path inside the filesystem
+}
+
+// lookupFollow resolves the handle's kind of path following a final
+// symlink inside the filesystem.
+func (h *fsHandle) lookupFollow(p string) (uint32, error) {
+	if h.fsys != nil {
+		return h.fsys.LookupFollow(p)
+	}
+	return h.src.(interface{ LookupFollow(string) (uint32, error) }).LookupFollow(p)
+}
+
+// shownIno is the inode number to print for id: ext's inode number, the
+// squashfs inode number or Rock Ridge serial, or 0 (FAT, plain ISO).
+func (h *fsHandle) shownIno(id uint32) uint32 {
+	if h.fsys != nil {
+		return id
+	}
+	st, err := h.src.(interface {
+		Stat(uint32) (*otherfs.Stat, error)
+	}).Stat(id)
+	if err != nil {
+		return 0
+	}
+	return uint32(st.Ino)
+}
+
+// isOtherFS reports whether v holds a filesystem read through otherfs.
+func isOtherFS(v *inspect.Volume) bool {
+	if v.Content == nil {
+		return false
+	}
+	switch v.Content.Type {
+	case "vfat", "squashfs", "iso9660":
+		return true
+	}
+	return false
 }
 
 func (h *fsHandle) Close() { h.sess.Close() }
@@ -60,6 +103,19 @@ func openFS(cmd *cobra.Command, image, spec string, f *imageFlags) (*fsHandle, e
 		s.Close()
 		return nil, err
 	}
+	if isOtherFS(v) {
+		r := v.Reader()
+		if r == nil {
+			s.Close()
+			return nil, fmt.Errorf("volume %s: no bytes to read", v.DisplayAddress())
+		}
+		ofs, err := otherfs.Open(r, r.Size(), v.DisplayAddress())
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		return &fsHandle{sess: s, vol: v, other: ofs, src: extract.OtherSource(ofs), path: path.Clean("/" + p)}, nil
+	}
 	view, err := v.OpenExt(&inspect.FSOptions{NoJournal: f.noJournal})
 	if err != nil {
 		s.Close()
@@ -72,7 +128,7 @@ func openFS(cmd *cobra.Command, image, spec string, f *imageFlags) (*fsHandle, e
 		}
 	}
 	fsys := view.FS
-	return &fsHandle{sess: s, vol: v, fsys: fsys, path: path.Clean("/" + p)}, nil
+	return &fsHandle{sess: s, vol: v, fsys: fsys, src: extract.ExtSource(fsys), path: path.Clean("/" + p)}, nil
 }
 
 // modeString renders i_mode as ls does: type letter, then rwx with s/S and
@@ -172,4 +228,19 @@ func joinPath(dir, name string) string {
 func isDevice(mode uint16) bool {
 	t := mode & ext.ModeType
 	return t == ext.ModeChar || t == ext.ModeBlock
+}
+
+// shownLinks is the link count to print: ext's, the Rock Ridge count, or
+// 0 where the format (or go-diskfs) does not give it (FAT, squashfs).
+func (h *fsHandle) shownLinks(id uint32, in *ext.Inode) uint16 {
+	if h.fsys != nil {
+		return in.Links
+	}
+	st, err := h.src.(interface {
+		Stat(uint32) (*otherfs.Stat, error)
+	}).Stat(id)
+	if err != nil {
+		return 0
+	}
+	return uint16(min(st.Nlink, 0xffff))
 }

@@ -51,9 +51,9 @@ func newLsCmd(g *globalFlags) *cobra.Command {
 	c := &lsCmd{}
 	cmd := &cobra.Command{
 		Use:   "ls IMAGE [VOL:]/path [-l] [-R] [--json]",
-		Short: "List a directory of an ext2/3/4 filesystem inside an image",
-		Long: `List a directory (or show one file) of an ext2/3/4 filesystem, straight from
-the image. Entries are sorted by name; dotfiles are always shown ("." and ".."
+		Short: "List a directory of a filesystem inside an image",
+		Long: `List a directory (or show one file) of an ext2/3/4, FAT12/16/32, squashfs or
+ISO 9660 filesystem, straight from the image. Entries are sorted by name; dotfiles are always shown ("." and ".."
 are not). Owners are numeric: user names from a guest mean nothing here.
 
 -l shows inode, mode, links, uid, gid, size (major, minor for devices), mtime
@@ -62,7 +62,13 @@ objects (inode, name, path, type, mode in octal and as a string, uid, gid,
 size, links, mtime RFC 3339 with nanoseconds, target). -R recurses.
 
 A symlink given as the path is listed itself with -l, and followed (inside
-the filesystem) to the directory it names without -l, as ls does.`,
+the filesystem) to the directory it names without -l, as ls does.
+
+FAT, squashfs and ISO 9660 show what they store: FAT has no owners or modes
+(0755/0644 and the caller's uid/gid are shown), and its times are 2-second
+local times shown as UTC; squashfs and Rock Ridge keep modes, owners and
+1-second mtimes. The inode column is the squashfs inode number or the Rock
+Ridge serial number, or 0.`,
 		Example: `  imgtool ls disk.img VolGroup00/LogVol00:/etc -l
   imgtool ls disk.img /home -R --json`,
 		Args: cobra.ExactArgs(2),
@@ -96,17 +102,17 @@ the filesystem) to the directory it names without -l, as ls does.`,
 
 func (c *lsCmd) run() error {
 	h := c.h
-	ino, err := h.fsys.Lookup(h.path)
+	ino, err := h.src.Lookup(h.path)
 	if err != nil {
 		return h.errAt(h.path, err)
 	}
-	in, err := h.fsys.Inode(ino)
+	in, err := h.src.Inode(ino)
 	if err != nil {
 		return h.errAt(h.path, err)
 	}
 	if in.IsSymlink() && !c.long && !c.asJSON {
-		if fino, err := h.fsys.LookupFollow(h.path); err == nil {
-			if fin, err := h.fsys.Inode(fino); err == nil && fin.IsDir() {
+		if fino, err := h.lookupFollow(h.path); err == nil {
+			if fin, err := h.src.Inode(fino); err == nil && fin.IsDir() {
 				ino, in = fino, fin
 			}
 		}
@@ -139,7 +145,7 @@ func baseOf(p string) string {
 func (c *lsCmd) listDir(dir string, ino uint32, header bool) error {
 	h := c.h
 	c.seen[ino] = true
-	ents, err := h.fsys.ReadDirInode(ino)
+	ents, err := h.src.ReadDirInode(ino)
 	if err != nil {
 		c.errors++
 		fmt.Fprintf(c.errw, "imgtool: %v\n", h.errAt(dir, err))
@@ -162,7 +168,7 @@ func (c *lsCmd) listDir(dir string, ino uint32, header bool) error {
 		var in *ext.Inode
 		var ierr error
 		if c.long || c.asJSON || c.recurse {
-			in, ierr = h.fsys.Inode(e.Ino)
+			in, ierr = h.src.Inode(e.Ino)
 			if ierr != nil {
 				c.errors++
 				fmt.Fprintf(c.errw, "imgtool: %v\n", h.errAt(p, ierr))
@@ -182,7 +188,7 @@ func (c *lsCmd) listDir(dir string, ino uint32, header bool) error {
 }
 
 func (c *lsCmd) entry(p, name string, ino uint32, in *ext.Inode, ierr error) *lsEntry {
-	e := &lsEntry{Path: p, Name: name, Inode: ino}
+	e := &lsEntry{Path: p, Name: name, Inode: c.h.shownIno(ino)}
 	if ierr != nil {
 		e.Error = ierr.Error()
 		return e
@@ -195,10 +201,10 @@ func (c *lsCmd) entry(p, name string, ino uint32, in *ext.Inode, ierr error) *ls
 	e.ModeString = modeString(in.Mode)
 	e.UID, e.GID = in.UID, in.GID
 	e.Size = in.Size
-	e.Links = in.Links
+	e.Links = c.h.shownLinks(ino, in)
 	e.Mtime = timeJSON(in.Mtime)
 	if in.IsSymlink() {
-		t, err := c.h.fsys.Readlink(ino)
+		t, err := c.h.src.Readlink(ino)
 		if err != nil {
 			c.errors++
 			fmt.Fprintf(c.errw, "imgtool: %v\n", c.h.errAt(p, err))

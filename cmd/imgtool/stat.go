@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/imgtool/imgtool/ext"
+	"github.com/imgtool/imgtool/otherfs"
 	"github.com/spf13/cobra"
 )
 
@@ -42,6 +43,10 @@ type statInfo struct {
 	Extents    []statExtent `json:"extents"`
 	Xattrs     []statXattr  `json:"xattrs"`
 	Errors     []string     `json:"errors,omitempty"`
+	// Format is fat12/fat16/fat32/squashfs/iso9660 for volumes read
+	// through otherfs (ext: empty), ShortName FAT's 8.3 name.
+	Format    string `json:"format,omitempty"`
+	ShortName string `json:"short_name,omitempty"`
 }
 
 type statExtent struct {
@@ -77,12 +82,18 @@ func newStatCmd(g *globalFlags) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "stat IMAGE [VOL:]/path [--json]",
-		Short: "Show an inode of an ext2/3/4 filesystem inside an image",
+		Short: "Show an inode of a filesystem inside an image",
 		Long: `Show everything the inode of a path holds: number, type, mode, numeric owner,
 size, blocks (512-byte units), links, flags, generation, all four times with
 nanoseconds (birth time only with large inodes), symlink target, device
 numbers, the block map (logical block, physical block, length, unwritten) and
-the extended attributes. A final symlink is not followed (lstat).`,
+the extended attributes. A final symlink is not followed (lstat).
+
+On FAT, squashfs and ISO 9660 volumes it shows what the format stores
+("format" says which): the entry's type, mode, owner, size, mtime (atime and
+ctime are shown equal to it), symlink target, the FAT 8.3 name, the
+squashfs inode number or Rock Ridge serial ("inode"; 0 when none). Fields
+the format lacks are as ls shows them (FAT: 0755/0644, the caller's ids).`,
 		Example: `  imgtool stat disk.img VolGroup00/LogVol00:/etc/shadow
   imgtool stat disk.img /var/lib/vm.img --json`,
 		Args: cobra.ExactArgs(2),
@@ -92,15 +103,20 @@ the extended attributes. A final symlink is not followed (lstat).`,
 				return err
 			}
 			defer h.Close()
-			ino, err := h.fsys.Lookup(h.path)
+			ino, err := h.src.Lookup(h.path)
 			if err != nil {
 				return h.errAt(h.path, err)
 			}
-			in, err := h.fsys.Inode(ino)
+			in, err := h.src.Inode(ino)
 			if err != nil {
 				return h.errAt(h.path, err)
 			}
-			st := collectStat(h, in)
+			var st *statInfo
+			if h.fsys != nil {
+				st = collectStat(h, in)
+			} else {
+				st = collectOtherStat(h, ino, in)
+			}
 			if asJSON {
 				err = writeJSON(cmd.OutOrStdout(), st)
 			} else {
@@ -194,7 +210,15 @@ func printStat(w io.Writer, st *statInfo) {
 	if st.Target != "" {
 		fmt.Fprintf(w, "Target: %s\n", showName(st.Target))
 	}
-	fmt.Fprintf(w, " Inode: %d  (at byte %d)  Type: %s\n", st.Inode, st.Offset, st.Type)
+	if st.Format != "" {
+		fmt.Fprintf(w, "Format: %s", st.Format)
+		if st.ShortName != "" {
+			fmt.Fprintf(w, "  8.3 name: %s", showName(st.ShortName))
+		}
+		fmt.Fprintf(w, "  Inode: %d  Type: %s\n", st.Inode, st.Type)
+	} else {
+		fmt.Fprintf(w, " Inode: %d  (at byte %d)  Type: %s\n", st.Inode, st.Offset, st.Type)
+	}
 	fmt.Fprintf(w, "  Mode: %s (%s)  Uid: %d  Gid: %d\n", st.Mode, st.ModeString, st.UID, st.GID)
 	fmt.Fprintf(w, "  Size: %d  Blocks: %d  Links: %d", st.Size, st.Blocks, st.Links)
 	if st.DevMajor != nil {
@@ -245,4 +269,28 @@ func printStat(w io.Writer, st *statInfo) {
 			fmt.Fprintf(w, "  %s (%d) = %s\n", showName(x.Name), x.Size, v)
 		}
 	}
+}
+
+// collectOtherStat is stat for a FAT, squashfs or ISO 9660 entry.
+func collectOtherStat(h *fsHandle, id uint32, in *ext.Inode) *statInfo {
+	st := &statInfo{
+		Path: h.path, Volume: h.vol.DisplayAddress(), Inode: h.shownIno(id), Format: string(h.other.Kind()),
+		Type: typeName(in.Mode), Mode: fmt.Sprintf("%04o", in.Mode&0o7777), ModeString: modeString(in.Mode),
+		UID: in.UID, GID: in.GID, Size: in.Size, Links: h.shownLinks(id, in),
+		Atime: timeJSON(in.Atime), Mtime: timeJSON(in.Mtime), Ctime: timeJSON(in.Ctime),
+		Extents: []statExtent{}, Xattrs: []statXattr{},
+	}
+	if os, err := h.src.(interface {
+		Stat(uint32) (*otherfs.Stat, error)
+	}).Stat(id); err == nil {
+		st.ShortName = os.ShortName
+	}
+	if in.IsSymlink() {
+		t, err := h.src.Readlink(id)
+		if err != nil {
+			st.Errors = append(st.Errors, fmt.Sprintf("%s: symlink target: %v", h.where(h.path), err))
+		}
+		st.Target = t
+	}
+	return st
 }
