@@ -364,7 +364,11 @@ func parseSuperblock(b []byte, off int64, volSize int64) (*Superblock, error) {
 	s.DefHashVersion = b[sbDefHashVersion]
 	s.DescSize = 32
 	if s.has64Bit() {
-		s.DescSize = le.Uint16(b[sbDescSize:])
+		// s_desc_size 0 with 64bit is read as 32, as e2fsprogs does
+		// (EXT2_DESC_SIZE falls back to the minimum).
+		if d := le.Uint16(b[sbDescSize:]); d != 0 {
+			s.DescSize = d
+		}
 	}
 	s.FirstMetaBg = le.Uint32(b[sbFirstMetaBg:])
 	s.MinExtraIsize = le.Uint16(b[sbMinExtraIsize:])

@@ -102,12 +102,23 @@ func Run(ctx context.Context, vol io.ReaderAt, size int64, dest string, opts Opt
 // rather than left empty.
 func RunFS(ctx context.Context, fsys *ext.FS, dest string, opts Options) (*Report, error) {
 	start := time.Now()
-	if opts.MaxEntries <= 0 {
-		opts.MaxEntries = 10000
-	}
 	x, err := extract.NewDisk(ctx, fsys, dest, opts.Extract)
 	if err != nil {
 		return nil, err
+	}
+	return runWith(ctx, fsys, x, opts, start)
+}
+
+// RunTar salvages an opened filesystem (see RunFS) as a tar stream to out:
+// the same walk, orphans under #orphans/, through extract.NewTar. No report
+// file is written into the stream; the Report is returned.
+func RunTar(ctx context.Context, fsys *ext.FS, out io.Writer, opts Options) (*Report, error) {
+	return runWith(ctx, fsys, extract.NewTar(ctx, fsys, out, opts.Extract), opts, time.Now())
+}
+
+func runWith(ctx context.Context, fsys *ext.FS, x *extract.Extractor, opts Options, start time.Time) (*Report, error) {
+	if opts.MaxEntries <= 0 {
+		opts.MaxEntries = 10000
 	}
 	w := newWalker(ctx, fsys, x, opts)
 	werr := w.run()
