@@ -17,6 +17,7 @@ import (
 
 	"github.com/imgtool/imgtool/extract"
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
+	"golang.org/x/sys/unix"
 )
 
 // The ext fixtures (fixtures/scripts/ext-fixtures.sh). Their goldens are
@@ -557,5 +558,159 @@ func TestExtractCorruptCLI(t *testing.T) {
 	}
 	if _, errs, code := imgtool(t, "ls", img, "/", "-l"); code != 0 && code != exitPartial || strings.Contains(errs, "panic") {
 		t.Errorf("ls: exit %d %q", code, errs)
+	}
+}
+
+// otherManifestEntry is fixtures/golden/otherfs-manifest.json: the source
+// tree of the otherfs fixtures (python's lstat, sha256, readlink).
+type otherManifestEntry struct {
+	Path    string  `json:"path"`
+	Type    string  `json:"type"`
+	Mode    uint32  `json:"mode"`
+	UID     uint32  `json:"uid"`
+	GID     uint32  `json:"gid"`
+	MtimeNs int64   `json:"mtime_ns"`
+	SHA256  string  `json:"sha256"`
+	Target  *string `json:"target"`
+}
+
+// TestOtherFSCLI: on the GPT disk holding a FAT32 ESP (p1), a squashfs
+// (p2) and an ISO 9660 with Rock Ridge and Joliet (p3), all made from one
+// source tree, `ls -R --json` lists exactly the source's paths and
+// `extract` gives the source tree back. Compared per format: paths and
+// content sha256 always (FAT: without /links, which FAT cannot hold, and
+// the non-ASCII name the script leaves out); FAT mtimes to 2 s; squashfs
+// and Rock Ridge: permission bits, owners (as root), mtimes to the
+// second and symlink targets. The bare squashfs image is read without a
+// volume ("the only filesystem").
+func TestOtherFSCLI(t *testing.T) {
+	var man []otherManifestEntry
+	if err := json.Unmarshal(fixturetest.Golden(t, "otherfs-manifest.json"), &man); err != nil {
+		t.Fatal(err)
+	}
+	img := fixturetest.Image(t, "otherfs-gpt")
+	keepImage(t, img)
+	for _, c := range []struct{ vol, kind string }{{"p1:", "fat32"}, {"p2:", "squashfs"}, {"p3:", "iso9660"}, {"", "squashfs-bare"}} {
+		t.Run(c.kind, func(t *testing.T) {
+			im := img
+			if c.vol == "" {
+				im = fixturetest.Image(t, "otherfs-squashfs")
+			}
+			fat := c.kind == "fat32"
+			want := map[string]otherManifestEntry{}
+			for _, e := range man {
+				if fat && (e.Path == "/links" || strings.HasPrefix(e.Path, "/links/") || e.Path == "/ünïcödé.txt") {
+					continue
+				}
+				want[e.Path] = e
+			}
+			out, errs, code := imgtool(t, "ls", im, c.vol+"/", "-R", "--json")
+			if code != 0 {
+				t.Fatalf("ls -R: exit %d: %s", code, errs)
+			}
+			var got []lsEntry
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatal(err)
+			}
+			listed := map[string]int{}
+			for _, e := range got {
+				listed[e.Path]++
+				if w, ok := want[e.Path]; ok && e.Type != map[string]string{"dir": "directory", "file": "regular", "symlink": "symlink"}[w.Type] {
+					t.Errorf("ls %s: type %s, source %s", e.Path, e.Type, w.Type)
+				}
+			}
+			for p := range want {
+				if p != "/" && listed[p] != 1 {
+					t.Errorf("ls -R: %s listed %d times", p, listed[p])
+				}
+			}
+			if len(got) != len(want)-1 {
+				t.Errorf("ls -R: %d entries, source %d (without /)", len(got), len(want)-1)
+			}
+
+			dest := filepath.Join(t.TempDir(), "out")
+			if _, errs, code := imgtool(t, "extract", im, c.vol+"/", dest, "--no-progress"); code != 0 {
+				t.Fatalf("extract: exit %d: %s", code, errs)
+			}
+			n := 0
+			filepath.Walk(dest, func(p string, fi os.FileInfo, err error) error {
+				if err != nil {
+					t.Error(err)
+					return nil
+				}
+				n++
+				rel := strings.TrimPrefix(p, dest)
+				if rel == "" {
+					rel = "/"
+				}
+				w, ok := want[rel]
+				if !ok {
+					t.Errorf("extract: extra %s", rel)
+					return nil
+				}
+				var st unix.Stat_t
+				unix.Lstat(p, &st)
+				if w.Type == "file" && sha256File(t, p) != w.SHA256 {
+					t.Errorf("extract %s: sha256 differs from the source", rel)
+				}
+				src := time.Unix(0, w.MtimeNs)
+				mt := time.Unix(st.Mtim.Unix())
+				if fat {
+					if rel != "/" && !mt.Equal(src.Truncate(2*time.Second)) {
+						t.Errorf("extract %s: mtime %v, source %v (2 s)", rel, mt, src)
+					}
+					return nil
+				}
+				if mt.Unix() != src.Unix() {
+					t.Errorf("extract %s: mtime %v, source %v", rel, mt, src)
+				}
+				if w.Type != "symlink" && st.Mode&0o7777 != w.Mode {
+					t.Errorf("extract %s: mode %#o, source %#o", rel, st.Mode&0o7777, w.Mode)
+				}
+				if os.Geteuid() == 0 && (st.Uid != w.UID || st.Gid != w.GID) {
+					t.Errorf("extract %s: owner %d:%d, source %d:%d", rel, st.Uid, st.Gid, w.UID, w.GID)
+				}
+				if w.Target != nil {
+					if tg, _ := os.Readlink(p); tg != *w.Target {
+						t.Errorf("extract %s: target %q, source %q", rel, tg, *w.Target)
+					}
+				}
+				return nil
+			})
+			if n != len(want) {
+				t.Errorf("extract: %d entries, source %d", n, len(want))
+			}
+		})
+	}
+	// cat through a symlink (followed inside the filesystem), stat of it.
+	if out, _, code := imgtool(t, "cat", img, "p3:/links/to-readme"); code != 0 || out != "read me first\n" {
+		t.Errorf("cat p3:/links/to-readme: %d %q", code, out)
+	}
+	out, _, code := imgtool(t, "stat", img, "p2:/links/absolute", "--json")
+	var st statInfo
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Target != "/etc/passwd" || st.Format != "squashfs" || st.Type != "symlink" {
+		t.Errorf("stat p2:/links/absolute: %d %s", code, out)
+	}
+	if _, errs, code := imgtool(t, "cat", img, "p2:/links/absolute"); code != exitError || !strings.Contains(errs, "p2:/links/absolute") {
+		t.Errorf("cat of a link out of the filesystem: %d %q", code, errs)
+	}
+}
+
+// TestSigsFATCLI lists the FAT12 and FAT16 partitions of the sigs disk
+// (mkfs.vfat only: empty roots) and stats their roots.
+func TestSigsFATCLI(t *testing.T) {
+	img := fixturetest.Image(t, "sigs")
+	keepImage(t, img)
+	for vol, kind := range map[string]string{"p1": "fat12", "p2": "fat16", "LABEL=FAT16VOL": "fat16"} {
+		out, errs, code := imgtool(t, "ls", img, vol+":/", "-R", "--json")
+		var got []lsEntry
+		if code != 0 || json.Unmarshal([]byte(out), &got) != nil || len(got) != 0 {
+			t.Errorf("ls %s: exit %d %q %q", vol, code, out, errs)
+		}
+		out, errs, code = imgtool(t, "stat", img, vol+":/", "--json")
+		var st statInfo
+		if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Format != kind || st.Type != "directory" {
+			t.Errorf("stat %s: exit %d %q %q", vol, code, out, errs)
+		}
 	}
 }
