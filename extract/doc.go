@@ -5,6 +5,16 @@
 // extended attributes. It is the engine behind `imgtool extract` and the
 // TUI's extraction.
 //
+// Other filesystems go through the same engine and the same safety rules:
+// the engine reads a Source (ids, ext.Inode metadata records, directory
+// entries, symlink targets, xattrs, content with its data ranges).
+// ExtSource adapts *ext.FS with no conversion; OtherSource adapts an
+// otherfs.FS (FAT12/16/32, squashfs, ISO 9660), handing out ids as
+// entries are met and pairing squashfs hard links by inode number. The
+// *Source variants (RunSource, RunTarSource, NewDiskSource,
+// NewTarSource, CountSource) take any Source; Run, RunTar, NewDisk,
+// NewTar and Count keep taking *ext.FS.
+//
 // # Use
 //
 //	rep, err := extract.Run(ctx, fsys, []string{"/home"}, "/srv/restore/home", extract.Options{
