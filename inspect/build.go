@@ -29,7 +29,7 @@ func Inspect(srcs []Source, opts *Options) (*Tree, error) {
 	if len(srcs) == 0 {
 		return nil, errors.New("inspect: no image")
 	}
-	b := &builder{budget: 100000, images: map[io.ReaderAt]string{}}
+	b := &builder{budget: 10000, images: map[io.ReaderAt]string{}}
 	if opts != nil {
 		b.opts = *opts
 	}
@@ -67,6 +67,10 @@ func Inspect(srcs []Source, opts *Options) (*Tree, error) {
 // the caller assembles them into VGs.
 func (b *builder) explore(v *Volume, depth int) []*pvRef {
 	b.nvol++
+	if depth > b.opts.MaxDepth {
+		v.addNote("not explored: nested deeper than %d levels", b.opts.MaxDepth)
+		return nil
+	}
 	if b.nvol > b.budget {
 		v.addNote("not explored: the tree has more than %d volumes", b.budget)
 		return nil
@@ -135,7 +139,12 @@ func (b *builder) explore(v *Volume, depth int) []*pvRef {
 		if p.Container {
 			continue // an extended partition holds only the EBR chain
 		}
-		pvs = append(pvs, b.explore(c, depth)...)
+		if start == 0 && size == v.Size {
+			// Exploring it would find this same table again, forever.
+			c.addNote("covers the whole of %s from byte 0; not explored again", v.DisplayAddress())
+			continue
+		}
+		pvs = append(pvs, b.explore(c, depth+1)...)
 	}
 	return pvs
 }
