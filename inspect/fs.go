@@ -12,6 +12,9 @@ type FSOptions struct {
 	// NoJournal shows the raw on-disk state: a journal that needs
 	// recovery is not replayed.
 	NoJournal bool
+	// Salvage opens tolerantly (ext.Options.Salvage): files with a damaged
+	// block map read in part instead of failing.
+	Salvage bool
 }
 
 // OpenExt opens the ext2/3/4 filesystem of v the way the kernel would
@@ -31,14 +34,18 @@ func (v *Volume) OpenExt(opts *FSOptions) (*journal.View, error) {
 	if r == nil {
 		return nil, fmt.Errorf("volume %s: no bytes to read", v.DisplayAddress())
 	}
+	var eo *ext.Options
+	if opts != nil && opts.Salvage {
+		eo = &ext.Options{Salvage: true}
+	}
 	if opts != nil && opts.NoJournal {
-		fsys, err := ext.Open(r, r.Size(), nil)
+		fsys, err := ext.Open(r, r.Size(), eo)
 		if err != nil {
 			return nil, fmt.Errorf("volume %s: %w", v.DisplayAddress(), err)
 		}
 		return &journal.View{FS: fsys, ReaderAt: r, Size: r.Size()}, nil
 	}
-	view, err := journal.Open(r, r.Size(), nil, nil)
+	view, err := journal.Open(r, r.Size(), eo, nil)
 	if err != nil {
 		return nil, fmt.Errorf("volume %s: %w", v.DisplayAddress(), err)
 	}

@@ -27,6 +27,7 @@ type extractFlags struct {
 	workers      int
 	report       string
 	noProgress   bool
+	salvage      bool
 }
 
 func newExtractCmd(g *globalFlags) *cobra.Command {
@@ -88,12 +89,16 @@ symlinks. No xattrs are read from these formats.`,
 	fl.IntVar(&xf.workers, "workers", 2, "goroutines copying file contents")
 	fl.StringVar(&xf.report, "report", "", "also write the report as JSON to FILE")
 	fl.BoolVar(&xf.noProgress, "no-progress", false, "no progress line even on a terminal")
+	fl.BoolVar(&xf.salvage, "salvage", false, "rescue a damaged ext filesystem: whole tree read tolerantly, unreachable inodes into DEST/#orphans, salvage-report.json")
 	return cmd
 }
 
 func runExtract(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFlags) error {
 	if (len(args) == 3) == (xf.tar != "") {
 		return usageErrorf("give either DEST or --tar FILE|-")
+	}
+	if xf.salvage {
+		return runSalvage(cmd, args, f, xf)
 	}
 	h, err := openFS(cmd, args[0], args[1], f)
 	if err != nil {
