@@ -181,7 +181,9 @@ func fixPVChecksums(data []byte) {
 		h, err := parsePVHeader(sec, binary.LittleEndian.Uint32(sec[20:]), s)
 		if err == nil {
 			for _, m := range h.MetadataAreas {
-				if m.Offset+mdaHeaderSize > uint64(len(data)) || m.Offset == 0 {
+				// Offset comes from the fuzzer: compare without adding, so a
+				// huge value cannot wrap around.
+				if m.Offset == 0 || m.Offset >= uint64(len(data)) || uint64(len(data))-m.Offset < mdaHeaderSize {
 					continue
 				}
 				hb := data[m.Offset : m.Offset+mdaHeaderSize]
