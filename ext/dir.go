@@ -144,7 +144,7 @@ func (fsys *FS) scanDir(in *Inode, fn func(name []byte, ino uint32, ft uint8) bo
 	if !in.IsDir() {
 		return fmt.Errorf("ext: inode %d: %w", in.Ino, ErrNotDir)
 	}
-	if in.Flags&FlagEncrypt != 0 {
+	if in.Flags&FlagEncrypt != 0 && !fsys.salvage {
 		return fmt.Errorf("ext: inode %d: %w", in.Ino, ErrEncrypted)
 	}
 	var firstErr error
@@ -315,7 +315,7 @@ func (fsys *FS) readlink(in *Inode) (string, error) {
 	if !in.IsSymlink() {
 		return "", fmt.Errorf("ext: inode %d: %w", in.Ino, ErrNotSymlink)
 	}
-	if in.Flags&FlagEncrypt != 0 {
+	if in.Flags&FlagEncrypt != 0 && !fsys.salvage {
 		return "", fmt.Errorf("ext: inode %d: %w", in.Ino, ErrEncrypted)
 	}
 	if in.Size > uint64(fsys.bs) {

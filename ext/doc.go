@@ -19,6 +19,32 @@
 // counts, and the created/mounted/written times and last mount point.
 // Groups returns the group descriptors.
 //
+// # Damaged group descriptors
+//
+// Every descriptor is checked as e2fsprogs' ext2fs_check_desc does
+// (bitmaps and inode table inside the filesystem, and inside their group
+// without flex_bg; not over the superblock or the table itself; not over
+// each other). An insane descriptor, or, when most fail their checksum,
+// each one that does, is replaced by the same descriptor from a backup
+// copy of the table (after the superblock backups of groups 1, 3, 5, ...;
+// meta_bg keeps its copies in the second and last group of each meta
+// group) where that copy is sane, else by the standard location mke2fs
+// gives it, computed from the superblock alone (guess.go explains the
+// layout; TestStandardLayoutMatchesMke2fs checks it against mke2fs).
+// Options.GuessGroupDescriptors computes all of them. FS.DescSource says
+// where each came from, and a Note says what was replaced.
+//
+// # Salvage mode
+//
+// Options.Salvage reads what a strict reader refuses: a file with a
+// damaged block map (what can be mapped is read, the rest is zeros), an
+// i_size beyond what the map can address (cut at the last mapped block,
+// as e2fsck repairs it), extent trees deeper than 5 levels, and encrypted
+// inodes (raw ciphertext). Block map walks always go on past a bad extent
+// or pointer and return everything they could map with the first error.
+// MapInode, VerifyInode, InodeBitmap and ContentSize serve the salvage
+// package's scans.
+//
 // # Damage is data
 //
 // Nothing in this package panics on bad input. Every loop and allocation is
@@ -83,8 +109,9 @@
 //
 // # Not supported
 //
-// Journal replay (the journal inode is readable with OpenInode, and
-// Superblock.NeedsRecovery says when replay would matter), compression,
+// Journal replay (package journal does it in memory; the journal inode is
+// readable with OpenInode, and Superblock.NeedsRecovery says when replay
+// would matter), compression,
 // decryption, verity verification, and htree hash lookups. Lookup compares
 // names byte for byte, also in casefolded directories.
 package ext

@@ -2,6 +2,7 @@ package ext
 
 import (
 	"encoding/binary"
+	"fmt"
 	"slices"
 )
 
@@ -18,6 +19,9 @@ const (
 	// maxExtentDepth bounds the tree: the kernel never builds more than 5
 	// levels (ext4's EXT4_MAX_EXTENT_DEPTH).
 	maxExtentDepth = 5
+	// maxSalvageDepth is the depth Options.Salvage reads (the format's
+	// 16-bit eh_depth allows more; nothing real comes close).
+	maxSalvageDepth = 32
 	// An ee_len above 32768 marks an unwritten (preallocated) extent of
 	// ee_len-32768 blocks; exactly 32768 is an initialised one.
 	extentInitMaxLen = 32768
@@ -105,7 +109,14 @@ func (w *extentWalk) node(b []byte, off int64, wantDepth int) error {
 	maxEnt := int(le.Uint16(b[ehMax:]))
 	depth := int(le.Uint16(b[ehDepth:]))
 	if depth > maxExtentDepth {
-		return corrupt(ino, off, "extent header", "depth %d exceeds %d", depth, maxExtentDepth)
+		// e2fsck accepts a tree deeper than the kernel builds (and
+		// rebuilds it); salvage reads it, the visited set bounds the walk.
+		if !w.fsys.salvage || depth > maxSalvageDepth {
+			return corrupt(ino, off, "extent header", "depth %d exceeds %d", depth, maxExtentDepth)
+		}
+		if wantDepth < 0 {
+			w.fsys.note(ino, off, fmt.Sprintf("extent tree depth %d exceeds %d; read anyway", depth, maxExtentDepth), nil)
+		}
 	}
 	if wantDepth >= 0 && depth != wantDepth {
 		return corrupt(ino, off, "extent header", "depth %d, parent expects %d", depth, wantDepth)

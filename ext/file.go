@@ -42,7 +42,7 @@ func (fsys *FS) maxFileBlocks(in *Inode) uint64 {
 }
 
 func (fsys *FS) openInode(in *Inode) (*File, error) {
-	if in.Flags&FlagEncrypt != 0 {
+	if in.Flags&FlagEncrypt != 0 && !fsys.salvage {
 		return nil, fmt.Errorf("ext: inode %d: %w", in.Ino, ErrEncrypted)
 	}
 	f := &File{fsys: fsys, in: in}
@@ -58,13 +58,6 @@ func (fsys *FS) openInode(in *Inode) (*File, error) {
 		f.size = int64(len(d))
 		return f, nil
 	}
-	max := fsys.maxFileBlocks(in) * uint64(fsys.bs)
-	if in.Size > max {
-		fsys.note(in.Ino, in.Offset+inSizeLo, fmt.Sprintf("i_size %d exceeds the largest size the block map can address (%d); reading %d bytes", in.Size, max, max), nil)
-		f.size = int64(max)
-	} else {
-		f.size = int64(in.Size)
-	}
 	m, err := fsys.blockMap(in)
 	if err != nil {
 		if !fsys.salvage {
@@ -72,8 +65,46 @@ func (fsys *FS) openInode(in *Inode) (*File, error) {
 		}
 		fsys.note(in.Ino, in.Offset, "", fmt.Errorf("block map damaged, reading the %d extents that could be read (the rest reads as zeros): %w", len(m), err))
 	}
+	f.size = fsys.contentSize(in, m)
 	f.runs = mergeExtents(m)
 	return f, nil
+}
+
+// ContentSize returns the number of bytes OpenInode reads for in: i_size,
+// unless it exceeds what the block map format can address. Then the
+// largest addressable size is used, or with Options.Salvage, as e2fsck
+// repairs it, the end of the last mapped block.
+func (fsys *FS) ContentSize(in *Inode) int64 {
+	if in.Flags&FlagInlineData != 0 {
+		return int64(min(in.Size, 1<<62))
+	}
+	m, _ := fsys.blockMap(in)
+	return fsys.contentSize(in, m)
+}
+
+func (fsys *FS) contentSize(in *Inode, m []Extent) int64 {
+	max := fsys.maxFileBlocks(in) * uint64(fsys.bs)
+	if in.Size <= max {
+		return int64(in.Size)
+	}
+	if fsys.salvage {
+		end := uint64(0)
+		for _, e := range m {
+			end = max2(end, e.Logical+e.Len)
+		}
+		end *= uint64(fsys.bs)
+		fsys.note(in.Ino, in.Offset+inSizeLo, fmt.Sprintf("i_size %d exceeds the largest size the block map can address (%d); reading %d bytes, to the end of the last mapped block", in.Size, max, end), nil)
+		return int64(end)
+	}
+	fsys.note(in.Ino, in.Offset+inSizeLo, fmt.Sprintf("i_size %d exceeds the largest size the block map can address (%d); reading %d bytes", in.Size, max, max), nil)
+	return int64(max)
+}
+
+func max2(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
 }
 
 // mergeExtents merges logically and physically adjacent extents of the same

@@ -20,11 +20,17 @@ type Options struct {
 	// checksum, those that do) by a backup copy or the computed layout;
 	// FS.DescSource says which were replaced.
 	GuessGroupDescriptors bool
-	// Salvage makes OpenInode (and Readlink) tolerate a damaged block
-	// map: the File reads what the readable part maps and zeros
-	// elsewhere, and the damage is recorded as a Note instead of being
-	// returned. BlockMap still returns the error, so a salvage tool can
-	// tell which files are incomplete.
+	// Salvage reads what a strict reader refuses, as debugfs and e2fsck
+	// would still get data out:
+	//   - OpenInode (and Readlink) tolerate a damaged block map: the File
+	//     reads what the readable part maps and zeros elsewhere, and the
+	//     damage is a Note instead of an error (BlockMap still returns
+	//     it, so a salvage tool can tell which files are incomplete);
+	//   - an i_size beyond what the block map can address is cut at the
+	//     end of the last mapped block (e2fsck's repair);
+	//   - extent trees deeper than the kernel's 5 levels are read (up to
+	//     32);
+	//   - encrypted inodes are read raw: ciphertext content and names.
 	Salvage bool
 }
 

@@ -121,7 +121,9 @@ func repairedHashes(img string) map[[32]byte]int {
 	}
 	defer f.Close()
 	st, _ := f.Stat()
-	fsys, err := ext.Open(f, st.Size(), nil)
+	// Salvage mode only to read encrypted files raw, as debugfs does
+	// (e2fsck's copy is consistent otherwise).
+	fsys, err := ext.Open(f, st.Size(), &ext.Options{Salvage: true})
 	if err != nil {
 		return out
 	}

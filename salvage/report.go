@@ -39,6 +39,13 @@ const (
 	// BadInode: the entry names an inode that is unreadable, unused
 	// (links_count 0, deleted) or has no valid file type.
 	BadInode Reason = "bad-inode"
+	// Encrypted: an fscrypt inode, extracted raw (ciphertext content; an
+	// encrypted directory's names are ciphertext too).
+	Encrypted Reason = "encrypted"
+	// Renamed: the entry's name cannot exist on the host (it holds '/'
+	// or NUL, or is empty); it was extracted as "#<inode>" in the same
+	// directory.
+	Renamed Reason = "renamed"
 	// Refused: the extraction engine refused the entry (an unsafe name, a
 	// name taken in the destination) or could not create it.
 	Refused Reason = "refused"
@@ -64,9 +71,13 @@ type Entry struct {
 	Reasons []Reason `json:"reasons"`
 	// Size is i_size; Recovered the bytes of it that came from the
 	// disk (mapped and readable); the rest reads as zeros.
-	Size      int64  `json:"size"`
-	Recovered int64  `json:"recovered_bytes"`
-	Detail    string `json:"detail,omitempty"` // the first error, for humans
+	Size      int64 `json:"size"`
+	Recovered int64 `json:"recovered_bytes"`
+	// Lost is the bytes of content known to be missing: at most what the
+	// inode had allocated (i_blocks), so a sparse file's holes do not
+	// count.
+	Lost   int64  `json:"lost_bytes"`
+	Detail string `json:"detail,omitempty"` // the first error, for humans
 }
 
 func (e *Entry) has(r Reason) bool {

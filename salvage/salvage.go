@@ -305,20 +305,28 @@ func (w *walker) children(names []string, src string, in *ext.Inode, depth int) 
 			continue
 		}
 		child := joinSrc(src, d.Name)
+		name := d.Name
 		if err := checkName(d.Name); err != nil {
-			e := w.entry(pathKey(child), child, d.Ino, "unknown")
-			e.Status = StatusLost
-			e.add(Refused, err)
-			continue
+			if d.Name == "." || d.Name == ".." {
+				// a second "." or "..": a loop, never followed
+				e := w.entry(pathKey(child), child, d.Ino, "unknown")
+				e.Status = StatusLost
+				e.add(Refused, err)
+				continue
+			}
+			// A name that cannot exist on the host ('/' or NUL inside,
+			// empty): the file still comes out, under its inode number.
+			name = "#" + strconv.FormatUint(uint64(d.Ino), 10)
+			w.entry(inoKey(d.Ino), child, d.Ino, "unknown").add(Renamed, fmt.Errorf("%v: extracted as %s", err, joinSrc(src, name)))
 		}
-		if _, dup := seen[d.Name]; dup {
+		if _, dup := seen[name]; dup {
 			e := w.entry(pathKey(child), child, d.Ino, "unknown")
 			e.Status = StatusLost
 			e.add(Refused, fmt.Errorf("name appears twice in the directory; the first entry was extracted"))
 			continue
 		}
-		seen[d.Name] = struct{}{}
-		sub := append(names[:len(names):len(names)], d.Name)
+		seen[name] = struct{}{}
+		sub := append(names[:len(names):len(names)], name)
 		if err := w.visit(sub, child, d.Ino, depth+1); err != nil {
 			return err
 		}
@@ -332,11 +340,17 @@ func (w *walker) children(names []string, src string, in *ext.Inode, depth int) 
 func (w *walker) examine(src string, in *ext.Inode) {
 	typ := typeName(in)
 	get := func() *Entry { return w.entry(inoKey(in.Ino), src, in.Ino, typ) }
+	if e, ok := w.byKey[inoKey(in.Ino)]; ok && e.Type == "unknown" {
+		e.Type = typ
+	}
 	if ok, checked := w.fsys.VerifyInode(in); checked && !ok {
 		get().add(Checksum, fmt.Errorf("inode checksum mismatch at offset %#x", in.Offset))
 	}
 	if in.Links == 0 {
 		get().add(BadInode, fmt.Errorf("inode has links_count 0 (deleted? dtime %d); extracted anyway", in.Dtime))
+	}
+	if in.Flags&ext.FlagEncrypt != 0 {
+		get().add(Encrypted, errors.New("encrypted inode (fscrypt): extracted raw, not decrypted"))
 	}
 	data, meta, merr := w.fsys.MapInode(in)
 	dup := w.claim(data, meta)
@@ -349,11 +363,12 @@ func (w *walker) examine(src string, in *ext.Inode) {
 		}
 		return
 	}
-	size := int64(min(in.Size, 1<<62))
+	size := w.fsys.ContentSize(in)
 	bs := w.fsys.BlockSize()
 	volBlocks := uint64(w.fsys.VolumeSize() / bs)
-	var mapped, outside int64
+	var mapped, outside, allocMapped int64
 	for _, x := range data {
+		allocMapped += int64(x.Len) * bs
 		lo := int64(x.Logical) * bs
 		if lo >= size {
 			continue
@@ -386,6 +401,10 @@ func (w *walker) examine(src string, in *ext.Inode) {
 		e.add(BadBlock, fmt.Errorf("%d bytes of content lie past the end of the %d-byte volume", outside, w.fsys.VolumeSize()))
 	}
 	e.Recovered = max(e.Recovered, 0)
+	// What is lost is at most what was allocated and not mapped (holes
+	// are not lost), plus what is mapped outside the volume.
+	alloc := int64(min(in.Blocks, 1<<53)) * 512
+	e.Lost = min(size-e.Recovered, max(alloc-allocMapped, 0)+outside)
 }
 
 // claim marks the blocks of one inode and returns how many were already
@@ -464,6 +483,8 @@ func (w *walker) attributeDups() {
 	if len(w.dups) == 0 {
 		return
 	}
+	nameless := map[uint32]*Entry{}
+	defer func() { w.findPaths(nameless) }()
 	for ino := uint64(1); ino < w.reached.n; ino++ {
 		if !w.reached.get(ino) || w.ctx.Err() != nil {
 			continue
@@ -491,6 +512,9 @@ func (w *walker) attributeDups() {
 		}
 		if hit > 0 {
 			e := w.entry(inoKey(uint32(ino)), "", uint32(ino), typeName(in))
+			if e.Path == "" {
+				nameless[uint32(ino)] = e
+			}
 			if e.Size == 0 && in.IsRegular() {
 				e.Size = int64(min(in.Size, 1<<62))
 				e.Recovered = e.Size
@@ -498,6 +522,40 @@ func (w *walker) attributeDups() {
 			e.add(CrossLinked, fmt.Errorf("%d blocks also claimed by another file", hit))
 		}
 	}
+}
+
+// findPaths names the entries in want (found by inode number, like the
+// first claimers of a cross-linked block) by walking the directories from
+// the root once more, without extracting: the first path reaching each
+// wins. Orphans keep "#orphans/<inode>"-less names: they get
+// "inode N".
+func (w *walker) findPaths(want map[uint32]*Entry) {
+	if len(want) == 0 {
+		return
+	}
+	done := newBitset(w.dirDone.n)
+	var walk func(ino uint32, path string, depth int)
+	walk = func(ino uint32, path string, depth int) {
+		if len(want) == 0 || depth > maxDepth || done.get(uint64(ino)) || w.ctx.Err() != nil {
+			return
+		}
+		done.set(uint64(ino))
+		ents, _ := w.fsys.ReadDirInode(ino)
+		for _, d := range ents {
+			if d.Name == "." || d.Name == ".." {
+				continue
+			}
+			p := joinSrc(path, d.Name)
+			if e, ok := want[d.Ino]; ok {
+				e.Path = p
+				delete(want, d.Ino)
+			}
+			if d.FileType == ext.FTDir {
+				walk(d.Ino, p, depth+1)
+			}
+		}
+	}
+	walk(ext.RootIno, "/", 0)
 }
 
 // finish merges the extraction engine's problems and computes the totals.
@@ -548,12 +606,12 @@ func (w *walker) finish(xr *extract.Report) *Report {
 		if e.Status == "" {
 			switch {
 			case e.has(Truncated) || e.has(BadBlock):
-				if e.Type == "file" && e.Recovered >= e.Size {
+				if e.Type == "file" && e.Lost <= 0 {
 					e.Status = StatusSuspect
 				} else {
 					e.Status = StatusPartial
 				}
-			case e.has(Checksum) || e.has(CrossLinked) || e.has(BadInode):
+			case e.has(Checksum) || e.has(CrossLinked) || e.has(BadInode) || e.has(Encrypted):
 				e.Status = StatusSuspect
 			default:
 				e.Status = StatusRecovered
@@ -568,7 +626,7 @@ func (w *walker) finish(xr *extract.Report) *Report {
 				rep.FilesLost++
 			}
 			if e.Type == "file" {
-				rep.BytesLost += e.Size
+				rep.BytesLost += e.Lost
 			}
 		case StatusPartial:
 			if !isDir {
@@ -579,8 +637,8 @@ func (w *walker) finish(xr *extract.Report) *Report {
 				rep.FilesSuspect++
 			}
 		}
-		if e.Type == "file" && e.Status != StatusLost && e.Size > e.Recovered {
-			rep.BytesLost += e.Size - e.Recovered
+		if e.Type == "file" && e.Status != StatusLost {
+			rep.BytesLost += e.Lost
 		}
 		if e.has(Unreachable) {
 			rep.Orphans++
