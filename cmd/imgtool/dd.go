@@ -16,9 +16,14 @@ func newDDCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dd IMAGE VOLUME [-o FILE]",
 		Short: "Write a volume's raw bytes (a partition, or an LV as its own image)",
+		Long: `Write the raw bytes of a volume: a partition, an LV (as its own disk image),
+or, with an empty VOLUME (""), the whole virtual disk of IMAGE, which turns
+a qcow2, VMDK, VHD(X) or compressed image into a raw one. With -o the output
+file is written sparsely (all-zero blocks become holes).`,
 		Example: `  imgtool dd disk.img p1 -o boot.img
   imgtool dd dom0.img VolGroup00/domu1 -o domu1.img
-  imgtool dd dom0.img VolGroup00/domu1/VolGroup00/LogVol00 | sha256sum`,
+  imgtool dd dom0.img VolGroup00/domu1/VolGroup00/LogVol00 | sha256sum
+  imgtool dd guest.qcow2 "" -o guest.raw`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := openImages(cmd, args[0], &f, false)
@@ -26,9 +31,11 @@ func newDDCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			v, err := s.tree.Resolve(args[1])
-			if err != nil {
-				return err
+			v := s.tree.Roots[0] // "": the whole (virtual) disk
+			if args[1] != "" {
+				if v, err = s.tree.Resolve(args[1]); err != nil {
+					return err
+				}
 			}
 			r := v.Reader()
 			if r == nil {

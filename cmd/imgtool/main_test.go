@@ -112,3 +112,27 @@ func TestInspectJSONAndDD(t *testing.T) {
 		t.Errorf("dd over an existing file: exit %d, want refusal", code)
 	}
 }
+
+// dd with an empty volume writes the whole virtual disk: for qcow2, VMDK
+// and VHD fixtures it equals qemu-img convert -O raw (fixtures/golden/fmt-sums.txt).
+func TestDDWholeDiskMatchesQemu(t *testing.T) {
+	want := map[string]string{}
+	for _, line := range strings.Split(string(fixturetest.Golden(t, "fmt-sums.txt")), "\n") {
+		if f := strings.Fields(line); len(f) == 3 {
+			want[f[0]] = f[2]
+		}
+	}
+	for _, name := range []string{"fmt-qcow2-zstd.qcow2", "fmt-vmdk-stream.vmdk", "fmt-vhd-dynamic.vhd"} {
+		src, err := fixturetest.Decompress(filepath.Join(fixturetest.ImagesDir(), name+".xz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(t.TempDir(), "raw.img")
+		if _, errs, code := imgtool(t, "dd", src, "", "-o", dst); code != 0 {
+			t.Fatalf("%s: exit %d: %s", name, code, errs)
+		}
+		if got := fixturetest.SHA256File(t, dst); want[name] == "" || got != want[name] {
+			t.Errorf("%s: dd sha256 %s, qemu-img convert %q", name, got, want[name])
+		}
+	}
+}
