@@ -97,7 +97,8 @@ func FuzzOpen(f *testing.F) {
 			sb := head[superblockOffset : superblockOffset+superblockSize]
 			binary.LittleEndian.PutUint32(sb[sbChecksum:], superblockChecksum(sb))
 		}
-		fsys, err := Open(&overlay{base, 0, head}, int64(len(base)), nil)
+		// bit 6 selects salvage mode and computed descriptors
+		fsys, err := Open(&overlay{base, 0, head}, int64(len(base)), &Options{Salvage: which&0x40 != 0, GuessGroupDescriptors: which&0x60 == 0x60})
 		if err != nil {
 			return
 		}
