@@ -663,6 +663,12 @@ func (w *walker) finish(xr *extract.Report) *Report {
 		rep.Entries = append(rep.Entries, *e)
 	}
 	rep.MoreEntries += w.more
+	switch {
+	case w.claimed.w == nil:
+		rep.Notes = append(rep.Notes, "salvage: filesystem too large to track block owners (over 2^31 blocks): cross-linked blocks not detected")
+	case w.claimBudget == 0:
+		rep.Notes = append(rep.Notes, "salvage: block maps claim more than 8 times the filesystem's blocks: cross-link detection stopped part way")
+	}
 	notes := w.fsys.Notes()
 	for i, n := range notes {
 		if i >= maxNotes {
