@@ -14,8 +14,12 @@
 // Run writes the files below DEST through the extraction engine (package
 // extract: openat, no-follow, never outside DEST), then
 // DEST/salvage-report.json (the Report) and DEST/salvage-report.txt
-// (Report.Summary). RunFS does the same for an already opened *ext.FS
-// (open it with ext.Options{Salvage: true}); RunTar writes a tar stream.
+// (Report.Summary). RunView does the same for a filesystem already opened
+// by journal.Open or inspect's Volume.OpenExt(&inspect.FSOptions{Salvage:
+// true}) (what the CLI and the TUI have in hand). RunFS takes a bare
+// *ext.FS (open it with ext.Options{Salvage: true}) and writes no report
+// files (Report.WriteFiles does); RunTar writes a tar stream instead of a
+// directory.
 //
 // # What it does
 //

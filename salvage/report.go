@@ -206,10 +206,12 @@ const (
 	SummaryName = "salvage-report.txt"
 )
 
-// writeFiles writes the JSON report and the human summary into dest,
-// never over an existing entry (a file of the same name in the salvaged
-// filesystem): then a numbered name is used. It returns the paths.
-func (r *Report) writeFiles(dest string) ([]string, error) {
+// WriteFiles writes the JSON report (ReportName) and the human summary
+// (SummaryName) into dest, never over an existing entry nor through a
+// symlink (a file of the same name in the salvaged filesystem): then a
+// numbered name is used (salvage-report.1.json). It returns the paths.
+// Run and RunView call it; RunFS and RunTar callers may.
+func (r *Report) WriteFiles(dest string) ([]string, error) {
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return nil, err

@@ -23,7 +23,7 @@ func TestReportFilesNeverOverwrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := &Report{FilesRecovered: 3, Entries: []Entry{{Path: "/a", Ino: 12, Type: "file", Status: StatusLost, Reasons: []Reason{BadInode}}}}
-	paths, err := rep.writeFiles(dir)
+	paths, err := rep.WriteFiles(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

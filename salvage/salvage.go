@@ -65,33 +65,35 @@ const maxNotes = 200
 // is in the Report.
 func Run(ctx context.Context, vol io.ReaderAt, size int64, dest string, opts Options) (*Report, error) {
 	eo := &ext.Options{Salvage: true, SuperblockOffset: opts.SuperblockOffset, GuessGroupDescriptors: opts.GuessGroupDescriptors}
-	var (
-		fsys     *ext.FS
-		replayed bool
-		jerr     error
-	)
 	if opts.NoJournal {
-		var err error
-		if fsys, err = ext.Open(vol, size, eo); err != nil {
-			return nil, err
-		}
-	} else {
-		v, err := journal.Open(vol, size, eo, opts.Journal)
+		fsys, err := ext.Open(vol, size, eo)
 		if err != nil {
 			return nil, err
 		}
-		fsys, jerr = v.FS, v.ReplayErr
-		replayed = v.Overlay != nil && v.Result != nil && v.Result.Replayed
+		return RunView(ctx, &journal.View{FS: fsys, ReaderAt: vol, Size: size}, dest, opts)
 	}
-	rep, err := RunFS(ctx, fsys, dest, opts)
-	if rep != nil {
-		rep.JournalReplayed = replayed
-		if jerr != nil {
-			rep.JournalError = jerr.Error()
-		}
-		if !opts.NoReportFiles && err == nil {
-			_, err = rep.writeFiles(dest)
-		}
+	v, err := journal.Open(vol, size, eo, opts.Journal)
+	if err != nil {
+		return nil, err
+	}
+	return RunView(ctx, v, dest, opts)
+}
+
+// RunView is Run for a filesystem already opened by journal.Open (or
+// inspect's Volume.OpenExt with Salvage set): it salvages v.FS into dest,
+// records whether the journal was replayed (or why not), and writes the
+// report files.
+func RunView(ctx context.Context, v *journal.View, dest string, opts Options) (*Report, error) {
+	rep, err := RunFS(ctx, v.FS, dest, opts)
+	if rep == nil {
+		return nil, err
+	}
+	rep.JournalReplayed = v.Overlay != nil && v.Result != nil && v.Result.Replayed
+	if v.ReplayErr != nil {
+		rep.JournalError = v.ReplayErr.Error()
+	}
+	if !opts.NoReportFiles && err == nil {
+		_, err = rep.WriteFiles(dest)
 	}
 	return rep, err
 }
