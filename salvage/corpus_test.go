@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -255,6 +256,10 @@ func TestCorpus(t *testing.T) {
 	}
 }
 
+// badDescRE matches what e2fsck prints about group descriptors it cannot
+// use.
+var badDescRE = regexp.MustCompile(`Group descriptors look bad|ext2fs_check_desc|(bitmap|Inode table) for group \d+ is not in group`)
+
 // hangGuard is far above any image's real time (the slowest takes well
 // under a second); it only turns a hang into a failure.
 const hangGuard = 60 * time.Second
@@ -299,6 +304,15 @@ func runCorpusCase(t *testing.T, name, tmp string) (row corpusRow, dt time.Durat
 		}
 		if v, err := journal.Open(f, size, &ext.Options{Salvage: true}, nil); err == nil {
 			walkAndCat(ctx, v.FS)
+		}
+		// The descriptor checks agree with e2fsck's: descriptors are
+		// replaced exactly where e2fsck (expect.1) found them bad.
+		if fsys, err := ext.Open(f, size, nil); err == nil {
+			exp, _ := os.ReadFile(filepath.Join(corpusDir(), name, "expect.1"))
+			e2bad := badDescRE.Match(exp)
+			if fsys.DescRepaired() != e2bad {
+				t.Errorf("%s: group descriptors replaced: %v; e2fsck found them bad: %v (notes %v)", name, fsys.DescRepaired(), e2bad, fsys.Notes())
+			}
 		}
 		rep, err := Run(ctx, f, size, dest, Options{})
 		if err != nil || rep == nil {
