@@ -601,6 +601,31 @@ func (w *walker) finish(xr *extract.Report) *Report {
 		rep.FilesRecovered = int(xr.Files + xr.Symlinks + xr.Specials + xr.Hardlinks)
 		rep.DirsRecovered = int(xr.Dirs)
 	}
+	// Checksum failures ext noticed in an extracted inode's own blocks
+	// (extent tree, directory blocks): the inode is suspect.
+	nameless := map[uint32]*Entry{}
+	for _, n := range w.fsys.Notes() {
+		var ce *ext.ChecksumError
+		if !errors.As(n.Err, &ce) || ce.Ino == 0 || ce.What == "inode" || !w.reached.get(uint64(ce.Ino)) {
+			continue
+		}
+		typ := "unknown"
+		if in, err := w.fsys.Inode(ce.Ino); err == nil {
+			typ = typeName(in)
+		}
+		e := w.entry(inoKey(ce.Ino), "", ce.Ino, typ)
+		if in, err := w.fsys.Inode(ce.Ino); err == nil && in.IsRegular() && e.Size == 0 && len(e.Reasons) == 0 {
+			e.Size = w.fsys.ContentSize(in)
+			e.Recovered = e.Size
+		}
+		if !e.has(Checksum) {
+			e.add(Checksum, ce)
+		}
+		if e.Path == "" {
+			nameless[ce.Ino] = e
+		}
+	}
+	w.findPaths(nameless)
 	if _, err := w.fsys.Inode(ext.RootIno); err == nil && w.dirDone.get(ext.RootIno) {
 		rep.DirsRecovered++ // the root is DEST itself
 	}
