@@ -230,8 +230,8 @@ func (x *Extractor) tree(ctx context.Context, names []string, src string, ino ui
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		child := joinSrc(src, e.Name)
-		if err := checkName(e.Name); err != nil {
+		child := JoinSrc(src, e.Name)
+		if err := CheckName(e.Name); err != nil {
 			x.problem(child, e.Ino, Refused, err)
 			continue
 		}
@@ -257,7 +257,7 @@ func (x *Extractor) add(ctx context.Context, names []string, src string, ino uin
 		return nil, err
 	}
 	for _, n := range names {
-		if err := checkName(n); err != nil {
+		if err := CheckName(n); err != nil {
 			x.problem(src, ino, Refused, err)
 			return nil, nil
 		}
@@ -372,19 +372,20 @@ func (x *Extractor) Close() (*Report, error) {
 	return x.rep, err
 }
 
-func joinSrc(dir, name string) string {
+// JoinSrc joins a directory path of the source filesystem and an entry name.
+func JoinSrc(dir, name string) string {
 	if dir == "/" || dir == "" {
 		return "/" + name
 	}
 	return dir + "/" + name
 }
 
-// checkName refuses directory entry names that could address anything
+// CheckName refuses directory entry names that could address anything
 // but a new entry in the directory being written: empty, ".", "..", or
 // containing '/' or NUL. Such names do not occur in a healthy ext
 // filesystem; they are damage or an attack. The same rule holds for
 // every Source (a squashfs or ISO name is bytes too).
-func checkName(name string) error {
+func CheckName(name string) error {
 	switch {
 	case name == "":
 		return errors.New("empty name")

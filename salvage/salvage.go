@@ -306,9 +306,9 @@ func (w *walker) children(names []string, src string, in *ext.Inode, depth int) 
 			dotdot = true
 			continue
 		}
-		child := joinSrc(src, d.Name)
+		child := extract.JoinSrc(src, d.Name)
 		name := d.Name
-		if err := checkName(d.Name); err != nil {
+		if err := extract.CheckName(d.Name); err != nil {
 			if d.Name == "." || d.Name == ".." {
 				// a second "." or "..": a loop, never followed
 				e := w.entry(pathKey(child), child, d.Ino, "unknown")
@@ -319,7 +319,7 @@ func (w *walker) children(names []string, src string, in *ext.Inode, depth int) 
 			// A name that cannot exist on the host ('/' or NUL inside,
 			// empty): the file still comes out, under its inode number.
 			name = "#" + strconv.FormatUint(uint64(d.Ino), 10)
-			w.entry(inoKey(d.Ino), child, d.Ino, "unknown").add(Renamed, fmt.Errorf("%v: extracted as %s", err, joinSrc(src, name)))
+			w.entry(inoKey(d.Ino), child, d.Ino, "unknown").add(Renamed, fmt.Errorf("%v: extracted as %s", err, extract.JoinSrc(src, name)))
 		}
 		if _, dup := seen[name]; dup {
 			e := w.entry(pathKey(child), child, d.Ino, "unknown")
@@ -547,7 +547,7 @@ func (w *walker) findPaths(want map[uint32]*Entry) {
 			if d.Name == "." || d.Name == ".." {
 				continue
 			}
-			p := joinSrc(path, d.Name)
+			p := extract.JoinSrc(path, d.Name)
 			if e, ok := want[d.Ino]; ok {
 				e.Path = p
 				delete(want, d.Ino)
@@ -705,29 +705,6 @@ func (w *walker) finish(xr *extract.Report) *Report {
 		rep.Notes = append(rep.Notes, n.String())
 	}
 	return rep
-}
-
-func joinSrc(dir, name string) string {
-	if dir == "/" || dir == "" {
-		return "/" + name
-	}
-	return dir + "/" + name
-}
-
-// checkName refuses names that could address anything but a new entry in
-// the directory being written (the extraction engine refuses them too).
-func checkName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("empty name")
-	case name == "." || name == "..":
-		return fmt.Errorf("name %q would address a directory above or itself", name)
-	case strings.IndexByte(name, '/') >= 0:
-		return fmt.Errorf("name %q contains '/'", name)
-	case strings.IndexByte(name, 0) >= 0:
-		return fmt.Errorf("name %q contains a NUL byte", name)
-	}
-	return nil
 }
 
 // bitset is a fixed-size set of small integers.
