@@ -16,6 +16,12 @@
 # 1.5 GB image, DEST on /dev/shm. The machine was shared with other builds
 # and fuzzers (load average 9-19 on 2 cores), so wall times swing 2-3x from
 # run to run; CPU time (user+sys) is the steady number.
+# On the quiet machine at the end of the session (load average 0.7-1.0):
+#   N=7: imgtool wall 0.56 s, cpu 0.95 s | debugfs wall 1.15 s, cpu 1.14 s |
+#        ratio wall 0.49, cpu 0.83 | imgtool peak RSS 26 MB
+#   N=9: imgtool wall 0.56 s, cpu 0.96 s | debugfs wall 1.17 s, cpu 1.16 s |
+#        ratio wall 0.48, cpu 0.83 | imgtool peak RSS 25 MB
+# Earlier, under load from parallel builds:
 #   N=7, nice -15:  imgtool wall 4.12 s, cpu 1.12 s | debugfs wall 7.44 s,
 #                   cpu 1.21 s | ratio wall 0.55, cpu 0.93 | imgtool peak RSS 24 MB
 #   N=7, nice -15:  ratio wall 0.84, cpu 0.88 (earlier build), RSS 25 MB
