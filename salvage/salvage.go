@@ -64,19 +64,28 @@ const maxNotes = 200
 // (no ext filesystem, DEST not writable, ctx cancelled); everything else
 // is in the Report.
 func Run(ctx context.Context, vol io.ReaderAt, size int64, dest string, opts Options) (*Report, error) {
+	v, err := Open(vol, size, opts)
+	if err != nil {
+		return nil, err
+	}
+	return RunView(ctx, v, dest, opts)
+}
+
+// Open opens the ext filesystem in vol the way Run does: tolerantly
+// (ext.Options.Salvage, with opts' superblock and descriptor choices) and,
+// unless opts.NoJournal, with its journal replayed in memory. Callers that
+// want the filesystem before the salvage starts (for totals, say) call
+// Open and then RunView.
+func Open(vol io.ReaderAt, size int64, opts Options) (*journal.View, error) {
 	eo := &ext.Options{Salvage: true, SuperblockOffset: opts.SuperblockOffset, GuessGroupDescriptors: opts.GuessGroupDescriptors}
 	if opts.NoJournal {
 		fsys, err := ext.Open(vol, size, eo)
 		if err != nil {
 			return nil, err
 		}
-		return RunView(ctx, &journal.View{FS: fsys, ReaderAt: vol, Size: size}, dest, opts)
+		return &journal.View{FS: fsys, ReaderAt: vol, Size: size}, nil
 	}
-	v, err := journal.Open(vol, size, eo, opts.Journal)
-	if err != nil {
-		return nil, err
-	}
-	return RunView(ctx, v, dest, opts)
+	return journal.Open(vol, size, eo, opts.Journal)
 }
 
 // RunView is Run for a filesystem already opened by journal.Open (or

@@ -21,7 +21,10 @@
 //
 // Marked files are extracted with the extract package (the engine and the
 // safety rules of `imgtool extract`) in a goroutine that reports progress
-// as messages, so the UI stays responsive during the copy.
+// as messages, so the UI stays responsive during the copy. S salvages a
+// whole volume the same way, with the salvage package (`imgtool extract
+// --salvage`): the box shows the report's totals and every lost, partial
+// or suspect entry, and the report files go in the destination.
 //
 // Layout adapts to the terminal: three columns when wide, the focused list
 // plus the preview when medium, and a single pane (preview stacked below

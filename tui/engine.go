@@ -6,10 +6,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 
 	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/extract"
+	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/salvage"
 )
 
 // defaultEngine extracts with the extract package, the engine of `imgtool
@@ -85,4 +88,79 @@ func defaultEngine(ctx context.Context, fsys *ext.FS, srcPaths []string, dest st
 		s.Partial = true
 	}
 	return s
+}
+
+// defaultSalvage is S: `imgtool extract --salvage` of the whole volume v
+// into dest, with the same options the CLI uses (owners and devices when
+// root, the journal replayed in memory unless noJournal). The report files
+// go in dest; the summary carries the report's totals and entries.
+func defaultSalvage(ctx context.Context, v *inspect.Volume, dest string, noJournal bool, progress func(Progress)) *Summary {
+	s := &Summary{Salvage: true}
+	r := v.Reader()
+	if r == nil {
+		s.Err = fmt.Errorf("volume %s: no bytes to read", v.DisplayAddress())
+		return s
+	}
+	root := os.Geteuid() == 0
+	opts := salvage.Options{NoJournal: noJournal, Extract: extract.Options{Owner: root, Devices: root}}
+	view, err := salvage.Open(r, r.Size(), opts)
+	if err != nil {
+		s.Err = fmt.Errorf("volume %s: %w", v.DisplayAddress(), err)
+		return s
+	}
+	// The bar's total: inodes in use by the superblock's count (the
+	// reserved ones but the root excluded). Only an estimate: hard links
+	// add names, and a damaged filesystem's count may be stale.
+	var total int64
+	if sb := view.FS.Superblock(); sb.FreeInodesCount < sb.InodesCount && sb.FirstIno >= 2 {
+		total = int64(sb.InodesCount-sb.FreeInodesCount) - int64(sb.FirstIno) + 2
+	}
+	opts.Extract.Progress = func(p extract.Progress) {
+		progress(Progress{
+			Files: p.Files, Bytes: p.Bytes, TotalFiles: max(total, 0), Approx: true,
+			Errors: p.Errors, Elapsed: p.Elapsed, Current: p.Current,
+		})
+	}
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dest)), 0o755); err != nil {
+		s.Err = err
+		return s
+	}
+	rep, err := salvage.RunView(ctx, view, dest, opts)
+	s.Err = err
+	if rep == nil {
+		return s
+	}
+	lines := strings.Split(strings.TrimRight(rep.Summary(-1), "\n"), "\n")
+	s.Line = strings.TrimPrefix(lines[0], "salvage: ")
+	for _, l := range lines[1:] {
+		if strings.HasPrefix(l, "salvage: ") {
+			s.Info = append(s.Info, strings.TrimPrefix(l, "salvage: "))
+		}
+	}
+	if err == nil {
+		s.Info = append(s.Info, "report: "+filepath.Join(dest, salvage.SummaryName)+" and "+salvage.ReportName)
+	}
+	for _, e := range rep.Entries {
+		s.Lost = append(s.Lost, entryLine(e))
+	}
+	s.More = rep.MoreEntries
+	s.Partial = rep.Partial()
+	return s
+}
+
+// entryLine is one salvage report entry as the summary box shows it.
+func entryLine(e salvage.Entry) string {
+	rs := make([]string, len(e.Reasons))
+	for i, r := range e.Reasons {
+		rs[i] = string(r)
+	}
+	name := e.Path
+	if name == "" {
+		name = fmt.Sprintf("inode %d", e.Ino)
+	}
+	l := fmt.Sprintf("%s: %s (inode %d, %s): %s", e.Status, name, e.Ino, e.Type, strings.Join(rs, ","))
+	if e.Type == "file" {
+		l += fmt.Sprintf("; %d of %d bytes", e.Recovered, e.Size)
+	}
+	return l
 }

@@ -14,23 +14,33 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/imgtool/imgtool/ext"
+	"github.com/imgtool/imgtool/inspect"
 )
 
 // Progress is a snapshot of a running extraction.
 type Progress struct {
 	Files, Bytes           int64 // done so far
 	TotalFiles, TotalBytes int64 // 0 while unknown
-	Errors                 int
-	Elapsed                time.Duration
-	Current                string
+	// Approx: the totals are estimates (a salvage's, from the
+	// superblock's free-inode count), shown with a ~.
+	Approx  bool
+	Errors  int
+	Elapsed time.Duration
+	Current string
 }
 
-// Summary is what an extraction did, shown when it ends.
+// Summary is what an extraction or a salvage did, shown when it ends.
 type Summary struct {
-	Dest    string
-	Line    string   // one-line account (counts, bytes, time)
-	Lost    []string // "path: reason" for everything lost, refused or damaged
-	More    int      // problems beyond Lost, counted only
+	Dest string
+	Line string // one-line account (counts, bytes, time)
+	// Salvage: the run was a salvage of a whole volume (S), whose
+	// report is in Info and Lost and in DEST/salvage-report.json.
+	Salvage bool
+	Info    []string // further lines of account (salvage: bytes, sources, report files)
+	// Lost is "path: reason" for everything lost, refused or damaged
+	// (salvage: "status path (inode, type): reasons; bytes").
+	Lost    []string
+	More    int // problems beyond Lost, counted only
 	Partial bool
 	Err     error // the run stopped (DEST unwritable, cancelled)
 
@@ -46,6 +56,10 @@ type Summary struct {
 // engine.go); tests may replace it.
 type engine func(ctx context.Context, fsys *ext.FS, srcPaths []string, dest string, progress func(Progress)) *Summary
 
+// salvageEngine salvages the whole volume v into dest (see
+// defaultSalvage): what `imgtool extract --salvage` does.
+type salvageEngine func(ctx context.Context, v *inspect.Volume, dest string, noJournal bool, progress func(Progress)) *Summary
+
 type exState int
 
 const (
@@ -55,22 +69,31 @@ const (
 	exDone            // showing the summary
 )
 
-// extractPane asks for a destination, runs the extraction in a goroutine
-// and shows its progress and summary.
+// extractPane asks for a destination, runs the extraction (x) or the
+// salvage (S) in a goroutine and shows its progress and summary. Both
+// kinds of run share the prompt, the bar, esc and the summary box.
 type extractPane struct {
-	state  exState
-	input  textinput.Model
-	bar    progress.Model
-	paths  []string
-	vol    string
-	prog   Progress
-	ch     chan tea.Msg
-	cancel context.CancelFunc
+	state exState
+	input textinput.Model
+	bar   progress.Model
+	paths []string
+	vol   string
+	// salvage: the prompt or run is a salvage of target (S), not an
+	// extraction of paths. dests remembers the destination typed for
+	// each kind, so switching between x and S does not lose either.
+	salvage   bool
+	target    *inspect.Volume
+	dests     [2]string
+	noJournal bool
+	prog      Progress
+	ch        chan tea.Msg
+	cancel    context.CancelFunc
 	// cancelling: esc was pressed and the engine's context cancelled;
 	// the engine has not returned yet.
 	cancelling bool
 	summary    *Summary
 	run        engine
+	salv       salvageEngine
 }
 
 type (
@@ -78,10 +101,32 @@ type (
 	extractDoneMsg     struct{ s *Summary }
 )
 
-func newExtractPane(dest string) extractPane {
+func newExtractPane(dest, salvageDest string, noJournal bool) extractPane {
 	ti := newTextInput("extract to: ", "")
 	ti.SetValue(dest)
-	return extractPane{input: ti, bar: newProgressBar(), run: defaultEngine}
+	return extractPane{input: ti, bar: newProgressBar(), run: defaultEngine, salv: defaultSalvage,
+		dests: [2]string{dest, salvageDest}, noJournal: noJournal}
+}
+
+// setMode switches the prompt between extraction and salvage, keeping
+// what was typed for the other kind.
+func (x *extractPane) setMode(salvage bool) {
+	if x.salvage != salvage {
+		x.dests[b2i(x.salvage)] = x.input.Value()
+		x.input.SetValue(x.dests[b2i(salvage)])
+	}
+	x.salvage = salvage
+	x.input.Prompt = "extract to: "
+	if salvage {
+		x.input.Prompt = "salvage to: "
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // ask opens the destination prompt for the marked entries, or for the
@@ -104,11 +149,59 @@ func (x *extractPane) ask(m *Model) tea.Cmd {
 		}
 		paths = []string{m.files.pathOf(e)}
 	}
+	x.setMode(false)
 	x.paths = paths
 	x.vol = m.files.vol.DisplayAddress()
 	x.state = exAsk
 	x.input.CursorEnd()
 	return x.input.Focus()
+}
+
+// askSalvage opens the destination prompt for a salvage of the whole
+// volume v, or says why v cannot be salvaged.
+func (x *extractPane) askSalvage(m *Model, v *inspect.Volume) tea.Cmd {
+	if x.state == exRunning {
+		m.setStatus(true, "an extraction is already running")
+		return nil
+	}
+	if v == nil {
+		m.setStatus(true, "no volume to salvage: select one in the volumes pane")
+		return nil
+	}
+	if why := salvageable(v); why != "" {
+		m.setStatus(true, "%s cannot be salvaged: %s", v.DisplayAddress(), why)
+		return nil
+	}
+	x.setMode(true)
+	x.target = v
+	x.paths = nil
+	x.vol = v.DisplayAddress()
+	x.state = exAsk
+	x.input.CursorEnd()
+	return x.input.Focus()
+}
+
+// salvageable returns "" when S can run on v, or why not. Besides ext2/3/4
+// volumes, a volume with no recognised content is accepted: a filesystem
+// whose primary superblock is gone is found through its backups.
+func salvageable(v *inspect.Volume) string {
+	switch {
+	case v.Kind == inspect.KindVG:
+		return "a volume group: salvage one of its logical volumes"
+	case v.LV != nil && !v.LV.Readable:
+		return "not readable yet (" + v.LV.Segtype + " segments)"
+	case v.Reader() == nil:
+		return "its bytes cannot be read"
+	case v.IsExt():
+		return ""
+	case v.Table != nil:
+		return "it holds a " + v.Table.Scheme + " partition table: salvage one of its partitions"
+	case v.Content == nil:
+		return ""
+	case v.Partition != nil && v.Partition.Container:
+		return "an extended partition: salvage one of its logical partitions"
+	}
+	return v.Content.Type + " is not ext2/3/4 (salvage reads ext filesystems only)"
 }
 
 func (x *extractPane) key(m *Model, k tea.KeyPressMsg) tea.Cmd {
@@ -149,12 +242,25 @@ func (x *extractPane) start(m *Model, dest string) tea.Cmd {
 	x.summary = nil
 	ch := make(chan tea.Msg, 1)
 	x.ch = ch
-	fsys, paths, run := m.files.fsys, x.paths, x.run
-	m.setStatus(false, "extracting %d item(s) from %s to %s", len(paths), x.vol, dest)
+	var run func(ctx context.Context, progress func(Progress)) *Summary
+	if x.salvage {
+		v, salv, noJournal := x.target, x.salv, x.noJournal
+		run = func(ctx context.Context, progress func(Progress)) *Summary {
+			return salv(ctx, v, dest, noJournal, progress)
+		}
+		m.setStatus(false, "salvaging %s to %s", x.vol, dest)
+	} else {
+		fsys, paths, ex := m.files.fsys, x.paths, x.run
+		run = func(ctx context.Context, progress func(Progress)) *Summary {
+			return ex(ctx, fsys, paths, dest, progress)
+		}
+		m.setStatus(false, "extracting %d item(s) from %s to %s", len(paths), x.vol, dest)
+	}
+	salvage := x.salvage
 	go func() {
 		var mu sync.Mutex
 		var last Progress
-		s := run(ctx, fsys, paths, dest, func(p Progress) {
+		s := run(ctx, func(p Progress) {
 			mu.Lock()
 			last = p
 			mu.Unlock()
@@ -176,6 +282,7 @@ func (x *extractPane) start(m *Model, dest string) tea.Cmd {
 			s = &Summary{}
 		}
 		s.Dest = dest
+		s.Salvage = salvage
 		// Until update receives this message, ctx is cancelled only by
 		// esc (or by quitting, when nobody reads this any more).
 		s.Cancelled = ctx.Err() != nil
@@ -210,6 +317,19 @@ func (x *extractPane) update(m *Model, msg tea.Msg) tea.Cmd {
 		x.summary = msg.s
 		x.state = exDone
 		s := msg.s
+		if s.Salvage {
+			switch {
+			case s.Cancelled:
+				m.setStatus(true, "salvage of %s cancelled: %s", x.vol, copiedLine(s))
+			case s.Err != nil:
+				m.setStatus(true, "salvage of %s stopped: %v", x.vol, s.Err)
+			case s.Partial:
+				m.setStatus(true, "salvaged %s to %s with losses: %s", x.vol, s.Dest, s.Line)
+			default:
+				m.setStatus(false, "salvaged %s to %s: %s", x.vol, s.Dest, s.Line)
+			}
+			return nil
+		}
 		switch {
 		case s.Cancelled:
 			// Marks stay: the user may want to try again elsewhere.
@@ -244,7 +364,11 @@ func (x *extractPane) userCancel(m *Model) tea.Cmd {
 	}
 	x.cancelling = true
 	x.cancelRun()
-	m.setStatus(true, "cancelling the extraction to %s …", x.vol)
+	what := "extraction from"
+	if x.salvage {
+		what = "salvage of"
+	}
+	m.setStatus(true, "cancelling the %s %s …", what, x.vol)
 	return nil
 }
 
@@ -252,6 +376,9 @@ func (x *extractPane) userCancel(m *Model) tea.Cmd {
 // done, against the totals when the counting walk had finished.
 func copiedLine(s *Summary) string {
 	p := s.Copied
+	if p.Approx && p.TotalFiles > 0 {
+		return fmt.Sprintf("%d entries (%s) copied of about %d in use, the rest not copied", p.Files, humanSize(p.Bytes), p.TotalFiles)
+	}
 	if p.TotalFiles > 0 {
 		left := max(0, p.TotalFiles-p.Files)
 		return fmt.Sprintf("%d of %d entries (%s of %s) copied, %d (%s) not copied",
@@ -273,10 +400,16 @@ func (m *Model) viewExtract(w int) []string {
 		if len(x.paths) == 1 {
 			what = x.paths[0]
 		}
+		title := " Extract " + safeName(what) + " from " + x.vol
+		hint := " enter: start   esc: cancel   (same engine and safety rules as imgtool extract)"
+		if x.salvage {
+			title = " Salvage all of " + x.vol + ": every readable file, unreachable inodes into #orphans"
+			hint = " enter: start   esc: cancel   (as imgtool extract --salvage; the report goes in the destination)"
+		}
 		lines = append(lines,
-			st.Title.Render(fit(" Extract "+safeName(what)+" from "+x.vol, w)),
+			st.Title.Render(fit(title, w)),
 			" "+fit(x.input.View(), w-1),
-			st.Dim.Render(fit(" enter: start   esc: cancel   (same engine and safety rules as imgtool extract)", w)))
+			st.Dim.Render(fit(hint, w)))
 	case exRunning:
 		x.bar.SetWidth(max(10, min(60, w-2)))
 		p := x.prog
@@ -292,7 +425,11 @@ func (m *Model) viewExtract(w int) []string {
 		}
 		files := fmt.Sprintf("%d", p.Files)
 		if p.TotalFiles > 0 {
-			files += fmt.Sprintf("/%d", p.TotalFiles)
+			approx := ""
+			if p.Approx {
+				approx = "~"
+			}
+			files += fmt.Sprintf("/%s%d", approx, p.TotalFiles)
 		}
 		bytes := humanSize(p.Bytes)
 		if p.TotalBytes > 0 {
@@ -303,8 +440,11 @@ func (m *Model) viewExtract(w int) []string {
 			info += fmt.Sprintf("  %d problems", p.Errors)
 		}
 		title, hint := " Extracting from "+x.vol, " esc: cancel (the UI stays)   ctrl+c: abort and quit"
+		if x.salvage {
+			title = " Salvaging " + x.vol
+		}
 		if x.cancelling {
-			title, hint = " Cancelling the extraction from "+x.vol+" …", " waiting for the engine to stop"
+			title, hint = " Cancelling the "+map[bool]string{false: "extraction from", true: "salvage of"}[x.salvage]+" "+x.vol+" …", " waiting for the engine to stop"
 		}
 		lines = append(lines,
 			st.Title.Render(fit(title, w)),
@@ -315,6 +455,9 @@ func (m *Model) viewExtract(w int) []string {
 	case exDone:
 		s := x.summary
 		head := " Extracted to " + s.Dest
+		if s.Salvage {
+			head = " Salvaged " + x.vol + " to " + s.Dest
+		}
 		hs := st.OK
 		if s.Partial || s.Err != nil {
 			head += " — with losses"
@@ -322,6 +465,9 @@ func (m *Model) viewExtract(w int) []string {
 		}
 		if s.Cancelled {
 			head = " Extraction to " + s.Dest + " cancelled"
+			if s.Salvage {
+				head = " Salvage of " + x.vol + " to " + s.Dest + " cancelled"
+			}
 			hs = st.Warn
 		}
 		lines = append(lines, hs.Render(fit(head, w)))
@@ -332,6 +478,9 @@ func (m *Model) viewExtract(w int) []string {
 		if s.Line != "" {
 			lines = append(lines, fit(" "+s.Line, w))
 		}
+		for _, l := range s.Info {
+			lines = append(lines, fit(" "+safeName(l), w))
+		}
 		if s.Err != nil && !(s.Cancelled && errors.Is(s.Err, context.Canceled)) {
 			lines = append(lines, st.Err.Render(fit(" stopped: "+s.Err.Error(), w)))
 		}
@@ -341,7 +490,11 @@ func (m *Model) viewExtract(w int) []string {
 				lines = append(lines, st.Err.Render(fit(fmt.Sprintf(" … and %d more", len(s.Lost)-i+s.More), w)))
 				break
 			}
-			lines = append(lines, st.Err.Render(fit(" lost: "+safeName(l), w)))
+			prefix := " lost: "
+			if s.Salvage {
+				prefix = " " // each line starts with its status
+			}
+			lines = append(lines, st.Err.Render(fit(prefix+safeName(l), w)))
 		}
 		lines = append(lines, st.Dim.Render(fit(" enter: close", w)))
 	}

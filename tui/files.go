@@ -108,11 +108,12 @@ type (
 
 // openFSCmd opens the ext filesystem of a volume (which may read backup
 // superblocks, so it is not done in Update).
-func openFSCmd(v *inspect.Volume) tea.Cmd {
+func openFSCmd(v *inspect.Volume, noJournal bool) tea.Cmd {
 	return func() tea.Msg {
 		// The same opening as the CLI: a journal that needs recovery is
-		// replayed in memory, so the files are those a mount would show.
-		view, err := v.OpenExt(nil)
+		// replayed in memory, so the files are those a mount would show
+		// (unless --no-journal).
+		view, err := v.OpenExt(&inspect.FSOptions{NoJournal: noJournal})
 		if err != nil {
 			return fsOpenedMsg{vol: v, err: err}
 		}

@@ -20,6 +20,12 @@ type Options struct {
 	Dest string
 	// Open, when set, is a volume address to enter at start.
 	Open string
+	// SalvageDest is the default destination offered by S
+	// ("./imgtool-salvage" when empty).
+	SalvageDest string
+	// NoJournal shows filesystems as they are on disk: a journal that
+	// needs recovery is not replayed (browsing, x and S alike).
+	NoJournal bool
 }
 
 // pane identifies who has the keyboard.
@@ -60,6 +66,9 @@ func New(t *inspect.Tree, opts Options) *Model {
 	if opts.Dest == "" {
 		opts.Dest = "./imgtool-extract"
 	}
+	if opts.SalvageDest == "" {
+		opts.SalvageDest = "./imgtool-salvage"
+	}
 	m := &Model{
 		tree:   t,
 		opts:   opts,
@@ -69,7 +78,7 @@ func New(t *inspect.Tree, opts Options) *Model {
 		vols:   newVolumesPane(t),
 		files:  newFilesPane(),
 		prev:   newPreviewPane(),
-		ex:     newExtractPane(opts.Dest),
+		ex:     newExtractPane(opts.Dest, opts.SalvageDest, opts.NoJournal),
 		width:  80,
 		height: 24,
 	}
@@ -274,6 +283,8 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	case key.Matches(k, km.Extract) && m.files.fsys != nil:
 		return m.ex.ask(m)
+	case key.Matches(k, km.Salvage):
+		return m.ex.askSalvage(m, m.salvageTarget())
 	}
 	m.status = ""
 	m.confirmQuit = false
@@ -285,6 +296,15 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	default:
 		return m.previewKey(k)
 	}
+}
+
+// salvageTarget is the volume S salvages: the one under the cursor in the
+// volumes pane, else the open filesystem's.
+func (m *Model) salvageTarget() *inspect.Volume {
+	if m.focus == paneVolumes || m.files.vol == nil {
+		return m.vols.selected()
+	}
+	return m.files.vol
 }
 
 func (m *Model) cycleFocus(back bool) tea.Cmd {
@@ -371,7 +391,7 @@ func (m *Model) enterVolume() tea.Cmd {
 	m.files.loading = true
 	m.files.dir = "/"
 	m.prev.clear()
-	return openFSCmd(v)
+	return openFSCmd(v, m.opts.NoJournal)
 }
 
 func (m *Model) filesKey(k tea.KeyPressMsg) tea.Cmd {

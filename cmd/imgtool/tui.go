@@ -11,14 +11,16 @@ func init() { commands = append(commands, newTuiCmd) }
 
 func newTuiCmd(g *globalFlags) *cobra.Command {
 	var f imageFlags
-	var open, dest string
+	var open, dest, salvageDest string
 	cmd := &cobra.Command{
 		Use:   "tui [IMAGE]",
 		Short: "Browse volumes and files in a terminal UI; preview, mark and extract",
 		Long: `A keyboard-first file manager over the image: the volume tree on the
 left, the files of the chosen ext2/3/4 filesystem in the middle, a preview on
 the right. Mark files with space (a: all) and press x to extract them, with
-the same engine and safety rules as 'imgtool extract'. Press ? for every key.
+the same engine and safety rules as 'imgtool extract'. S salvages the whole
+selected volume, as 'imgtool extract --salvage' does (unreachable inodes into
+#orphans, salvage-report.json in the destination). Press ? for every key.
 
 With no IMAGE, the embedded demo image is shown.`,
 		Example: `  imgtool tui disk.img
@@ -39,7 +41,7 @@ With no IMAGE, the embedded demo image is shown.`,
 			if s.demo {
 				title = fixtures.DemoName
 			}
-			m := tui.New(s.tree, tui.Options{Title: title, Dest: dest, Open: open})
+			m := tui.New(s.tree, tui.Options{Title: title, Dest: dest, SalvageDest: salvageDest, Open: open, NoJournal: f.noJournal})
 			_, err = tea.NewProgram(m, tea.WithContext(cmd.Context())).Run()
 			return err
 		},
@@ -47,5 +49,6 @@ With no IMAGE, the embedded demo image is shown.`,
 	f.register(cmd)
 	cmd.Flags().StringVar(&open, "open", "", "volume address to open at start (e.g. VolGroup00/LogVol00)")
 	cmd.Flags().StringVar(&dest, "dest", "./imgtool-extract", "default destination offered by x")
+	cmd.Flags().StringVar(&salvageDest, "salvage-dest", "./imgtool-salvage", "default destination offered by S (salvage the whole volume)")
 	return cmd
 }
