@@ -52,6 +52,8 @@ const (
 	sbLastOrphan       = 0xE8
 	sbHashSeed         = 0xEC
 	sbDefHashVersion   = 0xFC
+	sbJnlBackupType    = 0xFD
+	sbJnlBlocks        = 0x10C // 17 x le32
 	sbDescSize         = 0xFE
 	sbFirstMetaBg      = 0x104
 	sbMkfsTime         = 0x108
@@ -63,7 +65,11 @@ const (
 	sbFlags            = 0x160
 	sbLogGroupsPerFlex = 0x174
 	sbChecksumType     = 0x175
+	sbUsrQuotaInum     = 0x240
+	sbGrpQuotaInum     = 0x244
 	sbBackupBGs        = 0x24C
+	sbPrjQuotaInum     = 0x26C
+	sbOrphanFileInum   = 0x280
 	sbChecksumSeed     = 0x270
 	sbWtimeHi          = 0x274
 	sbMtimeHi          = 0x275
@@ -234,6 +240,15 @@ type Superblock struct {
 	ChecksumSeed      uint32    // s_checksum_seed (valid with metadata_csum_seed)
 	Encoding          uint16    // casefold encoding
 	BackupBGs         [2]uint32 // sparse_super2: the two groups with backups
+	// Internal files that live in ordinary (non-reserved) inodes: the
+	// quota files (quota feature) and the orphan file (orphan_file).
+	UsrQuotaInum, GrpQuotaInum, PrjQuotaInum uint32
+	OrphanFileInum                           uint32
+	// JnlBackupType is 1 (JnlBackupBlocks) when JnlBlocks holds a copy
+	// of the journal inode's i_block (0-14), i_size_high (15) and i_size
+	// (16), which mke2fs and e2fsck keep for when the inode is damaged.
+	JnlBackupType uint8
+	JnlBlocks     [17]uint32
 	Checksum          uint32
 
 	Created     time.Time // s_mkfs_time
@@ -272,6 +287,29 @@ func (s *Superblock) NeedsRecovery() bool { return s.FeatureIncompat&IncompatRec
 
 // HasJournal reports whether the filesystem has a journal (ext3/ext4).
 func (s *Superblock) HasJournal() bool { return s.FeatureCompat&CompatHasJournal != 0 }
+
+// JnlBackupBlocks is s_jnl_backup_type when s_jnl_blocks is valid.
+const JnlBackupBlocks = 1
+
+// JournalInodeBackup returns the journal inode as the superblock's backup
+// copy (s_jnl_blocks) describes it, or nil when there is none: the block
+// map and size, a regular file of mode 0600, extent-mapped when the copy
+// starts with an extent header, as e2fsck rebuilds it when the journal
+// inode itself is damaged. Map it with FS.MapInode.
+func (s *Superblock) JournalInodeBackup() *Inode {
+	if s.JnlBackupType != JnlBackupBlocks || s.JournalInum == 0 {
+		return nil
+	}
+	in := &Inode{Ino: s.JournalInum, Mode: ModeReg | 0o600, Links: 1, Offset: s.Offset + sbJnlBlocks}
+	in.Size = uint64(s.JnlBlocks[15])<<32 | uint64(s.JnlBlocks[16])
+	for i := 0; i < 15; i++ {
+		binary.LittleEndian.PutUint32(in.Block[4*i:], s.JnlBlocks[i])
+	}
+	if binary.LittleEndian.Uint16(in.Block[:]) == extentMagic {
+		in.Flags |= FlagExtents
+	}
+	return in
+}
 
 func (s *Superblock) has64Bit() bool        { return s.FeatureIncompat&Incompat64Bit != 0 }
 func (s *Superblock) hasMetadataCsum() bool { return s.FeatureROCompat&ROCompatMetadataCsum != 0 }
@@ -362,6 +400,10 @@ func parseSuperblock(b []byte, off int64, volSize int64) (*Superblock, error) {
 		s.HashSeed[i] = le.Uint32(b[sbHashSeed+4*i:])
 	}
 	s.DefHashVersion = b[sbDefHashVersion]
+	s.JnlBackupType = b[sbJnlBackupType]
+	for i := range s.JnlBlocks {
+		s.JnlBlocks[i] = le.Uint32(b[sbJnlBlocks+4*i:])
+	}
 	s.DescSize = 32
 	if s.has64Bit() {
 		// s_desc_size 0 with 64bit is read as 32, as e2fsprogs does
@@ -378,6 +420,10 @@ func parseSuperblock(b []byte, off int64, volSize int64) (*Superblock, error) {
 	s.ChecksumType = b[sbChecksumType]
 	s.ChecksumSeed = le.Uint32(b[sbChecksumSeed:])
 	s.Encoding = le.Uint16(b[sbEncoding:])
+	s.UsrQuotaInum = le.Uint32(b[sbUsrQuotaInum:])
+	s.GrpQuotaInum = le.Uint32(b[sbGrpQuotaInum:])
+	s.PrjQuotaInum = le.Uint32(b[sbPrjQuotaInum:])
+	s.OrphanFileInum = le.Uint32(b[sbOrphanFileInum:])
 	s.BackupBGs[0] = le.Uint32(b[sbBackupBGs:])
 	s.BackupBGs[1] = le.Uint32(b[sbBackupBGs+4:])
 	s.Checksum = le.Uint32(b[sbChecksum:])

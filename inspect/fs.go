@@ -65,7 +65,18 @@ func JournalSummary(view *journal.View) string {
 		if r.HasFailedCommit {
 			s += fmt.Sprintf(" (log ends at transaction %d, whose commit checksum failed)", r.FailedCommit)
 		}
-		return s
+		return withNotes(s, r)
+	case view.Result != nil && len(view.Result.Notes) > 0:
+		return withNotes("journal", view.Result)
 	}
 	return ""
+}
+
+// withNotes appends the replay's notes (a backup block map used, fast
+// commits not replayed, a log left alone) to s.
+func withNotes(s string, r *journal.Result) string {
+	for _, n := range r.Notes {
+		s += "; " + n
+	}
+	return s
 }

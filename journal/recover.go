@@ -18,6 +18,7 @@ type device struct {
 	bs    int64
 	total uint64       // j_total_len: blocks in the journal
 	runs  []ext.Extent // nil: identity mapping (external journal)
+	note  string       // how the journal was found, when unusual
 }
 
 // offset maps journal block lblk to its byte offset on the device.

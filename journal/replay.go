@@ -123,6 +123,9 @@ func Replay(vol io.ReaderAt, size int64, fsys *ext.FS, opts *Options) (*Overlay,
 func replayLog(vol io.ReaderAt, size, bs int64, fsb *ext.Superblock, dev *device, sbBlock uint64, withoutFlag, ignoreCsum bool) (*Overlay, *Result, error) {
 	res := &Result{NeedsRecovery: fsb.NeedsRecovery(), ChecksumsOK: true}
 	res.External = dev.runs == nil
+	if dev.note != "" {
+		res.Notes = append(res.Notes, dev.note)
+	}
 	buf := make([]byte, bs)
 	sbOff, err := dev.read(sbBlock, buf)
 	if err != nil {
@@ -240,11 +243,33 @@ func openDevice(vol io.ReaderAt, size int64, fsys *ext.FS, opts *Options) (*devi
 	}
 	in, err := fsys.Inode(fsb.JournalInum)
 	if err != nil {
-		return nil, 0, fmt.Errorf("journal: journal inode %d: %w", fsb.JournalInum, err)
+		err = fmt.Errorf("journal: journal inode %d: %w", fsb.JournalInum, err)
+	} else {
+		var dev *device
+		if dev, err = inodeDevice(vol, size, fsys, in); err == nil {
+			return dev, 0, nil
+		}
 	}
-	runs, err := fsys.BlockMap(fsb.JournalInum)
+	// The journal inode is damaged: like e2fsck, use the copy of its
+	// block map the superblock keeps (s_jnl_blocks).
+	if bin := fsb.JournalInodeBackup(); bin != nil {
+		if dev, berr := inodeDevice(vol, size, fsys, bin); berr == nil {
+			dev.note = fmt.Sprintf("journal inode %d unusable (%v); replayed through the superblock's backup of its block map (s_jnl_blocks), as e2fsck does", fsb.JournalInum, err)
+			return dev, 0, nil
+		}
+	}
+	return nil, 0, err
+}
+
+// inodeDevice maps the internal journal held by inode in.
+func inodeDevice(vol io.ReaderAt, size int64, fsys *ext.FS, in *ext.Inode) (*device, error) {
+	bs := fsys.BlockSize()
+	if !in.IsRegular() {
+		return nil, corrupt(0, in.Offset, "journal inode", "journal inode %d is not a regular file (mode %#o)", in.Ino, in.Mode)
+	}
+	runs, _, err := fsys.MapInode(in)
 	if err != nil {
-		return nil, 0, fmt.Errorf("journal: journal inode %d block map: %w", fsb.JournalInum, err)
+		return nil, fmt.Errorf("journal: journal inode %d block map: %w", in.Ino, err)
 	}
 	runs = slices.Clone(runs)
 	slices.SortFunc(runs, func(a, b ext.Extent) int {
@@ -261,9 +286,9 @@ func openDevice(vol io.ReaderAt, size int64, fsys *ext.FS, opts *Options) (*devi
 	}
 	total := in.Size / uint64(bs)
 	if total < minJournalBlocks {
-		return nil, 0, corrupt(0, in.Offset, "journal inode", "journal inode %d is %d blocks, less than the minimum %d", fsb.JournalInum, total, minJournalBlocks)
+		return nil, corrupt(0, in.Offset, "journal inode", "journal inode %d is %d blocks, less than the minimum %d", in.Ino, total, minJournalBlocks)
 	}
-	return &device{r: vol, size: size, bs: bs, total: total, runs: runs}, 0, nil
+	return &device{r: vol, size: size, bs: bs, total: total, runs: runs}, nil
 }
 
 // External journal devices: an ext2 superblock at byte 1024 with the
