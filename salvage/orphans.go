@@ -1,25 +1,35 @@
 package salvage
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 
 	"github.com/imgtool/imgtool/ext"
 )
 
-// The orphan scan, as e2fsck's passes 1 to 3 would put inodes into
+// The orphan scan, as e2fsck's passes 1 to 4 would put inodes into
 // lost+found: every inode table is read, and an inode no directory
-// reached is taken as in use when
-//   - links_count > 0 and i_mode has a valid file type, and
-//   - with metadata_csum, its checksum holds (a stale or garbage inode
-//     almost never has a valid crc32c), or else it is marked in the inode
-//     bitmap (when the bitmap is readable) and its dtime is 0, and
+// reached is taken for an unattached file when
+//   - links_count > 0 and i_mode has a valid file type (e2fsck's test
+//     for "in use": it ignores the inode bitmap and a stray dtime, and
+//     so do we, unless the bitmap says free and the inode's checksum
+//     fails too: then it is stale or garbage);
+//   - it is not an internal file: the quota files or the orphan file
+//     named by the superblock, or an xattr value inode (EA_INODE) that
+//     some inode's xattr refers to (an unreferenced one is a file that
+//     lost its owner: e2fsck clears the flag and connects it);
+//   - it is not an empty regular file or directory (no blocks, no
+//     in-inode xattrs), which e2fsck clears ("Unattached zero-length
+//     inode") and which holds nothing to rescue;
 //   - its content looks like its type: a directory's first entry is "."
-//     naming itself; a file's block map yields at least one extent or is
-//     empty with size 0.
+//     naming itself, or (its first block damaged, which e2fsck repairs)
+//     the inode bitmap marks it in use; a file's block map yields at
+//     least one extent, or it is inline.
 // Groups marked INODE_UNINIT, and the unused tail of each inode table
 // (bg_itable_unused), are skipped when the descriptor is the primary's and
 // checksummed (uninit_bg or metadata_csum), as e2fsck does.
+// TestOrphansMatchE2fsck measures this rule against e2fsck on the corpus.
 
 // isOrphan decides whether unreached inode in is in use. used is the inode
 // bitmap bit: 1 set, 0 clear, -1 unknown.
@@ -27,29 +37,43 @@ func (w *walker) isOrphan(in *ext.Inode, used int) bool {
 	if in.Links == 0 || in.Mode == 0 || !validType(in) {
 		return false
 	}
-	ok, checked := w.fsys.VerifyInode(in)
-	switch {
-	case checked && ok:
-		if in.Dtime != 0 && used == 0 {
-			return false
-		}
-	case used == 0:
+	switch in.Ino {
+	case w.sb.UsrQuotaInum, w.sb.GrpQuotaInum, w.sb.PrjQuotaInum, w.sb.OrphanFileInum:
 		return false
-	case in.Dtime != 0 && used != 1:
+	}
+	if ok, checked := w.fsys.VerifyInode(in); checked && !ok && used == 0 {
+		return false
+	}
+	inline := in.Flags&ext.FlagInlineData != 0
+	if in.Blocks == 0 && !inline && (in.IsRegular() || in.IsDir()) && !inInodeXattrs(in) {
 		return false
 	}
 	switch {
 	case in.IsDir():
 		ents, _ := w.fsys.ReadDirInode(in.Ino)
-		return len(ents) > 0 && ents[0].Name == "." && ents[0].Ino == in.Ino
-	case in.IsRegular(), in.IsSymlink():
-		data, _, err := w.fsys.MapInode(in)
-		if in.Flags&ext.FlagInlineData != 0 || (in.IsSymlink() && in.Size < 60 && err == nil) {
+		if len(ents) > 0 && ents[0].Name == "." && ents[0].Ino == in.Ino {
 			return true
 		}
-		return len(data) > 0 || (in.Size == 0 && err == nil)
+		// e2fsck rebuilds a missing "." and "..": a directory whose first
+		// block is damaged still counts when the bitmap agrees.
+		return used == 1
+	case in.IsRegular(), in.IsSymlink():
+		data, _, err := w.fsys.MapInode(in)
+		if inline || (in.IsSymlink() && in.Size < 60 && err == nil) {
+			return true
+		}
+		return len(data) > 0
 	}
 	return true
+}
+
+// inInodeXattrs reports whether the inode's extra space holds an xattr
+// header (magic 0xEA020000 after i_extra_isize), as e2fsck checks before
+// clearing an empty unattached inode.
+func inInodeXattrs(in *ext.Inode) bool {
+	raw := in.Raw()
+	off := 128 + int(in.ExtraIsize)
+	return in.ExtraIsize > 0 && off+4 <= len(raw) && binary.LittleEndian.Uint32(raw[off:]) == 0xEA020000
 }
 
 // orphans scans the inode tables and extracts the unreachable in-use
@@ -63,6 +87,11 @@ func (w *walker) orphans() error {
 		csummed = csummed || f == "uninit_bg" || f == "metadata_csum"
 	}
 	var dirs, others []uint32
+	type eaCand struct {
+		ino  uint32
+		used int
+	}
+	var eaCands []eaCand
 	parent := map[uint32]uint32{} // unreachable directory -> its ".."
 	for g, gd := range w.fsys.Groups() {
 		if err := w.ctx.Err(); err != nil {
@@ -102,6 +131,10 @@ func (w *walker) orphans() error {
 					used = 1
 				}
 			}
+			if in.Flags&ext.FlagEAInode != 0 && in.Links > 0 {
+				eaCands = append(eaCands, eaCand{ino, used})
+				continue
+			}
 			if !w.isOrphan(in, used) {
 				continue
 			}
@@ -113,6 +146,21 @@ func (w *walker) orphans() error {
 				}
 			} else {
 				others = append(others, ino)
+			}
+		}
+	}
+	// EA inodes no xattr refers to are files that lost their owner.
+	if len(eaCands) > 0 {
+		refs, err := w.eaInodeRefs()
+		if err != nil {
+			return err
+		}
+		for _, c := range eaCands {
+			if refs[c.ino] {
+				continue
+			}
+			if in, err := w.fsys.Inode(c.ino); err == nil && w.isOrphan(in, c.used) {
+				others = append(others, c.ino)
 			}
 		}
 	}
@@ -164,4 +212,31 @@ func (w *walker) orphans() error {
 		}
 	}
 	return nil
+}
+
+// eaInodeRefs returns the xattr value inodes (ea_inode) that the xattrs of
+// in-use inodes refer to. It reads every inode table again, so it runs only
+// when the scan met an unreached EA_INODE.
+func (w *walker) eaInodeRefs() (map[uint32]bool, error) {
+	refs := map[uint32]bool{}
+	for ino := uint32(1); ino <= w.sb.InodesCount && ino != 0; ino++ {
+		if ino%4096 == 0 {
+			if err := w.ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		in, err := w.fsys.Inode(ino)
+		if err != nil || in.Links == 0 || in.Mode == 0 || in.Flags&ext.FlagEAInode != 0 {
+			continue
+		}
+		xs, _ := w.fsys.Xattrs(ino)
+		for _, x := range xs {
+			// e2fsck drops an entry whose value is empty (an ea_inode
+			// value of size 0 is invalid), freeing its inode.
+			if x.ValueInode != 0 && len(x.Value) > 0 {
+				refs[x.ValueInode] = true
+			}
+		}
+	}
+	return refs, nil
 }
