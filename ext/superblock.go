@@ -249,7 +249,7 @@ type Superblock struct {
 	// (16), which mke2fs and e2fsck keep for when the inode is damaged.
 	JnlBackupType uint8
 	JnlBlocks     [17]uint32
-	Checksum          uint32
+	Checksum      uint32
 
 	Created     time.Time // s_mkfs_time
 	Mounted     time.Time // s_mtime: last mount
