@@ -67,6 +67,7 @@ func Inspect(srcs []Source, opts *Options) (*Tree, error) {
 // the caller assembles them into VGs.
 func (b *builder) explore(v *Volume, depth int) []*pvRef {
 	b.nvol++
+	v.journal = b.opts.Journal
 	if depth > b.opts.MaxDepth {
 		v.addNote("not explored: nested deeper than %d levels", b.opts.MaxDepth)
 		return nil

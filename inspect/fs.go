@@ -15,6 +15,9 @@ type FSOptions struct {
 	// Salvage opens tolerantly (ext.Options.Salvage): files with a damaged
 	// block map read in part instead of failing.
 	Salvage bool
+	// Journal gives an external journal device; nil uses the tree's
+	// (inspect.Options.Journal).
+	Journal *journal.Options
 }
 
 // OpenExt opens the ext2/3/4 filesystem of v the way the kernel would
@@ -45,12 +48,20 @@ func (v *Volume) OpenExt(opts *FSOptions) (*journal.View, error) {
 		}
 		return &journal.View{FS: fsys, ReaderAt: r, Size: r.Size()}, nil
 	}
-	view, err := journal.Open(r, r.Size(), eo, nil)
+	jo := v.journal
+	if opts != nil && opts.Journal != nil {
+		jo = opts.Journal
+	}
+	view, err := journal.Open(r, r.Size(), eo, jo)
 	if err != nil {
 		return nil, fmt.Errorf("volume %s: %w", v.DisplayAddress(), err)
 	}
 	return view, nil
 }
+
+// JournalOptions returns the journal options OpenExt uses by default (the
+// tree's external journal device), or nil.
+func (v *Volume) JournalOptions() *journal.Options { return v.journal }
 
 // JournalSummary says in one line what OpenExt's replay did, or "".
 func JournalSummary(view *journal.View) string {

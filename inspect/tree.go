@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/imgtool/imgtool/image"
+	"github.com/imgtool/imgtool/journal"
 	"github.com/imgtool/imgtool/lvm"
 )
 
@@ -29,6 +30,7 @@ const (
 // Volume is one node of the tree. Every node but a VG is a range of bytes;
 // Content says what those bytes hold.
 type Volume struct {
+	journal *journal.Options // Options.Journal, the default for OpenExt
 	// Address is the volume's full address, e.g. "VolGroup00/domu1/p1".
 	// The main image itself has the empty address.
 	Address string `json:"address"`
@@ -145,6 +147,10 @@ type Options struct {
 	// VG assembly.
 	LVM    *lvm.AssembleOptions
 	Logger *slog.Logger
+	// Journal gives the external journal device of a filesystem made
+	// with one (journal_dev), for every replay: the tree's needs_recovery
+	// notes and each Volume.OpenExt that does not name its own.
+	Journal *journal.Options
 }
 
 // Walk calls fn for every node in depth-first order; returning false skips

@@ -102,7 +102,7 @@ func defaultSalvage(ctx context.Context, v *inspect.Volume, dest string, noJourn
 		return s
 	}
 	root := os.Geteuid() == 0
-	opts := salvage.Options{NoJournal: noJournal, Extract: extract.Options{Owner: root, Devices: root}}
+	opts := salvage.Options{NoJournal: noJournal, Journal: v.JournalOptions(), Extract: extract.Options{Owner: root, Devices: root}}
 	view, err := salvage.Open(r, r.Size(), opts)
 	if err != nil {
 		s.Err = fmt.Errorf("volume %s: %w", v.DisplayAddress(), err)

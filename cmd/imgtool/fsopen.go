@@ -14,6 +14,7 @@ import (
 	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/extract"
 	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/journal"
 	"github.com/imgtool/imgtool/otherfs"
 	"github.com/spf13/cobra"
 )
@@ -124,6 +125,10 @@ func openFS(cmd *cobra.Command, image, spec string, f *imageFlags) (*fsHandle, e
 	if msg := inspect.JournalSummary(view); msg != "" {
 		slog.Info(msg, "volume", v.DisplayAddress())
 		if view.ReplayErr != nil {
+			var ej *journal.ExternalJournalError
+			if errors.As(view.ReplayErr, &ej) {
+				msg += " (give the journal device with --journal-dev FILE)"
+			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "imgtool: %s: %s\n", v.DisplayAddress(), msg)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/imgtool/imgtool/fixtures"
 	"github.com/imgtool/imgtool/image"
 	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/journal"
 	"github.com/imgtool/imgtool/lvm"
 	"github.com/spf13/cobra"
 )
@@ -18,6 +19,7 @@ type session struct {
 	tree    *inspect.Tree
 	closers []io.Closer
 	demo    bool
+	journal *journal.Options // --journal-dev, or nil
 }
 
 func (s *session) Close() {
@@ -28,14 +30,16 @@ func (s *session) Close() {
 
 // imageFlags are the flags shared by commands that read images.
 type imageFlags struct {
-	extra     []string
-	lvmBackup []string
-	noJournal bool
+	extra      []string
+	lvmBackup  []string
+	noJournal  bool
+	journalDev string
 }
 
 func (f *imageFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVarP(&f.extra, "add", "a", nil, "another image holding PVs of the same VGs (repeatable)")
 	cmd.Flags().BoolVar(&f.noJournal, "no-journal", false, "show ext filesystems as they are on disk: do not replay a journal that needs recovery")
+	cmd.Flags().StringVar(&f.journalDev, "journal-dev", "", "external journal device or image `FILE` of a filesystem made with one (mke2fs -J device=), replayed in memory with it")
 	cmd.Flags().StringArrayVar(&f.lvmBackup, "lvm-backup", nil, "VG metadata from an /etc/lvm/backup-style `FILE`, used when no on-disk copy is readable (repeatable)")
 }
 
@@ -95,7 +99,16 @@ func openImages(cmd *cobra.Command, path string, f *imageFlags, allowDemo bool) 
 		s.Close()
 		return nil, err
 	}
-	t, err := inspect.Inspect(srcs, &inspect.Options{Logger: slog.Default(), LVM: lvmOpts})
+	if f.journalDev != "" {
+		jd, err := image.Open(f.journalDev)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("--journal-dev: %w", err)
+		}
+		s.closers = append(s.closers, jd)
+		s.journal = &journal.Options{External: jd, ExternalSize: jd.Size()}
+	}
+	t, err := inspect.Inspect(srcs, &inspect.Options{Logger: slog.Default(), LVM: lvmOpts, Journal: s.journal})
 	if err != nil {
 		s.Close()
 		return nil, err

@@ -47,6 +47,7 @@ func runSalvage(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 	opts := salvage.Options{
 		Extract:   extract.Options{Force: xf.force, Xattrs: xf.xattrs, Owner: root, Devices: root, Workers: xf.workers},
 		NoJournal: f.noJournal,
+		Journal:   s.journal,
 	}
 	stderr := cmd.ErrOrStderr()
 	if !xf.noProgress && isTerminal(stderr) {
@@ -78,7 +79,7 @@ func runSalvage(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 }
 
 func salvageTar(ctx context.Context, cmd *cobra.Command, v *inspect.Volume, xf *extractFlags, opts salvage.Options) (*salvage.Report, error) {
-	view, err := v.OpenExt(&inspect.FSOptions{NoJournal: opts.NoJournal, Salvage: true})
+	view, err := v.OpenExt(&inspect.FSOptions{NoJournal: opts.NoJournal, Salvage: true, Journal: opts.Journal})
 	if err != nil {
 		return nil, err
 	}
