@@ -257,6 +257,9 @@ func OpenKind(r io.ReaderAt, size int64, k Kind, volume string) (fsys *FS, err e
 			return nil, fsys.corrupt("open", err.Error())
 		}
 	case k == ISO9660:
+		if err := checkISO(r, size); err != nil {
+			return nil, fsys.corrupt("open", err.Error())
+		}
 	default:
 		return nil, fmt.Errorf("%s: unknown filesystem kind %q", volName(volume), k)
 	}
