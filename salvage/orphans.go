@@ -79,13 +79,35 @@ func inInodeXattrs(in *ext.Inode) bool {
 // orphans scans the inode tables and extracts the unreachable in-use
 // inodes under #orphans: directories first (only the top of each
 // unreachable subtree; the rest comes with it), then the other inodes.
+// inodesInUse returns, per group, how many inodes of its table may be in
+// use: all, but for a group whose primary, checksummed descriptor says
+// INODE_UNINIT (none) or has an unused tail (bg_itable_unused), as e2fsck
+// reads them. Every scan of the inode tables is bounded by this.
+func (w *walker) inodesInUse() []uint64 {
+	ipg := uint64(w.sb.InodesPerGroup)
+	csummed := false
+	for _, f := range w.sb.ROCompatFeatures() {
+		csummed = csummed || f == "uninit_bg" || f == "metadata_csum"
+	}
+	groups := w.fsys.Groups()
+	out := make([]uint64, len(groups))
+	for g, gd := range groups {
+		n := ipg
+		if csummed && w.fsys.DescSource(uint64(g)) == ext.DescPrimary {
+			if gd.Flags&ext.GroupInodeUninit != 0 {
+				n = 0
+			} else if uint64(gd.ItableUnused) < ipg {
+				n = ipg - uint64(gd.ItableUnused)
+			}
+		}
+		out[g] = n
+	}
+	return out
+}
+
 func (w *walker) orphans() error {
 	sb := w.sb
 	ipg := uint64(sb.InodesPerGroup)
-	csummed := false
-	for _, f := range sb.ROCompatFeatures() {
-		csummed = csummed || f == "uninit_bg" || f == "metadata_csum"
-	}
 	var dirs, others []uint32
 	type eaCand struct {
 		ino  uint32
@@ -93,19 +115,12 @@ func (w *walker) orphans() error {
 	}
 	var eaCands []eaCand
 	parent := map[uint32]uint32{} // unreachable directory -> its ".."
-	for g, gd := range w.fsys.Groups() {
+	for g, n := range w.inodesInUse() {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
-		trusted := csummed && w.fsys.DescSource(uint64(g)) == ext.DescPrimary
-		n := ipg
-		if trusted {
-			if gd.Flags&ext.GroupInodeUninit != 0 {
-				continue
-			}
-			if uint64(gd.ItableUnused) < ipg {
-				n = ipg - uint64(gd.ItableUnused)
-			}
+		if n == 0 {
+			continue
 		}
 		bitmap, berr := w.fsys.InodeBitmap(uint64(g))
 		for i := uint64(0); i < n; i++ {
@@ -219,22 +234,33 @@ func (w *walker) orphans() error {
 // when the scan met an unreached EA_INODE.
 func (w *walker) eaInodeRefs() (map[uint32]bool, error) {
 	refs := map[uint32]bool{}
-	for ino := uint32(1); ino <= w.sb.InodesCount && ino != 0; ino++ {
-		if ino%4096 == 0 {
-			if err := w.ctx.Err(); err != nil {
-				return nil, err
+	ipg := uint64(w.sb.InodesPerGroup)
+	for g, n := range w.inodesInUse() {
+		if err := w.ctx.Err(); err != nil {
+			return nil, err
+		}
+		for i := uint64(0); i < n; i++ {
+			ino64 := uint64(g)*ipg + i + 1
+			if ino64 > uint64(w.sb.InodesCount) {
+				break
 			}
-		}
-		in, err := w.fsys.Inode(ino)
-		if err != nil || in.Links == 0 || in.Mode == 0 || in.Flags&ext.FlagEAInode != 0 {
-			continue
-		}
-		xs, _ := w.fsys.Xattrs(ino)
-		for _, x := range xs {
-			// e2fsck drops an entry whose value is empty (an ea_inode
-			// value of size 0 is invalid), freeing its inode.
-			if x.ValueInode != 0 && len(x.Value) > 0 {
-				refs[x.ValueInode] = true
+			in, err := w.fsys.Inode(uint32(ino64))
+			if err != nil {
+				if i == 0 {
+					break // the group's inode table is unreadable
+				}
+				continue
+			}
+			if in.Links == 0 || in.Mode == 0 || in.Flags&ext.FlagEAInode != 0 || (in.FileACL == 0 && !inInodeXattrs(in)) {
+				continue
+			}
+			xs, _ := w.fsys.Xattrs(in.Ino)
+			for _, x := range xs {
+				// e2fsck drops an entry whose value is empty (an ea_inode
+				// value of size 0 is invalid), freeing its inode.
+				if x.ValueInode != 0 && len(x.Value) > 0 {
+					refs[x.ValueInode] = true
+				}
 			}
 		}
 	}
