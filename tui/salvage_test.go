@@ -23,6 +23,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 	"github.com/imgtool/imgtool/extract"
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
+	"github.com/imgtool/imgtool/image"
 	"github.com/imgtool/imgtool/inspect"
 	"github.com/imgtool/imgtool/salvage"
 )
@@ -387,5 +388,60 @@ func TestNoJournalOption(t *testing.T) {
 	}
 	if got := list(false); !slices.Contains(got, "newdir") {
 		t.Errorf("replayed root %q lacks newdir", got)
+	}
+}
+
+// A filesystem whose primary superblock is gone is not recognised (the
+// volume shows no content), yet S salvages it through a backup
+// superblock, as `imgtool extract --salvage` does. The fixture's group
+// descriptors are zeroed too: every file of its source tree still comes
+// back byte for byte.
+func TestSalvageUnrecognised(t *testing.T) {
+	want := manifest(t, "salvage-zerogdt.manifest")
+	img := fixturetest.Copy(t, "salvage-zerogdt-ext2")
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(make([]byte, 1024), 1024); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	im, err := image.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	tree, err := inspect.Inspect([]inspect.Source{{Name: "wiped.img", R: im, Size: im.Size()}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := tree.Roots[0].Content; c != nil {
+		t.Fatalf("wiped superblock still recognised as %s", c.Type)
+	}
+	m := New(tree, Options{})
+	press(m, "enter")
+	if m.files.fsys != nil || !strings.Contains(m.status, "no filesystem signature") {
+		t.Fatalf("enter on the unrecognised volume: status %q", m.status)
+	}
+	dest := filepath.Join(t.TempDir(), "out")
+	press(m, "S")
+	if m.ex.state != exAsk {
+		t.Fatalf("S refused: %q", m.status)
+	}
+	m.ex.input.SetValue(dest)
+	press(m, "enter")
+	s := m.LastExtract()
+	if s == nil || s.Err != nil {
+		t.Fatalf("summary %+v", s)
+	}
+	files := checkManifest(t, dest, want)
+	var rep salvage.Report
+	b, err := os.ReadFile(filepath.Join(dest, salvage.ReportName))
+	if err != nil || json.Unmarshal(b, &rep) != nil {
+		t.Fatalf("report: %v", err)
+	}
+	if rep.Superblock == 1024 || rep.FilesRecovered != files || rep.FilesLost != 0 {
+		t.Errorf("report: superblock at %#x, %d files recovered, %d lost; want a backup superblock and all %d files", rep.Superblock, rep.FilesRecovered, rep.FilesLost, files)
 	}
 }
