@@ -97,7 +97,8 @@ func (m *Model) render() string {
 		out = append(out, "",
 			fit(" Volumes: enter opens an ext2/3/4 filesystem; others show why they cannot.", w),
 			fit(" Marks span directories; x extracts them (or the entry under the cursor).", w),
-			fit(" Rows marked ! have damage: the rest keeps working.", w))
+			fit(" Rows marked ! have damage: the rest keeps working. S salvages a whole volume", w),
+			fit(" (even one no longer recognised): what is unreachable goes to #orphans.", w))
 		return finish(out, w, h)
 	}
 
