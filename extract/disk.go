@@ -444,13 +444,26 @@ func (d *diskSink) hardlink(names []string, src string, in *ext.Inode, first []s
 	if err != nil {
 		return err
 	}
-	// Open the first name's directory from the root, never following a
-	// symlink (it may have left the stack).
-	ffd, err := d.openPath(first[:len(first)-1])
-	if err != nil {
-		return fmt.Errorf("hard link to %s: %w", quotePath(filepath.Join(first...)), err)
+	// Open the first name's directory from the deepest directory of the
+	// stack on its path (usually the whole of it: links tend to share a
+	// directory), else from the root, never following a symlink.
+	dir := first[:len(first)-1]
+	k := 0
+	for k < len(d.stack) && k < len(dir) && d.stack[k].name == dir[k] {
+		k++
 	}
-	defer unix.Close(ffd)
+	base := d.root
+	if k > 0 {
+		base = d.stack[k-1].fd
+	}
+	ffd := base
+	if k < len(dir) {
+		ffd, err = d.openPath(base, dir[k:])
+		if err != nil {
+			return fmt.Errorf("hard link to %s: %w", quotePath(filepath.Join(first...)), err)
+		}
+		defer unix.Close(ffd)
+	}
 	name := names[len(names)-1]
 	if err := d.retry(pfd, name, func() error { return unix.Linkat(ffd, first[len(first)-1], pfd, name, 0) }); err != nil {
 		return fmt.Errorf("hard link %s to %s: %w", quotePath(name), quotePath(filepath.Join(first...)), err)
@@ -458,9 +471,9 @@ func (d *diskSink) hardlink(names []string, src string, in *ext.Inode, first []s
 	return nil
 }
 
-// openPath opens the directory names below the root (a new fd).
-func (d *diskSink) openPath(names []string) (int, error) {
-	fd, err := unix.Dup(d.root)
+// openPath opens the directory names below the directory base (a new fd).
+func (d *diskSink) openPath(base int, names []string) (int, error) {
+	fd, err := unix.Dup(base)
 	if err != nil {
 		return -1, err
 	}
