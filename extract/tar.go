@@ -26,9 +26,10 @@ import (
 // back with `fallocate --dig-holes`.
 
 type tarSink struct {
-	x   *Extractor
-	tw  *tar.Writer
-	buf []byte
+	x    *Extractor
+	tw   *tar.Writer
+	buf  []byte
+	zero []byte // len(buf) zeros, written for holes; never read into
 }
 
 func newTarSink(x *Extractor, w io.Writer) *tarSink {
@@ -107,10 +108,31 @@ func (t *tarSink) file(names []string, src string, in *ext.Inode) error {
 		return err
 	}
 	// The member's length is fixed by the header: unreadable ranges are
-	// written as zeros and reported.
+	// written as zeros and reported. Holes are written from a zero buffer
+	// without reading (a sparse file of terabytes costs only its output).
 	var firstErr error
+	if t.zero == nil {
+		t.zero = make([]byte, len(t.buf))
+	}
+	ranges := f.DataRanges()
 	for off := int64(0); off < h.Size; {
-		n := int(min(int64(len(t.buf)), h.Size-off))
+		for len(ranges) > 0 && ranges[0].Off+ranges[0].Len <= off {
+			ranges = ranges[1:]
+		}
+		if len(ranges) == 0 || ranges[0].Off > off {
+			end := h.Size
+			if len(ranges) > 0 {
+				end = min(end, ranges[0].Off)
+			}
+			n := min(int64(len(t.zero)), end-off)
+			if _, err := t.tw.Write(t.zero[:n]); err != nil {
+				return &fatalError{fmt.Errorf("tar: %w", err)}
+			}
+			off += n
+			t.x.bytes.Add(n)
+			continue
+		}
+		n := int(min(int64(len(t.buf)), h.Size-off, ranges[0].Off+ranges[0].Len-off))
 		b := t.buf[:n]
 		m, err := f.ReadAt(b, off)
 		if m < n {

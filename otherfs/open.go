@@ -41,6 +41,7 @@ const (
 	bpbRootEntries       = 0x11 // u16: 32-byte entries of the fixed root dir (0 on FAT32)
 	bpbTotalSectors16    = 0x13 // u16: volume size in sectors, or 0 (then the u32 below)
 	bpbSectorsPerFAT16   = 0x16 // u16: FAT size in sectors, or 0 on FAT32
+	maxFATCopies         = 4
 	bpbTotalSectors32    = 0x20 // u32
 	bpbSectorsPerFAT32   = 0x24 // u32 (FAT32's extended BPB)
 	bpbRootCluster32     = 0x2C // u32: first cluster of FAT32's root directory
@@ -157,17 +158,34 @@ func fatKind(b []byte, size int64) (Kind, error) {
 	if fatSz == 0 || meta*bps > size || meta >= tot {
 		return "", fmt.Errorf("FAT layout (%d reserved + %d FATs of %d sectors + %d root sectors) does not fit the %d-sector filesystem or the %d-byte volume", rsvd, nfats, fatSz, rootSecs, tot, size)
 	}
-	switch clusters := (tot - meta) / spc; {
+	if nfats > maxFATCopies {
+		return "", fmt.Errorf("%d FAT copies at byte %#x (at most %d)", nfats, bpbNumFATs, maxFATCopies)
+	}
+	clusters := (tot - meta) / spc
+	kind, entryBits := FAT32, int64(32)
+	switch {
 	case clusters <= maxFAT12Clusters:
-		return FAT12, nil
+		kind, entryBits = FAT12, 12
 	case clusters <= maxFAT16Clusters:
-		return FAT16, nil
+		kind, entryBits = FAT16, 16
 	default:
 		if le.Uint16(b[bpbRootEntries:]) != 0 {
 			return "", errors.New("FAT32 cluster count with a fixed root directory")
 		}
-		return FAT32, nil
+		// FAT32 keeps its FAT size in the 32-bit field only (go-diskfs
+		// reads that one); a 16-bit size besides is damage.
+		if v := le.Uint16(b[bpbSectorsPerFAT16:]); v != 0 {
+			return "", fmt.Errorf("FAT32 cluster count with a 16-bit FAT size (%d at byte %#x)", v, bpbSectorsPerFAT16)
+		}
 	}
+	// go-diskfs reads and compares every copy of the FAT whole: a FAT
+	// far larger than the clusters need (mkfs rounds up a little) is
+	// damage, and would cost time and memory in proportion.
+	need := ((clusters+2)*entryBits/8 + bps - 1) / bps
+	if fatSz > 2*need+16 {
+		return "", fmt.Errorf("FAT of %d sectors at byte %#x for %d clusters (which need %d)", fatSz, bpbSectorsPerFAT16, clusters, need)
+	}
+	return kind, nil
 }
 
 // checkSquashfs checks the superblock fields that size go-diskfs's
