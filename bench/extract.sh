@@ -35,41 +35,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-5}
-W=${XBENCH:-/tmp/xbench}
-mkdir -p "$W"
-command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
-
-CGO_ENABLED=0 go build -o "$W/imgtool" ./cmd/imgtool
-
-src=/usr/share
-bytes=$(du -sb "$src" | cut -f1)
-stamp="$bytes $(find "$src" | wc -l)"
-if [ ! -f "$W/share.img" ] || [ "$(cat "$W/share.stamp" 2>/dev/null)" != "$stamp" ]; then
-	echo "building $W/share.img from $src ($bytes bytes)..."
-	rm -f "$W/share.img"
-	truncate -s $((bytes * 2 + 256 * 1024 * 1024)) "$W/share.img"
-	mke2fs -q -F -t ext4 -d "$src" "$W/share.img"
-	echo "$stamp" > "$W/share.stamp"
-fi
-
-# tmpfs destination: /dev/shm when it has room for two copies, else our own.
-need=$((bytes * 3))
-avail=$(df -B1 --output=avail /dev/shm 2>/dev/null | tail -1 || echo 0)
-if [ "$avail" -gt "$need" ]; then
-	T=$(mktemp -d /dev/shm/xbench.XXXXXX)
-	trap 'rm -rf "$T"' EXIT
-else
-	T=$W/mnt
-	mkdir -p "$T"
-	mount -t tmpfs -o size=$((need / 1024 / 1024))m tmpfs "$T"
-	trap 'umount "$T"' EXIT
-fi
+. bench/lib.sh
 
 cat "$W/share.img" > /dev/null # warm the page cache
-# On a machine shared with other work, run both at a raised priority (root)
-# so that the comparison measures the tools rather than the neighbours.
-NICE=
-[ "$(id -u)" = 0 ] && NICE="nice -n -15"
 
 # run NAME CMD...: one timed run into $T/NAME; appends "wall cpu rss_kb".
 run() {

@@ -13,21 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-5}
-W=${XBENCH:-/tmp/xbench}
-mkdir -p "$W"
-command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
-CGO_ENABLED=0 go build -o "$W/imgtool" ./cmd/imgtool
+. bench/lib.sh
 
-src=/usr/share
-bytes=$(du -sb "$src" | cut -f1)
-stamp="$bytes $(find "$src" | wc -l)"
-if [ ! -f "$W/share.img" ] || [ "$(cat "$W/share.stamp" 2>/dev/null)" != "$stamp" ]; then
-	echo "building $W/share.img from $src ($bytes bytes)..."
-	rm -f "$W/share.img"
-	truncate -s $((bytes * 2 + 256 * 1024 * 1024)) "$W/share.img"
-	mke2fs -q -F -t ext4 -d "$src" "$W/share.img"
-	echo "$stamp" > "$W/share.stamp"
-fi
 # The damage: every block of the primary descriptor table zeroed.
 cp --sparse=always "$W/share.img" "$W/damaged.img"
 bs=$(dumpe2fs -h "$W/damaged.img" 2>/dev/null | awk -F: '/^Block size/ { print $2 + 0 }')
@@ -39,20 +26,7 @@ if debugfs -c -R 'ls /' "$W/damaged.img" >/dev/null 2>&1 && [ "$(debugfs -c -R '
 	exit 1
 fi
 
-need=$((bytes * 3))
-avail=$(df -B1 --output=avail /dev/shm 2>/dev/null | tail -1 || echo 0)
-if [ "$avail" -gt "$need" ]; then
-	T=$(mktemp -d /dev/shm/sbench.XXXXXX)
-	trap 'rm -rf "$T"' EXIT
-else
-	T=$W/mnt
-	mkdir -p "$T"
-	mount -t tmpfs -o size=$((need / 1024 / 1024))m tmpfs "$T"
-	trap 'umount "$T"' EXIT
-fi
 cat "$W/damaged.img" > /dev/null
-NICE=
-[ "$(id -u)" = 0 ] && NICE="nice -n -15"
 
 run() {
 	local name=$1 rc=0

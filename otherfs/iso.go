@@ -58,19 +58,11 @@ func (fsys *FS) fixISONames(key string, dst *Stat, ents []*Stat) error {
 		return nil
 	}
 	var recs []isoRecord
-	for off := 0; off < len(buf); {
-		n := int(buf[off])
-		if n == 0 {
-			off = (off/isoSectorSize + 1) * isoSectorSize
-			continue
-		}
-		if n < drName || off+n > len(buf) {
-			break
-		}
-		r := buf[off : off+n]
+	eachISORecord(buf, func(_ int, r []byte) bool {
+		n := len(r)
 		nl := int(r[drNameLen])
 		if drName+nl > n {
-			break
+			return false
 		}
 		rec := isoRecord{
 			extent: binary.LittleEndian.Uint32(r[drExtent:]),
@@ -83,8 +75,8 @@ func (fsys *FS) fixISONames(key string, dst *Stat, ents []*Stat) error {
 		}
 		rec.name = rrName(r[min(sua, n):])
 		recs = append(recs, rec)
-		off += n
-	}
+		return true
+	})
 	for _, st := range ents {
 		if st.Mode.IsDir() {
 			continue
@@ -103,6 +95,27 @@ func (fsys *FS) fixISONames(key string, dst *Stat, ents []*Stat) error {
 		}
 	}
 	return nil
+}
+
+// eachISORecord calls fn with each directory record of a directory's data
+// and its offset, skipping the zero padding at sector ends, until fn
+// returns false or a record is malformed (shorter than its fixed part or
+// running past the data).
+func eachISORecord(buf []byte, fn func(off int, rec []byte) bool) {
+	for off := 0; off < len(buf); {
+		n := int(buf[off+drLength])
+		if n == 0 {
+			off = (off/isoSectorSize + 1) * isoSectorSize
+			continue
+		}
+		if n < drName || off+n > len(buf) {
+			return
+		}
+		if !fn(off, buf[off:off+n]) {
+			return
+		}
+		off += n
+	}
 }
 
 // stripISO is what go-diskfs does to a file name.

@@ -108,29 +108,24 @@ func checkISO(r io.ReaderAt, size int64) error {
 		if _, err := r.ReadAt(buf, int64(d.ext)*isoSectorSize); err != nil {
 			return fmt.Errorf("directory at block %d: %v", d.ext, err)
 		}
-		for off := 0; off < len(buf); {
-			n := int(buf[off+drLength])
-			if n == 0 {
-				off = (off/isoSectorSize + 1) * isoSectorSize
-				continue
-			}
-			if n < drName || off+n > len(buf) {
-				break
-			}
-			rec := buf[off : off+n]
-			off += n
+		var bad error
+		eachISORecord(buf, func(off int, rec []byte) bool {
 			if rec[drFlags]&drFlagDir == 0 {
-				continue
+				return true
 			}
 			ext, sz := le.Uint32(rec[drExtent:]), le.Uint32(rec[drSize:])
 			if !inside(ext, sz) {
-				return fmt.Errorf("directory record at %#x: directory of %d bytes at block %d runs past the end of the volume (%d bytes)",
-					int64(d.ext)*isoSectorSize+int64(off-n), sz, ext, size)
+				bad = fmt.Errorf("directory record at %#x: directory of %d bytes at block %d runs past the end of the volume (%d bytes)",
+					int64(d.ext)*isoSectorSize+int64(off), sz, ext, size)
+				return false
 			}
-			if nl := int(rec[drNameLen]); nl == 1 && rec[drName] <= 1 {
-				continue // "." and ".."
+			if nl := int(rec[drNameLen]); !(nl == 1 && rec[drName] <= 1) { // not "." or ".."
+				queue = append(queue, span{ext, sz})
 			}
-			queue = append(queue, span{ext, sz})
+			return true
+		})
+		if bad != nil {
+			return bad
 		}
 	}
 	return nil

@@ -18,7 +18,7 @@ import (
 // unlinked one under #orphans/<inode>, and the report must name each
 // damage on the right inode, as e2fsck -fn does.
 func TestDamagedFixture(t *testing.T) {
-	want := readManifest(t, "salvage-damaged.manifest")
+	want := fixturetest.Manifest(t, "salvage-damaged.manifest")
 	inos := map[string]uint32{}
 	for _, l := range strings.Split(strings.TrimSpace(string(fixturetest.Golden(t, "salvage-damaged.inodes"))), "\n") {
 		f := strings.Split(l, "\t")
@@ -45,19 +45,19 @@ func TestDamagedFixture(t *testing.T) {
 
 	// Content: everything but the damaged files at their paths; the
 	// orphan under #orphans.
-	var intact []manifestRow
+	var intact []fixturetest.ManifestRow
 	for _, w := range want {
-		switch w.path {
+		switch w.Path {
 		case "x2", "sparse.bin", "orphan.txt":
 			continue
 		}
 		intact = append(intact, w)
 	}
-	checkTree(t, dest, intact)
+	fixturetest.CheckTree(t, dest, intact)
 	for _, w := range want {
-		if w.path == "orphan.txt" {
-			w.path = OrphansDir + "/" + strconv.Itoa(int(inos["/orphan.txt"]))
-			checkTree(t, dest, []manifestRow{w})
+		if w.Path == "orphan.txt" {
+			w.Path = OrphansDir + "/" + strconv.Itoa(int(inos["/orphan.txt"]))
+			fixturetest.CheckTree(t, dest, []fixturetest.ManifestRow{w})
 		}
 	}
 	if _, err := os.Lstat(filepath.Join(dest, "d1/sub/loop")); err == nil {

@@ -80,6 +80,20 @@ type Entry struct {
 	Detail string `json:"detail,omitempty"` // the first error, for humans
 }
 
+// Describe is the entry in one line without its status and detail:
+// "/path (inode N, type): reason,reason; R of S bytes".
+func (e *Entry) Describe() string {
+	rs := make([]string, len(e.Reasons))
+	for j, x := range e.Reasons {
+		rs[j] = string(x)
+	}
+	name := e.Path
+	if name == "" {
+		name = fmt.Sprintf("inode %d", e.Ino)
+	}
+	return fmt.Sprintf("%s (inode %d, %s): %s; %d of %d bytes", quote(name), e.Ino, e.Type, strings.Join(rs, ","), e.Recovered, e.Size)
+}
+
 func (e *Entry) has(r Reason) bool {
 	for _, x := range e.Reasons {
 		if x == r {
@@ -169,15 +183,7 @@ func (r *Report) Summary(max int) string {
 			fmt.Fprintf(&b, "... and %d more entries (see salvage-report.json)\n", len(r.Entries)-i+r.MoreEntries)
 			break
 		}
-		rs := make([]string, len(e.Reasons))
-		for j, x := range e.Reasons {
-			rs[j] = string(x)
-		}
-		name := e.Path
-		if name == "" {
-			name = fmt.Sprintf("inode %d", e.Ino)
-		}
-		fmt.Fprintf(&b, "%-9s %s (inode %d, %s): %s; %d of %d bytes", e.Status, quote(name), e.Ino, e.Type, strings.Join(rs, ","), e.Recovered, e.Size)
+		fmt.Fprintf(&b, "%-9s %s", e.Status, e.Describe())
 		if e.Detail != "" {
 			fmt.Fprintf(&b, "; %s", e.Detail)
 		}

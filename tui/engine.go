@@ -141,26 +141,9 @@ func defaultSalvage(ctx context.Context, v *inspect.Volume, dest string, noJourn
 		s.Info = append(s.Info, "report: "+filepath.Join(dest, salvage.SummaryName)+" and "+salvage.ReportName)
 	}
 	for _, e := range rep.Entries {
-		s.Lost = append(s.Lost, entryLine(e))
+		s.Lost = append(s.Lost, e.Status+": "+e.Describe())
 	}
 	s.More = rep.MoreEntries
 	s.Partial = rep.Partial()
 	return s
-}
-
-// entryLine is one salvage report entry as the summary box shows it.
-func entryLine(e salvage.Entry) string {
-	rs := make([]string, len(e.Reasons))
-	for i, r := range e.Reasons {
-		rs[i] = string(r)
-	}
-	name := e.Path
-	if name == "" {
-		name = fmt.Sprintf("inode %d", e.Ino)
-	}
-	l := fmt.Sprintf("%s: %s (inode %d, %s): %s", e.Status, name, e.Ino, e.Type, strings.Join(rs, ","))
-	if e.Type == "file" {
-		l += fmt.Sprintf("; %d of %d bytes", e.Recovered, e.Size)
-	}
-	return l
 }
