@@ -3,7 +3,6 @@ package journal
 import (
 	"bytes"
 	"io/fs"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -26,12 +25,7 @@ import (
 //     the "journal" entry; bitmaps, descriptors and the superblock may
 //     differ; no other block may.
 func TestJournalInodeBackup(t *testing.T) {
-	if _, err := os.Stat(corpusDir()); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("e2fsprogs corpus not present at %s", corpusDir())
-		}
-		t.Skipf("e2fsprogs corpus not present at %s (it lives outside the repository)", corpusDir())
-	}
+	requireCorpus(t)
 	img := corpusImage(t, "f_journal")
 	raw := readAll(t, img)
 	fsys := openExt(t, bytes.NewReader(raw), int64(len(raw)))

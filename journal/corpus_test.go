@@ -25,14 +25,7 @@ import (
 //   - e2fsck -fy: the tree (paths, types, sha256 of every file) read through
 //     the overlay must equal the tree of the checked copy read plainly.
 func TestCorpus(t *testing.T) {
-	if _, err := os.Stat(corpusDir()); err != nil {
-		// CI clones the repository with shared/ beside it: there the
-		// corpus must be present, and its absence is a failure.
-		if os.Getenv("CI") != "" {
-			t.Fatalf("e2fsprogs corpus not present at %s", corpusDir())
-		}
-		t.Skipf("e2fsprogs corpus not present at %s (it lives outside the repository)", corpusDir())
-	}
+	requireCorpus(t)
 	names, err := filepath.Glob(filepath.Join(corpusDir(), "j_*"))
 	if err != nil || len(names) == 0 {
 		t.Fatalf("no j_* cases in %s", corpusDir())
@@ -48,6 +41,19 @@ func TestCorpus(t *testing.T) {
 			}
 			checkAgainstE2fsck(t, name, img, raw, nil, nil)
 		})
+	}
+}
+
+// requireCorpus skips a test that needs the e2fsprogs corpus when it is
+// absent, except under CI, which clones the repository with shared/ beside
+// it: there the corpus must be present, and its absence is a failure.
+func requireCorpus(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(corpusDir()); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("e2fsprogs corpus not present at %s", corpusDir())
+		}
+		t.Skipf("e2fsprogs corpus not present at %s (it lives outside the repository)", corpusDir())
 	}
 }
 
