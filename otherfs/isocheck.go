@@ -119,7 +119,8 @@ func checkISO(r io.ReaderAt, size int64) error {
 					int64(d.ext)*isoSectorSize+int64(off), sz, ext, size)
 				return false
 			}
-			if nl := int(rec[drNameLen]); !(nl == 1 && rec[drName] <= 1) { // not "." or ".."
+			dot := rec[drNameLen] == 1 && len(rec) > drName && rec[drName] <= 1 // "." or ".."
+			if !dot {
 				queue = append(queue, span{ext, sz})
 			}
 			return true
