@@ -62,6 +62,7 @@ const (
 	sqInodeCount       = 4  // u32
 	sqBlockSize        = 12 // u32: data block size, 4 KiB..1 MiB
 	sqFragmentCount    = 16 // u32
+	sqCompression      = 20 // u16: 1 gzip, 2 lzma, 3 lzo, 4 xz, 5 lz4, 6 zstd
 	sqBlockLog         = 22 // u16: log2(block size)
 	sqIDCount          = 26 // u16: entries of the uid/gid table
 	sqVersionMajor     = 28 // u16: 4
@@ -197,6 +198,16 @@ func checkSquashfs(b []byte, size int64) error {
 	}
 	if v := le.Uint16(b[sqVersionMajor:]); v != 4 {
 		return fmt.Errorf("squashfs version %d at byte %#x (only 4 is read)", v, sqVersionMajor)
+	}
+	// go-diskfs reads gzip, xz, lz4 and zstd. Its LZO decoder loops
+	// forever on some damaged blocks (FuzzOtherFS found one with an empty
+	// metadata block), and it has no lzma: both are refused here.
+	switch c := le.Uint16(b[sqCompression:]); c {
+	case 1, 4, 5, 6:
+	case 2, 3:
+		return fmt.Errorf("%s-compressed squashfs (compression %d at byte %#x) is not read", map[uint16]string{2: "lzma", 3: "LZO"}[c], c, sqCompression)
+	default:
+		return fmt.Errorf("unknown squashfs compression %d at byte %#x", c, sqCompression)
 	}
 	bs := le.Uint32(b[sqBlockSize:])
 	if bs < 4096 || bs > 1<<20 || bits.OnesCount32(bs) != 1 || 1<<le.Uint16(b[sqBlockLog:]) != bs {

@@ -52,3 +52,27 @@ func TestFatKindRefusals(t *testing.T) {
 		}
 	}
 }
+
+// checkSquashfs lets the compressions go-diskfs decodes safely through
+// (the mksquashfs fixture is gzip) and refuses LZO, whose decoder looped
+// forever on a damaged block FuzzOtherFS made, and lzma, which it lacks.
+func TestSquashfsCompression(t *testing.T) {
+	f, err := os.Open(fixturetest.Image(t, "otherfs-squashfs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	sb := make([]byte, sqSuperblockSize)
+	if _, err := f.ReadAt(sb, 0); err != nil {
+		t.Fatal(err)
+	}
+	for c, want := range map[uint16]string{1: "", 4: "", 5: "", 6: "", 2: "lzma", 3: "LZO", 7: "unknown"} {
+		b := append([]byte(nil), sb...)
+		binary.LittleEndian.PutUint16(b[sqCompression:], c)
+		err := checkSquashfs(b, st.Size())
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("compression %d: %v, want %q", c, err, want)
+		}
+	}
+}
