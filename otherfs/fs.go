@@ -113,6 +113,10 @@ func (fsys *FS) corrupt(op, detail string) error {
 
 // safe runs f, turning a panic in go-diskfs into a CorruptError.
 func (fsys *FS) safe(op string, f func() error) (err error) {
+	if st := fsys.raw; st != nil {
+		st.metered, st.budget = true, maxReadsPerOp
+		defer func() { st.metered = false }()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			detail := fmt.Sprint(r)

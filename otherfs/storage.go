@@ -2,6 +2,7 @@ package otherfs
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -18,7 +19,21 @@ type storage struct {
 	r    io.ReaderAt
 	size int64
 	pos  int64
+	// While metered (inside FS.safe: one go-diskfs operation, under the
+	// FS mutex), every read spends one unit of budget; an operation that
+	// runs out gets errReadBudget from then on. go-diskfs has loops that
+	// damaged metadata can make endless (a squashfs metadata chain of
+	// empty blocks); a read error is what ends them.
+	metered bool
+	budget  int64
 }
+
+// maxReadsPerOp bounds the reads of one go-diskfs operation: far above
+// what opening, listing a directory or reading a buffer takes.
+const maxReadsPerOp = 1 << 20
+
+// errReadBudget is what reads get once an operation used up its budget.
+var errReadBudget = fmt.Errorf("otherfs: more than %d reads in one operation (a loop in damaged metadata?)", maxReadsPerOp)
 
 var _ backend.Storage = (*storage)(nil)
 
@@ -28,6 +43,12 @@ var errReadOnly = errors.New("otherfs: the volume is read-only")
 // ReadAt reads within the volume: a read past its end is short, with
 // io.EOF, never served from beyond the volume.
 func (s *storage) ReadAt(p []byte, off int64) (int, error) {
+	if s.metered {
+		if s.budget <= 0 {
+			return 0, errReadBudget
+		}
+		s.budget--
+	}
 	if off < 0 {
 		return 0, errors.New("otherfs: negative offset")
 	}
