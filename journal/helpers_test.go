@@ -2,8 +2,6 @@ package journal
 
 import (
 	"bytes"
-	"compress/bzip2"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -21,49 +19,14 @@ import (
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
 )
 
-// corpusDir is e2fsprogs' test images, shared between projects next to the
-// repository (never copied into it).
-func corpusDir() string {
-	return filepath.Join(fixturetest.Dir(), "..", "..", "shared", "corpus", "e2fsprogs")
-}
+// corpusDir is e2fsprogs' test images (fixturetest.CorpusDir).
+func corpusDir() string { return fixturetest.CorpusDir() }
 
-// corpusImage decompresses the image of corpus test case name into a
-// temporary directory and returns its path.
+// corpusImage decompresses the image of corpus case name into a temporary
+// directory and returns its path.
 func corpusImage(tb testing.TB, name string) string {
 	tb.Helper()
-	dir := filepath.Join(corpusDir(), name)
-	out := filepath.Join(tb.TempDir(), name+".img")
-	for _, c := range []struct {
-		file string
-		dec  func(io.Reader) (io.Reader, error)
-	}{
-		{"image.gz", func(r io.Reader) (io.Reader, error) { return gzip.NewReader(r) }},
-		{"image.bz2", func(r io.Reader) (io.Reader, error) { return bzip2.NewReader(r), nil }},
-		{"image", func(r io.Reader) (io.Reader, error) { return r, nil }},
-	} {
-		f, err := os.Open(filepath.Join(dir, c.file))
-		if err != nil {
-			continue
-		}
-		defer f.Close()
-		r, err := c.dec(f)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		w, err := os.Create(out)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if _, err := io.Copy(w, r); err != nil {
-			tb.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			tb.Fatal(err)
-		}
-		return out
-	}
-	tb.Fatalf("corpus case %s: no image", name)
-	return ""
+	return fixturetest.CorpusImage(tb, name, tb.TempDir())
 }
 
 // copyFile copies src to a new file in the test's temp dir.

@@ -2,8 +2,6 @@ package salvage
 
 import (
 	"bufio"
-	"compress/bzip2"
-	"compress/gzip"
 	"context"
 	"flag"
 	"fmt"
@@ -29,11 +27,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/corpus-golden.tsv from this run")
 
-// corpusDir is e2fsprogs' test images, kept beside the repository
-// ($REPO/../shared/corpus/e2fsprogs), never inside it.
-func corpusDir() string {
-	return filepath.Join(fixturetest.Dir(), "..", "..", "shared", "corpus", "e2fsprogs")
-}
+// corpusDir is e2fsprogs' test images (fixturetest.CorpusDir).
+func corpusDir() string { return fixturetest.CorpusDir() }
 
 // corpusCases lists the corpus's test cases (directories with an image).
 func corpusCases(tb testing.TB) []string {
@@ -65,39 +60,7 @@ func corpusCases(tb testing.TB) []string {
 // corpusImage decompresses case name's image into dir and returns its path.
 func corpusImage(tb testing.TB, name, dir string) string {
 	tb.Helper()
-	src := filepath.Join(corpusDir(), name)
-	out := filepath.Join(dir, name+".img")
-	for _, c := range []struct {
-		file string
-		dec  func(io.Reader) (io.Reader, error)
-	}{
-		{"image.gz", func(r io.Reader) (io.Reader, error) { return gzip.NewReader(r) }},
-		{"image.bz2", func(r io.Reader) (io.Reader, error) { return bzip2.NewReader(r), nil }},
-		{"image", func(r io.Reader) (io.Reader, error) { return r, nil }},
-	} {
-		f, err := os.Open(filepath.Join(src, c.file))
-		if err != nil {
-			continue
-		}
-		defer f.Close()
-		r, err := c.dec(f)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		w, err := os.Create(out)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if _, err := io.Copy(w, r); err != nil {
-			tb.Fatalf("%s: %v", name, err)
-		}
-		if err := w.Close(); err != nil {
-			tb.Fatal(err)
-		}
-		return out
-	}
-	tb.Fatalf("%s: no image", name)
-	return ""
+	return fixturetest.CorpusImage(tb, name, dir)
 }
 
 // corpusRow is one line of the golden table.
