@@ -21,7 +21,8 @@ type builder struct {
 	images map[io.ReaderAt]string // source readers → image names
 	log    *slog.Logger
 	nvol   int
-	budget int // total nodes, so a hostile image cannot make the tree explode
+	budget int      // total nodes, so a hostile image cannot make the tree explode
+	md     []*mdRef // MD members found anywhere in the tree (md.go)
 }
 
 // Inspect probes every image and builds the tree.
@@ -58,6 +59,7 @@ func Inspect(srcs []Source, opts *Options) (*Tree, error) {
 		pvs = append(pvs, b.explore(d, 0)...)
 	}
 	b.assembleTop(t, pvs)
+	b.assembleMD(t)
 	b.flagClashes(t)
 	return t, nil
 }
@@ -79,7 +81,11 @@ func (b *builder) explore(v *Volume, depth int) []*pvRef {
 	if v.r == nil || v.Size <= 0 {
 		return nil
 	}
-	if sig := Probe(v.r, v.Size); sig != nil {
+	sig := Probe(v.r, v.Size)
+	if sig != nil && sig.Type == "linux_raid_member" && !b.probeMDMember(v) {
+		sig = nil // the superblock belongs to a partition: read the table
+	}
+	if sig != nil {
 		v.Content = sig
 		v.Notes = append(v.Notes, sig.Notes...)
 		if v.IsExt() && sig.Info["state"] == "needs_recovery" {

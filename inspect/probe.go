@@ -33,9 +33,11 @@ var probes = []struct {
 	name string
 	fn   probeFunc
 }{
+	// MD first: a 0.90/1.0 member of a raid1 also shows its content
+	// (an LVM label, a filesystem) at its start, as blkid knows.
+	{"linux_raid_member", probeMD},
 	{"LVM2_member", probeLVM},
 	{"crypto_LUKS", probeLUKS},
-	{"linux_raid_member", probeMD},
 	{"drbd", probeDRBD},
 	{"ext", probeExt},
 	{"xfs", probeXFS},

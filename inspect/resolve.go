@@ -48,7 +48,7 @@ func (t *Tree) Resolve(addr string) (*Volume, error) {
 	t.Walk(func(v *Volume) bool {
 		if v.Address == addr {
 			exact = append(exact, v)
-		} else if v.Kind == KindVG && strings.HasPrefix(v.Address, addr+"@") && !strings.Contains(v.Address[len(addr)+1:], "/") {
+		} else if (v.Kind == KindVG || v.Kind == KindMD) && strings.HasPrefix(v.Address, addr+"@") && !strings.Contains(v.Address[len(addr)+1:], "/") {
 			byName = append(byName, v)
 		}
 		return true

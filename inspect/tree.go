@@ -14,6 +14,7 @@ import (
 	"github.com/imgtool/imgtool/image"
 	"github.com/imgtool/imgtool/journal"
 	"github.com/imgtool/imgtool/lvm"
+	"github.com/imgtool/imgtool/md"
 )
 
 // Kind is what a node of the tree is.
@@ -55,6 +56,7 @@ type Volume struct {
 	Table     *Table    `json:"table,omitempty"`
 	VG        *VGInfo   `json:"vg,omitempty"`
 	LV        *LVInfo   `json:"lv,omitempty"`
+	MD        *MDInfo   `json:"md,omitempty"`
 
 	// Notes are things a person must know: damage, fallbacks used,
 	// name clashes, "not readable yet".
@@ -65,6 +67,8 @@ type Volume struct {
 	parent *Volume
 	vg     *lvm.VG // for KindVG
 	lv     *lvm.LV // for KindLV
+	// mdArray is the assembled array of a KindMD node (md.go).
+	mdArray *md.Array
 }
 
 // LVMGroup returns the assembled LVM volume group of a VG node, else nil.

@@ -83,6 +83,9 @@ func printTree(w io.Writer, t *inspect.Tree) {
 		}
 		typ, label, uuid := describe(v)
 		notes := v.Notes
+		if m := v.MD; m != nil {
+			notes = append([]string{mdSummary(m)}, notes...)
+		}
 		if d := v.DRBD; d != nil {
 			notes = append([]string{fmt.Sprintf("DRBD %s GI %s flags %s, data %s", d.Version, d.GI, strings.Join(d.Flags, ","), humanSize(d.DataSize))}, notes...)
 		}
@@ -152,4 +155,20 @@ func humanSize(n int64) string {
 		return fmt.Sprintf("%.0f%c", f, units[i])
 	}
 	return fmt.Sprintf("%.1f%c", f, units[i])
+}
+
+// mdSummary is the first note of an MD array row: level, metadata, members
+// present, events.
+func mdSummary(m *inspect.MDInfo) string {
+	active := 0
+	for _, mb := range m.Members {
+		if mb.State == "active" {
+			active++
+		}
+	}
+	s := fmt.Sprintf("MD %s (metadata %s), %d of %d members, events %d, UUID %s", m.Level, m.Metadata, active, m.Devices, m.Events, m.UUID)
+	if m.Degraded {
+		s += ", degraded"
+	}
+	return s
 }
