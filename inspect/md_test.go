@@ -111,6 +111,10 @@ func TestMDArraysInTree(t *testing.T) {
 		{array: "r10f2", addr: "md-r10f2", images: mdMembers("r10f2", 4), content: "ext4"},
 		{array: "parts", addr: "md-parts", images: []string{"md-parts-0"}, content: "dos", inner: "md-parts/p1", innerKey: "p1"},
 		{array: "onlv", addr: "vghost/md-onlv", images: []string{"md-onlv-0"}, content: "ext4"},
+		{array: "r5lvm", addr: "md-r5lvm", images: mdMembers("r5lvm", 3), content: "LVM2_member", inner: "md-r5lvm/vgmd/data", innerKey: "vgmd/data"},
+		{array: "r5deg", addr: "md-r5deg", images: mdMembers("r5deg", 3), content: "ext4"},
+		{array: "r6", addr: "md-r6", images: mdMembers("r6", 5), content: "ext4"},
+		{array: "r4", addr: "md-r4", images: mdMembers("r4", 3), content: "ext4"},
 	}
 	for _, c := range cases {
 		t.Run(c.array, func(t *testing.T) {

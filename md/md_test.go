@@ -25,9 +25,6 @@ var fixtureArrays = []struct {
 	{"r10n2", 3}, {"r10f2", 4}, {"r10o2", 3}, {"r4", 3}, {"r5lvm", 3}, {"r5deg", 3}, {"r6", 5},
 }
 
-// parityArrays are read through package raid (parity.go).
-var parityArrays = map[string]bool{"r4": true, "r5lvm": true, "r5deg": true, "r6": true}
-
 func openMember(t testing.TB, array string, i int) *Member {
 	t.Helper()
 	name := fmt.Sprintf("md-%s-%d", array, i)
@@ -208,9 +205,6 @@ func TestSuperblocksMatchMdadm(t *testing.T) {
 // /dev/mdN.
 func TestArraysMatchKernel(t *testing.T) {
 	for _, fa := range fixtureArrays {
-		if parityArrays[fa.name] {
-			continue // TestParityArraysMatchKernel, with package raid
-		}
 		t.Run(fa.name, func(t *testing.T) {
 			arrays := Assemble(members(t, fa.name, fa.members))
 			if len(arrays) != 1 {
@@ -244,7 +238,7 @@ func TestStaleMembersLeftOut(t *testing.T) {
 		name        string
 		n, stale    int
 		wantMissing []int
-	}{{"r1v090", 3, 2, []int{2}}} {
+	}{{"r1v090", 3, 2, []int{2}}, {"r5deg", 3, 1, []int{1}}} {
 		t.Run(c.name, func(t *testing.T) {
 			ms := members(t, c.name, c.n)
 			a := Assemble(ms)[0]
@@ -286,7 +280,7 @@ func TestDegradedSubsets(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		n, drop int
-	}{{"r1v12", 2, 1}, {"r10n2", 3, 1}, {"r10f2", 4, 1}, {"r10o2", 3, 1}} {
+	}{{"r1v12", 2, 1}, {"r10n2", 3, 1}, {"r10f2", 4, 1}, {"r10o2", 3, 1}, {"r4", 3, 1}, {"r5lvm", 3, 1}, {"r6", 5, 2}} {
 		t.Run(c.name, func(t *testing.T) {
 			all := members(t, c.name, c.n)
 			for _, drop := range subsets(c.n, c.drop) {
