@@ -72,9 +72,17 @@
 // Any error in a pass stops the later passes, as in jbd2; nothing is
 // replayed unless PASS_REPLAY runs.
 //
+// # Fast commits
+//
+// After the jbd2 passes, the fast commits of the next transaction (ext4's
+// fast_commit feature) are scanned and replayed as ext4_fc_replay does it
+// (fastcommit.go, fcreplay.go): inodes, block ranges and directory entries
+// are rebuilt in memory, with their checksums, so the view equals what
+// the kernel mounts (the fixtures' oracle is a kernel mount of a copy).
+// What could not be replayed is in Result.FastCommitProblems: the view is
+// then older than the disk's last state.
+//
 // # Not done
 //
-// Fast commits (the fast_commit feature) are detected and reported in
-// Result, never replayed. A journal shared by several filesystems is refused,
-// as e2fsck refuses it.
+// A journal shared by several filesystems is refused, as e2fsck refuses it.
 package journal

@@ -50,7 +50,7 @@ func Open(vol io.ReaderAt, size int64, extOpts *ext.Options, opts *Options) (*Vi
 		}
 		return v, nil
 	}
-	if len(ov.keys) == 0 && len(ov.patches) == 0 {
+	if len(ov.keys) == 0 && len(ov.patches) == 0 && len(ov.mem) == 0 {
 		return v, nil
 	}
 	rfs, err := ext.Open(ov, ov.Size(), extOpts)

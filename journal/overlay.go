@@ -23,6 +23,11 @@ type Overlay struct {
 	refs map[uint64]ref // replayed filesystem block -> its copy
 	keys []uint64       // sorted keys of refs
 
+	// mem are blocks built in memory by the fast-commit replay (whole
+	// blocks, served over the replayed ones), memKeys their sorted keys.
+	mem     map[uint64][]byte
+	memKeys []uint64
+
 	// patches are byte ranges rewritten after the blocks (superblocks),
 	// applied in order.
 	patches []patch
@@ -100,6 +105,18 @@ func (o *Overlay) readBlocks(p []byte, off int64) (int, error) {
 			if err := o.readCopy(b, blk); err != nil {
 				return 0, err
 			}
+			bOff := int64(b) * o.bs
+			lo, hi := max(bOff, off), min(bOff+o.bs, off+int64(want))
+			copy(p[lo-off:hi-off], blk[lo-bOff:hi-bOff])
+		}
+	}
+	if len(o.memKeys) > 0 && want > 0 {
+		first := uint64(off / o.bs)
+		end := uint64((off + int64(want) + o.bs - 1) / o.bs)
+		i := sort.Search(len(o.memKeys), func(i int) bool { return o.memKeys[i] >= first })
+		for ; i < len(o.memKeys) && o.memKeys[i] < end; i++ {
+			b := o.memKeys[i]
+			blk := o.mem[b]
 			bOff := int64(b) * o.bs
 			lo, hi := max(bOff, off), min(bOff+o.bs, off+int64(want))
 			copy(p[lo-off:hi-off], blk[lo-bOff:hi-bOff])

@@ -23,6 +23,10 @@ type Options struct {
 	// is clear. e2fsck -y does ("Run journal anyway?"); the kernel discards
 	// such a log on mount, and so does Replay by default.
 	ReplayWithoutFlag bool
+
+	// NoFastCommits leaves fast commits unreplayed: the view is what the
+	// full jbd2 commits alone give (older than what the kernel mounts).
+	NoFastCommits bool
 }
 
 // Result says what Replay did.
@@ -63,9 +67,16 @@ type Result struct {
 
 	// FastCommitBlocks is the size of the fast-commit area (fast_commit
 	// feature), FastCommits whether it holds fast commits for the next
-	// transaction. They are detected, never replayed: see Notes.
-	FastCommitBlocks uint32
-	FastCommits      bool
+	// transaction. FastCommitsReplayed fast commits (FastCommitRecords
+	// records) were applied after the jbd2 replay, as ext4 does on mount.
+	// FastCommitProblems says what could not be replayed: the view is then
+	// older than the disk's last state (stale).
+	FastCommitBlocks    uint32
+	FastCommits         bool
+	FastCommitsReplayed int
+	FastCommitRecords   int
+	FastCommitProblems  []string
+	fc                  *fcScan
 
 	Notes []string
 }
@@ -113,7 +124,33 @@ func Replay(vol io.ReaderAt, size int64, fsys *ext.FS, opts *Options) (*Overlay,
 	if err != nil {
 		return nil, nil, err
 	}
-	return replayLog(vol, size, fsys.BlockSize(), fsb, dev, sbBlock, opts.ReplayWithoutFlag, false)
+	ov, res, err := replayLog(vol, size, fsys.BlockSize(), fsb, dev, sbBlock, opts.ReplayWithoutFlag, false)
+	if err == nil && res != nil && res.fc != nil && !opts.NoFastCommits {
+		replayFastCommits(ov, res)
+	}
+	return ov, res, err
+}
+
+// replayFastCommits applies the fast commits a scan found to the overlay
+// the jbd2 replay built.
+func replayFastCommits(ov *Overlay, res *Result) {
+	sc := res.fc
+	if len(sc.tags) == 0 {
+		return
+	}
+	fsys, err := ext.Open(ov, ov.Size(), nil)
+	if err != nil {
+		res.FastCommitProblems = append(res.FastCommitProblems, fmt.Sprintf("fast commits not replayed: the filesystem after the jbd2 replay does not open: %v", err))
+		res.Notes = append(res.Notes, res.FastCommitProblems...)
+		return
+	}
+	rp := newFCReplayer(fsys, ov)
+	rp.replay(sc.tags)
+	res.FastCommitsReplayed = sc.commits
+	res.FastCommitRecords = len(sc.tags)
+	res.FastCommitProblems = append(res.FastCommitProblems, rp.stale...)
+	res.Notes = append(res.Notes, fmt.Sprintf("replayed %d fast commit(s) of transaction %d (%d records, %d changes applied) after the journal", sc.commits, res.EndTransaction, len(sc.tags), rp.applied))
+	res.Notes = append(res.Notes, rp.stale...)
 }
 
 // replayLog is Replay once the journal's device is known: fsb is the
@@ -193,16 +230,27 @@ func replayLog(vol io.ReaderAt, size, bs int64, fsb *ext.Superblock, dev *device
 	if r.failedSet {
 		res.Notes = append(res.Notes, fmt.Sprintf("transaction %d failed its commit checksum: replay stopped before it (as e2fsck does; the kernel refuses to mount)", r.failedCommit))
 	}
-	switch {
-	case res.FastCommitBlocks > 0 && jsb.FeatureIncompat&IncompatFastCommit != 0:
-		res.FastCommits = fastCommitsPending(dev, last+1, r.endTx)
-		if res.FastCommits {
-			res.Notes = append(res.Notes, fmt.Sprintf("fast-commit area (journal blocks %d..%d) holds fast commits for transaction %d: NOT replayed, so changes fsync'ed after the last full commit are missing from this view", last+1, uint64(jsb.MaxLen)-1, r.endTx))
-		} else {
-			res.Notes = append(res.Notes, fmt.Sprintf("fast_commit journal: the fast-commit area (journal blocks %d..%d) holds nothing for transaction %d; fast commits are never replayed by this package", last+1, uint64(jsb.MaxLen)-1, r.endTx))
-		}
-	case res.FastCommitBlocks > 0:
+	if res.FastCommitBlocks > 0 && jsb.FeatureIncompat&IncompatFastCommit == 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("a fast-commit area of %d blocks is reserved, but the journal's fast_commit feature is off: no fast commits to replay", res.FastCommitBlocks))
+	}
+	if res.FastCommitBlocks > 0 && jsb.FeatureIncompat&IncompatFastCommit != 0 {
+		sc, err := scanFastCommits(dev, last+1, uint64(jsb.MaxLen), r.endTx, int(fsb.InodeSize), ignoreCsum)
+		switch {
+		case err != nil:
+			res.FastCommitProblems = append(res.FastCommitProblems, fmt.Sprintf("fast-commit area (journal blocks %d..%d) unreadable: %v; fast commits for transaction %d may be missing from this view", last+1, uint64(jsb.MaxLen)-1, err, r.endTx))
+			res.Notes = append(res.Notes, res.FastCommitProblems...)
+		case sc.fatal != "":
+			res.FastCommits = true
+			res.FastCommitProblems = append(res.FastCommitProblems, fmt.Sprintf("fast commits for transaction %d not replayed: %s (the kernel would refuse to mount; changes fsync'ed after the last full commit are missing from this view)", r.endTx, sc.fatal))
+			res.Notes = append(res.Notes, res.FastCommitProblems...)
+		default:
+			res.FastCommits = sc.pending
+			res.fc = sc
+			if sc.stop != "" {
+				res.FastCommitProblems = append(res.FastCommitProblems, fmt.Sprintf("fast-commit replay stopped: %s; later fast commits are missing from this view", sc.stop))
+				res.Notes = append(res.Notes, res.FastCommitProblems...)
+			}
+		}
 	}
 
 	// The superblocks, as e2fsck leaves them after the replay.
@@ -413,21 +461,3 @@ func geometry(jsb *Superblock, dev *device, bs int64, sbOff int64) (first, last 
 	return first, last, nil
 }
 
-// Fast-commit blocks are ext4's, little endian: a list of tag-length-value
-// records (struct ext4_fc_tl: le16 tag, le16 len), the first a HEAD record
-// (le32 features, le32 tid).
-const (
-	fcTagHead = 9
-	fcHeadLen = 8
-)
-
-// fastCommitsPending reports whether the first fast-commit block starts a
-// fast commit for transaction tid (what ext4's replay would apply).
-func fastCommitsPending(dev *device, fcFirst uint64, tid uint32) bool {
-	b := make([]byte, dev.bs)
-	if _, err := dev.read(fcFirst, b); err != nil {
-		return false
-	}
-	le := binary.LittleEndian
-	return le.Uint16(b) == fcTagHead && le.Uint16(b[2:]) == fcHeadLen && le.Uint32(b[8:]) == tid
-}
