@@ -40,15 +40,15 @@ type fcReplayer struct {
 	bs   int64
 	isz  int
 
-	inodes map[uint32][]byte     // raw inodes as replayed so far
+	inodes map[uint32][]byte       // raw inodes as replayed so far
 	maps   map[uint32][]ext.Extent // current block map of inodes whose map changes
-	meta   map[uint32][]uint64   // tree blocks the inode owned before the replay
-	dirty  map[uint32]bool       // the map changed: rebuild the tree
-	blocks map[uint64][]byte     // changed blocks
-	order  []uint32              // inodes in the order first touched
+	meta   map[uint32][]uint64     // tree blocks the inode owned before the replay
+	dirty  map[uint32]bool         // the map changed: rebuild the tree
+	blocks map[uint64][]byte       // changed blocks
+	order  []uint32                // inodes in the order first touched
 
-	claimed map[uint64]bool // blocks some ADD_RANGE maps, and blocks allocated here
-	bitmaps map[uint64][]byte
+	claimed  map[uint64]bool // blocks some ADD_RANGE maps, and blocks allocated here
+	bitmaps  map[uint64][]byte
 	nextFree uint64
 
 	dirDirty map[uint32]bool // directories with changed blocks

@@ -460,4 +460,3 @@ func geometry(jsb *Superblock, dev *device, bs int64, sbOff int64) (first, last 
 	}
 	return first, last, nil
 }
-
