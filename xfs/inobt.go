@@ -1,0 +1,149 @@
+package xfs
+
+import (
+	"context"
+	"fmt"
+)
+
+// AG headers and the inode btree (xfs_format.h).
+const (
+	agiMagic   = 0x58414749 // "XAGI"
+	agfMagic   = 0x58414746 // "XAGF"
+	ibtMagic   = 0x49414254 // "IABT"
+	ibt3Magic  = 0x49414233 // "IAB3"
+	agiCRCOff  = 312
+	agfCRCOff  = 216
+	sblockLen  = 16
+	sblockCRC  = 56
+	sblockCRCO = 52
+)
+
+// AGI is the inode header of an allocation group.
+type AGI struct {
+	Seqno, Length, Count, Root, Level, FreeCount uint32
+}
+
+// agOff is the byte offset of AG agno.
+func (f *FS) agOff(agno uint32) int64 {
+	return int64(agno) * int64(f.sb.AGBlocks) << f.sb.BlockLog
+}
+
+// ReadAGI reads AG agno's AGI (the third sector of the AG).
+func (f *FS) ReadAGI(agno uint32) (*AGI, error) {
+	off := f.agOff(agno) + 2*int64(f.sb.SectSize)
+	b, err := f.readMeta(off, int(f.sb.SectSize))
+	if err != nil {
+		return nil, err
+	}
+	if be.Uint32(b) != agiMagic {
+		return nil, f.damage(0, off, "AGI of AG %d: bad magic %#x", agno, be.Uint32(b))
+	}
+	if f.sb.HasCRC() {
+		f.checkCRC(0, off, b, agiCRCOff, fmt.Sprintf("AGI of AG %d", agno))
+	}
+	a := &AGI{Seqno: be.Uint32(b[8:]), Length: be.Uint32(b[12:]), Count: be.Uint32(b[16:]),
+		Root: be.Uint32(b[20:]), Level: be.Uint32(b[24:]), FreeCount: be.Uint32(b[28:])}
+	if a.Seqno != agno {
+		f.note(0, off, false, fmt.Sprintf("AGI of AG %d says it is AG %d", agno, a.Seqno))
+	}
+	if a.Level == 0 || a.Level > maxBtreeLev || a.Root == 0 || a.Root >= f.sb.AGBlocks {
+		return nil, f.damage(0, off, "AGI of AG %d: inode btree root %d level %d", agno, a.Root, a.Level)
+	}
+	return a, nil
+}
+
+// CheckAGF reads AG agno's AGF and checks its magic and CRC.
+func (f *FS) CheckAGF(agno uint32) error {
+	off := f.agOff(agno) + int64(f.sb.SectSize)
+	b, err := f.readMeta(off, int(f.sb.SectSize))
+	if err != nil {
+		return err
+	}
+	if be.Uint32(b) != agfMagic {
+		return f.damage(0, off, "AGF of AG %d: bad magic %#x", agno, be.Uint32(b))
+	}
+	if f.sb.HasCRC() {
+		f.checkCRC(0, off, b, agfCRCOff, fmt.Sprintf("AGF of AG %d", agno))
+	}
+	return nil
+}
+
+// walkInobt calls fn for every allocated inode, in increasing order.
+func (f *FS) walkInobt(ctx context.Context, fn func(ino uint64) error) error {
+	for agno := uint32(0); agno < f.sb.AGCount; agno++ {
+		agi, err := f.ReadAGI(agno)
+		if err != nil {
+			return err
+		}
+		budget := int(f.sb.AGBlocks)
+		if err := f.walkIbt(ctx, agno, agi.Root, int(agi.Level)-1, &budget, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *FS) walkIbt(ctx context.Context, agno, agbno uint32, level int, budget *int, fn func(uint64) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if *budget--; *budget < 0 {
+		return f.damage(0, f.agOff(agno), "inode btree of AG %d larger than the AG", agno)
+	}
+	if agbno >= f.sb.AGBlocks {
+		return f.damage(0, f.agOff(agno), "inode btree of AG %d points at block %d", agno, agbno)
+	}
+	off := f.agOff(agno) + int64(agbno)<<f.sb.BlockLog
+	b, err := f.readMeta(off, int(f.sb.BlockSize))
+	if err != nil {
+		return err
+	}
+	hdr, magic := sblockLen, uint32(ibtMagic)
+	if f.sb.HasCRC() {
+		hdr, magic = sblockCRC, ibt3Magic
+	}
+	if be.Uint32(b) != magic {
+		return f.damage(0, off, "inode btree block: bad magic %#x", be.Uint32(b))
+	}
+	if f.sb.HasCRC() {
+		f.checkCRC(0, off, b, sblockCRCO, "inode btree block")
+	}
+	if int(be.Uint16(b[4:])) != level {
+		return f.damage(0, off, "inode btree block: level %d, expected %d", be.Uint16(b[4:]), level)
+	}
+	n := int(be.Uint16(b[6:]))
+	if level > 0 {
+		maxr := (len(b) - hdr) / 8
+		if n == 0 || n > maxr {
+			return f.damage(0, off, "inode btree node: %d records", n)
+		}
+		for i := 0; i < n; i++ {
+			if err := f.walkIbt(ctx, agno, be.Uint32(b[hdr+maxr*4+i*4:]), level-1, budget, fn); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if n > (len(b)-hdr)/16 {
+		return f.damage(0, off, "inode btree leaf: %d records", n)
+	}
+	base := uint64(agno) << (f.sb.AGBlkLog + f.sb.InoPBLog)
+	for i := 0; i < n; i++ {
+		r := b[hdr+i*16:]
+		start := be.Uint32(r)
+		var holemask uint16
+		if f.sb.hasSparse() {
+			holemask = be.Uint16(r[4:])
+		}
+		free := be.Uint64(r[8:])
+		for j := uint32(0); j < 64; j++ {
+			if holemask&(1<<(j/4)) != 0 || free&(1<<j) != 0 {
+				continue
+			}
+			if err := fn(base + uint64(start+j)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
