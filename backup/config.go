@@ -21,7 +21,7 @@ import (
 //	pause    = "virsh suspend {name}"   # or "xm pause {name}"
 //	resume   = "virsh resume {name}"    # or "xm unpause {name}"
 //	snapshot_size = "2G"
-//	dest     = "/backup"
+//	dest     = "/backup"                # or "s3://bucket/prefix"
 //	hosts    = ["backup2:/backup", "/mnt/usb/backup"]
 //	compress = "zstd"                   # zstd (default), xz, none
 //	guest_definition = "/etc/libvirt/qemu/web1.xml"  # or a Xen cfg
@@ -29,6 +29,13 @@ import (
 //	[retention]
 //	keep_days = 40    # keep every backup of the last 40 days ...
 //	keep_full = 2     # ... and at least the 2 newest level-0 chains
+//
+//	[s3]                      # for an s3:// dest or hosts entry
+//	endpoint   = "https://rgw.example.net"  # default AWS, or $AWS_ENDPOINT_URL
+//	path_style = true         # ENDPOINT/BUCKET/KEY (most self-hosted servers)
+//	region     = ""           # default $AWS_REGION or the profile's, else us-east-1
+//	profile    = ""           # shared-config profile (default $AWS_PROFILE)
+//	part_size  = "8M"         # multipart part size; two parts are in memory
 //
 //	[schedule]
 //	full_day = 1                          # level 0 on this day of the month
@@ -58,6 +65,7 @@ type Config struct {
 	Retention       Retention  `toml:"retention"`
 	Schedule        Schedule   `toml:"schedule"`
 	Snapshot        SnapConfig `toml:"snapshot"`
+	S3              S3Config   `toml:"s3"`
 
 	// Path is the file the config was read from.
 	Path string `toml:"-"`
@@ -127,6 +135,16 @@ func (c *Config) check() error {
 	}
 	if c.Dest == "" {
 		return errors.New("no dest")
+	}
+	for _, d := range append([]string{c.Dest}, c.Hosts...) {
+		if IsS3(d) {
+			if _, _, err := parseS3URL(d); err != nil {
+				return err
+			}
+			if _, err := c.S3.partSize(); err != nil {
+				return err
+			}
+		}
 	}
 	if c.Compress == "" {
 		c.Compress = "zstd"

@@ -59,6 +59,17 @@
 //	DEST/GUEST/SOURCE_VOLUME.YYYYMMDD-HHMMSS.L<level>.dump.zst.json
 //	DEST/GUEST/dumpdates
 //
+// With dest = "s3://BUCKET/PREFIX" the same names are objects under
+// PREFIX/GUEST/ (Store abstracts both). Data objects are streamed as
+// multipart uploads (two parts in memory, no local spool unless xz spools),
+// visible only once complete; the manifest is put after it. Manifests and
+// dumpdates live in the bucket, so list, verify and restore work from any
+// host with the credentials. PREFIX/GUEST/lock is taken with a conditional
+// put (If-None-Match: *): a second host backing up the same guest fails
+// with ErrLocked naming the holder; a lock left by this host is stale (the
+// host's flock is held) and taken over. A run first aborts the guest's
+// abandoned multipart uploads and deletes data objects without manifest.
+//
 // The streams are plain dump(8) format: `zstd -dc F | restore -rf -`
 // works. Restorer applies a chain itself (level 0 then incrementals, with
 // deletions and renames, like restore -r); Verify decompresses and parses

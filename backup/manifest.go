@@ -1,10 +1,10 @@
 package backup
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -126,29 +126,35 @@ const tmpPrefix = ".imgtool-tmp-"
 
 // WriteManifest writes m as FILE.json in dir, atomically.
 func WriteManifest(dir string, m *Manifest) error {
+	return writeManifest(context.Background(), &DirStore{Dir: dir}, m)
+}
+
+func writeManifest(ctx context.Context, st Store, m *Manifest) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, m.File+".json"), append(b, '\n'))
+	return st.WriteFile(ctx, m.File+".json", append(b, '\n'))
 }
 
 // ReadManifests reads every manifest of a guest's backup directory, sorted
 // by date. Unreadable manifests are returned as errors in bad.
 func ReadManifests(dir string) (ms []*Manifest, bad []error, err error) {
-	ents, err := os.ReadDir(dir)
+	return ReadManifestsFrom(context.Background(), &DirStore{Dir: dir})
+}
+
+// ReadManifestsFrom reads every manifest of a store, sorted by date.
+// Unreadable manifests are returned as errors in bad.
+func ReadManifestsFrom(ctx context.Context, st Store) (ms []*Manifest, bad []error, err error) {
+	names, err := st.List(ctx)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil, nil
-		}
 		return nil, nil, err
 	}
-	for _, e := range ents {
-		n := e.Name()
+	for _, n := range names {
 		if !strings.HasSuffix(n, ".json") || strings.HasPrefix(n, ".") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, n))
+		b, err := st.ReadFile(ctx, n)
 		if err != nil {
 			bad = append(bad, err)
 			continue
@@ -176,8 +182,12 @@ func fileSHA256(path string) (string, int64, error) {
 		return "", 0, err
 	}
 	defer f.Close()
+	return readerSHA256(f)
+}
+
+func readerSHA256(r io.Reader) (string, int64, error) {
 	h := sha256.New()
-	n, err := io.Copy(h, f)
+	n, err := io.Copy(h, r)
 	if err != nil {
 		return "", 0, err
 	}

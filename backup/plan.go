@@ -1,10 +1,10 @@
 package backup
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -45,9 +45,14 @@ func (r *Runner) Plan(c *Config, date time.Time) *PlanReport {
 		}
 		rep.Uncovered = u
 	}
-	dir := filepath.Join(c.Dest, c.Name)
-	all, _, _ := ReadManifests(dir)
-	usable := usableManifests(dir, all)
+	ctx := context.Background()
+	var usable []*Manifest
+	if st, err := GuestStore(ctx, c); err != nil {
+		rep.Errors = append(rep.Errors, err.Error())
+	} else {
+		all, _, _ := ReadManifestsFrom(ctx, st)
+		usable = usableManifests(ctx, st, all)
+	}
 	for _, src := range c.Sources {
 		t, closer, err := openTree(src, slog.New(slog.DiscardHandler))
 		if err != nil {
@@ -107,10 +112,19 @@ func (p *PlanReport) WriteText(w io.Writer) {
 // List prints the backups of a guest directory as chains: one line per
 // backup, grouped by identity, with the base each depends on.
 func List(w io.Writer, dest string, guests []string) error {
+	return ListStores(context.Background(), w, dest, guests, S3Config{})
+}
+
+// ListStores is List for a dest that may be s3://.
+func ListStores(ctx context.Context, w io.Writer, dest string, guests []string, s3c S3Config) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GUEST\tSOURCE#VOLUME\tDATE\tLEVEL\tBASE DATE\tFILES\tSIZE\tFILE")
 	for _, g := range guests {
-		ms, bad, err := ReadManifests(filepath.Join(dest, g))
+		st, err := OpenStore(ctx, dest, g, s3c)
+		if err != nil {
+			return err
+		}
+		ms, bad, err := ReadManifestsFrom(ctx, st)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -305,7 +306,13 @@ func RestoreFiles(dest string, paths []string, compress []string) ([]string, err
 // backups in dir as of date (the newest backup at or before it; the zero
 // time means the newest) into dest.
 func Restore(dest, dir, volume string, date time.Time) ([]*Manifest, []string, error) {
-	ms, _, err := ReadManifests(dir)
+	return RestoreFrom(context.Background(), dest, &DirStore{Dir: dir}, volume, date)
+}
+
+// RestoreFrom is Restore from any store: the chain's objects are streamed,
+// never downloaded whole.
+func RestoreFrom(ctx context.Context, dest string, st Store, volume string, date time.Time) ([]*Manifest, []string, error) {
+	ms, _, err := ReadManifestsFrom(ctx, st)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -323,17 +330,35 @@ func Restore(dest, dir, volume string, date time.Time) ([]*Manifest, []string, e
 		}
 	}
 	if target == nil {
-		return nil, nil, fmt.Errorf("no backup of volume %q in %s at or before that date; volumes: %v", volume, dir, vols)
+		return nil, nil, fmt.Errorf("no backup of volume %q in %s at or before that date; volumes: %v", volume, st.Location(), vols)
 	}
 	chain, err := Chain(ms, target)
 	if err != nil {
 		return nil, nil, err
 	}
-	var paths, comps []string
-	for _, m := range chain {
-		paths = append(paths, filepath.Join(dir, m.File))
-		comps = append(comps, m.Compress)
+	r, err := NewRestorer(dest)
+	if err != nil {
+		return nil, nil, err
 	}
-	warns, err := RestoreFiles(dest, paths, comps)
+	for _, m := range chain {
+		if err := applyObject(ctx, r, st, m); err != nil {
+			return chain, nil, err
+		}
+	}
+	warns, err := r.Finish()
 	return chain, warns, err
+}
+
+func applyObject(ctx context.Context, r *Restorer, st Store, m *Manifest) error {
+	f, err := st.Open(ctx, m.File)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zr, err := NewDecompressor(m.Compress, bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return storeErr(st, m.File, err)
+	}
+	defer zr.Close()
+	return storeErr(st, m.File, r.Apply(bufio.NewReaderSize(zr, 1<<20)))
 }

@@ -188,6 +188,9 @@ func checkCOW(path string) error {
 func (r *Runner) Run(ctx context.Context, cfgs []*Config) ([]*Result, error) {
 	var results []*Result
 	var errs []error
+	if err := os.MkdirAll(r.StateDir, 0o700); err != nil {
+		return nil, err
+	}
 	for _, c := range cfgs {
 		if ctx.Err() != nil {
 			errs = append(errs, fmt.Errorf("guest %s: not started: %w", c.Name, context.Cause(ctx)))
@@ -203,21 +206,19 @@ func (r *Runner) Run(ctx context.Context, cfgs []*Config) ([]*Result, error) {
 	return results, errors.Join(errs...)
 }
 
-// pending is a dump written to a temp file, not yet in place.
+// pending is a dump written to the store but not yet committed (a temp
+// file, an unfinished multipart upload), or spooled raw to a local file
+// until the snapshot is gone.
 type pending struct {
 	m     *Manifest
 	src   *source
-	tmp   string // compressed temp file (or spool, until compressed)
-	spool bool
+	up    Upload // nil while spooled
+	spool string // raw spool file, "" once compressed
 }
 
 func (r *Runner) runGuest(ctx context.Context, c *Config) (res *Result, err error) {
 	log := r.log().With("guest", c.Name)
 	res = &Result{Guest: c.Name}
-	dir := filepath.Join(c.Dest, c.Name)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return res, err
-	}
 	compress := c.Compress
 	if r.Compress != "" {
 		compress = r.Compress
@@ -245,6 +246,46 @@ func (r *Runner) runGuest(ctx context.Context, c *Config) (res *Result, err erro
 		return res, err
 	}
 	st := &State{PID: os.Getpid(), Guest: c.Name, Started: r.now()}
+	// The destination first: a bucket that is missing or refuses the
+	// credentials fails the run before the guest is paused.
+	store, err := GuestStore(ctx, c)
+	if err != nil {
+		return res, err
+	}
+	if ds, ok := store.(*DirStore); ok {
+		ds.Temps = func(p string) error {
+			st.Temps = append(st.Temps, p)
+			return st.save(r.StateDir)
+		}
+	}
+	unlock, err := store.Lock(ctx, r.Host)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		cctx, cancel := cleanupCtx()
+		defer cancel()
+		if e := unlock(cctx); e != nil {
+			log.Error("releasing the store lock", "err", e)
+			if err == nil {
+				err = fmt.Errorf("guest %s: releasing the lock: %w", c.Name, e)
+			}
+		}
+	}()
+	if did, err := store.Clean(ctx); err != nil {
+		return res, err
+	} else {
+		for _, d := range did {
+			log.Warn("recovered: " + d)
+		}
+	}
+	spoolDir := r.StateDir
+	if ds, ok := store.(*DirStore); ok {
+		spoolDir = ds.Dir
+		if err := os.MkdirAll(spoolDir, 0o750); err != nil {
+			return res, err
+		}
+	}
 	pauseCmd, err := expand(c.Pause, map[string]string{"name": c.Name}, true)
 	if err != nil {
 		return res, err
@@ -303,7 +344,14 @@ func (r *Runner) runGuest(ctx context.Context, c *Config) (res *Result, err erro
 			}
 		}
 		for _, p := range pend {
-			os.Remove(p.tmp)
+			if p.up != nil {
+				if e := p.up.Abort(cctx); e != nil {
+					log.Warn("discarding an unfinished upload", "file", p.m.File, "err", e)
+				}
+			}
+			if p.spool != "" {
+				os.Remove(p.spool)
+			}
 		}
 		if len(cerrs) == 0 {
 			os.Remove(statePath(r.StateDir, c.Name))
@@ -370,13 +418,14 @@ func (r *Runner) runGuest(ctx context.Context, c *Config) (res *Result, err erro
 	}
 
 	date := r.now().Truncate(time.Second)
-	all, _, err := ReadManifests(dir)
+	all, _, err := ReadManifestsFrom(ctx, store)
 	if err != nil {
 		return res, err
 	}
-	usable := usableManifests(dir, all)
+	usable := usableManifests(ctx, store, all)
+	w := &dumpTarget{store: store, spool: spool, spoolDir: spoolDir, compress: compress, date: date, usable: usable, st: st}
 	for _, s := range srcs {
-		ps, sk, err := r.readSource(ctx, log, c, s, dir, date, usable, compress, spool, st)
+		ps, sk, err := r.readSource(ctx, log, c, s, w)
 		pend = append(pend, ps...)
 		res.Skipped = append(res.Skipped, sk...)
 		if err != nil {
@@ -400,87 +449,93 @@ func (r *Runner) runGuest(ctx context.Context, c *Config) (res *Result, err erro
 	}
 	// Compress what was spooled, now that no snapshot is held.
 	for _, p := range pend {
-		if p.spool {
-			if err := r.compressSpool(ctx, p, compress, st); err != nil {
+		if p.spool != "" {
+			if err := r.compressSpool(ctx, store, p, compress); err != nil {
 				return res, err
 			}
 		}
 	}
 	// Put the files in place: data first, then the manifest.
 	for _, p := range pend {
-		final := filepath.Join(dir, p.m.File)
-		if err := os.Rename(p.tmp, final); err != nil {
+		if err := p.up.Commit(ctx); err != nil {
 			return res, err
 		}
-		if err := syncDir(dir); err != nil {
-			return res, err
-		}
-		if err := WriteManifest(dir, p.m); err != nil {
-			os.Remove(final)
+		if err := writeManifest(ctx, store, p.m); err != nil {
+			store.Remove(ctx, p.m.File)
 			return res, err
 		}
 		res.Backups = append(res.Backups, p.m)
-		log.Info("backup written", "file", final, "level", p.m.Level, "files", p.m.Files, "bytes", p.m.Bytes)
+		log.Info("backup written", "file", store.Location()+"/"+p.m.File, "level", p.m.Level, "files", p.m.Files, "bytes", p.m.Bytes)
 	}
 	pend = nil
-	all, _, err = ReadManifests(dir)
-	if err != nil {
+	if err := r.finishGuest(ctx, log, c, store, res); err != nil {
 		return res, err
 	}
-	if err := writeDumpDates(dir, all); err != nil {
-		return res, err
+	return res, nil
+}
+
+// finishGuest runs once the backups are in place: dumpdates, a quick
+// verify, retention and the copies to the other hosts.
+func (r *Runner) finishGuest(ctx context.Context, log *slog.Logger, c *Config, store Store, res *Result) error {
+	all, _, err := ReadManifestsFrom(ctx, store)
+	if err != nil {
+		return err
+	}
+	if err := writeDumpDates(ctx, store, all); err != nil {
+		return err
 	}
 	// Quick verify of what was just written.
 	for _, m := range res.Backups {
-		if err := VerifyFile(dir, m, true); err != nil {
-			return res, fmt.Errorf("verify after writing: %w", err)
+		if err := VerifyObject(ctx, store, m, true); err != nil {
+			return fmt.Errorf("verify after writing: %w", err)
 		}
 	}
 	for _, m := range Retain(all, r.now(), c.Retention) {
-		for _, f := range []string{m.File, m.File + ".json"} {
-			if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return res, err
+		// The manifest first: a data object without one is never used.
+		for _, f := range []string{m.File + ".json", m.File} {
+			if err := store.Remove(ctx, f); err != nil {
+				return err
 			}
 		}
 		res.Deleted = append(res.Deleted, m.File)
 		log.Info("retention: deleted", "file", m.File, "level", m.Level, "date", m.Date)
 	}
 	if len(res.Deleted) > 0 {
-		all, _, _ = ReadManifests(dir)
-		if err := writeDumpDates(dir, all); err != nil {
-			return res, err
+		all, _, _ = ReadManifestsFrom(ctx, store)
+		if err := writeDumpDates(ctx, store, all); err != nil {
+			return err
 		}
 	}
 	for _, h := range c.Hosts {
 		for _, m := range res.Backups {
-			if err := CopyTo(ctx, log, dir, m, h, c.Name); err != nil {
-				return res, err
+			if err := copyToHost(ctx, log, store, m, h, c.Name, c.S3); err != nil {
+				return err
 			}
 			res.Copied = append(res.Copied, h+": "+m.File)
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // usableManifests are the backups whose files exist with the recorded size:
 // the candidates for a base.
-func usableManifests(dir string, all []*Manifest) []*Manifest {
+func usableManifests(ctx context.Context, st Store, all []*Manifest) []*Manifest {
 	var out []*Manifest
 	for _, m := range all {
-		if fi, err := os.Stat(filepath.Join(dir, m.File)); err == nil && fi.Size() == m.Bytes {
+		if n, err := st.Size(ctx, m.File); err == nil && n == m.Bytes {
 			out = append(out, m)
 		}
 	}
 	return out
 }
 
-func writeDumpDates(dir string, all []*Manifest) error {
+func writeDumpDates(ctx context.Context, st Store, all []*Manifest) error {
 	var b strings.Builder
 	b.WriteString("# imgtool backup dumpdates: identity (guest|source#volume|fs uuid), level, date\n")
 	for _, d := range DumpDates(all) {
 		b.WriteString(d.String() + "\n")
 	}
-	return writeFileAtomic(filepath.Join(dir, "dumpdates"), []byte(b.String()))
+	return st.WriteFile(ctx, "dumpdates", []byte(b.String()))
 }
 
 // ChooseLevel picks the level and base of a dump of id: the forced level,
@@ -551,8 +606,18 @@ func openTree(path string, log *slog.Logger) (*inspect.Tree, io.Closer, error) {
 	return t, im, nil
 }
 
-func (r *Runner) readSource(ctx context.Context, log *slog.Logger, c *Config, s *source, dir string, date time.Time,
-	usable []*Manifest, compress string, spool bool, st *State) (ps []*pending, sk []Skipped, err error) {
+// dumpTarget is where and how a run writes its dumps.
+type dumpTarget struct {
+	store    Store
+	spool    bool
+	spoolDir string
+	compress string
+	date     time.Time
+	usable   []*Manifest
+	st       *State
+}
+
+func (r *Runner) readSource(ctx context.Context, log *slog.Logger, c *Config, s *source, w *dumpTarget) (ps []*pending, sk []Skipped, err error) {
 	start := time.Now()
 	t, closer, err := openTree(s.device, log)
 	if err != nil {
@@ -568,7 +633,7 @@ func (r *Runner) readSource(ctx context.Context, log *slog.Logger, c *Config, s 
 			}
 			continue
 		}
-		p, err := r.dumpVolume(ctx, log, c, s, v, dir, date, usable, compress, spool, st)
+		p, err := r.dumpVolume(ctx, log, c, s, v, w)
 		if p != nil {
 			ps = append(ps, p)
 		}
@@ -611,7 +676,8 @@ func (w *hashCounter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *Runner) newTemp(dir, name string, st *State) (*os.File, error) {
+// newSpool creates a local temp file, recorded in the state first.
+func (r *Runner) newSpool(dir, name string, st *State) (*os.File, error) {
 	f, err := os.CreateTemp(dir, tmpPrefix+name+".*")
 	if err != nil {
 		return nil, err
@@ -625,8 +691,8 @@ func (r *Runner) newTemp(dir, name string, st *State) (*os.File, error) {
 	return f, nil
 }
 
-func (r *Runner) dumpVolume(ctx context.Context, log *slog.Logger, c *Config, s *source, v *inspect.Volume, dir string,
-	date time.Time, usable []*Manifest, compress string, spool bool, st *State) (*pending, error) {
+func (r *Runner) dumpVolume(ctx context.Context, log *slog.Logger, c *Config, s *source, v *inspect.Volume, w *dumpTarget) (*pending, error) {
+	date, compress := w.date, w.compress
 	// A snapshot of a running guest is a crashed filesystem: open it
 	// through the journal, replayed in memory as the kernel would on
 	// mount (the snapshot itself is never written).
@@ -642,7 +708,7 @@ func (r *Runner) dumpVolume(ctx context.Context, log *slog.Logger, c *Config, s 
 	uuid := v.Content.UUID
 	m := &Manifest{Version: ManifestVersion, Guest: c.Name, Source: s.path, Volume: v.Address, FSUUID: strings.ToLower(uuid),
 		FSType: v.Content.Type, Label: sb.VolumeName, Date: date, Compress: compress, Host: r.Host}
-	level, base, why := ChooseLevel(c.Schedule, r.Level, date, m.ID(), usable)
+	level, base, why := ChooseLevel(c.Schedule, r.Level, date, m.ID(), w.usable)
 	m.Level = level
 	if base != nil {
 		m.BaseDate, m.BaseFile = base.Date, base.File
@@ -650,17 +716,26 @@ func (r *Runner) dumpVolume(ctx context.Context, log *slog.Logger, c *Config, s 
 	m.File = FileName(s.path, v.Address, date, level, compress)
 	log.Info("dumping", "source", s.path, "volume", v.DisplayAddress(), "level", level, "why", why, "base", m.BaseFile)
 
-	f, err := r.newTemp(dir, m.File, st)
-	if err != nil {
-		return nil, err
+	p := &pending{m: m, src: s}
+	var out io.Writer
+	var spoolFile *os.File
+	if w.spool {
+		if spoolFile, err = r.newSpool(w.spoolDir, m.File, w.st); err != nil {
+			return nil, err
+		}
+		p.spool = spoolFile.Name()
+		out = spoolFile
+	} else {
+		if p.up, err = w.store.Create(ctx, m.File); err != nil {
+			return nil, err
+		}
+		out = p.up
 	}
-	p := &pending{m: m, src: s, tmp: f.Name(), spool: spool}
-	hc := &hashCounter{w: f, h: sha256.New()}
+	hc := &hashCounter{w: out, h: sha256.New()}
 	bw := bufio.NewWriterSize(hc, 1<<20)
 	var zw io.WriteCloser = nopCloser{bw}
-	if !spool {
+	if !w.spool {
 		if zw, err = NewCompressorContext(ctx, compress, bw); err != nil {
-			f.Close()
 			return p, err
 		}
 	}
@@ -676,11 +751,10 @@ func (r *Runner) dumpVolume(ctx context.Context, log *slog.Logger, c *Config, s 
 	if err == nil {
 		err = bw.Flush()
 	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if spoolFile != nil {
+		if cerr := spoolFile.Close(); err == nil {
+			err = cerr
+		}
 	}
 	if err != nil {
 		return p, err
@@ -694,25 +768,24 @@ func (r *Runner) dumpVolume(ctx context.Context, log *slog.Logger, c *Config, s 
 	for _, n := range fsys.Notes() {
 		m.Warnings = append(m.Warnings, n.String())
 	}
-	if !spool {
+	if !w.spool {
 		m.Bytes, m.SHA256 = hc.n, hex.EncodeToString(hc.h.Sum(nil))
 	}
 	return p, nil
 }
 
-// compressSpool compresses a spooled raw dump into its final temp file.
-func (r *Runner) compressSpool(ctx context.Context, p *pending, compress string, st *State) error {
-	dir := filepath.Dir(p.tmp)
-	in, err := os.Open(p.tmp)
+// compressSpool compresses a spooled raw dump into the store.
+func (r *Runner) compressSpool(ctx context.Context, store Store, p *pending, compress string) error {
+	in, err := os.Open(p.spool)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	f, err := r.newTemp(dir, p.m.File, st)
+	up, err := store.Create(ctx, p.m.File)
 	if err != nil {
 		return err
 	}
-	hc := &hashCounter{w: f, h: sha256.New()}
+	hc := &hashCounter{w: up, h: sha256.New()}
 	bw := bufio.NewWriterSize(hc, 1<<20)
 	zw, err := NewCompressorContext(ctx, compress, bw)
 	if err == nil {
@@ -724,18 +797,12 @@ func (r *Runner) compressSpool(ctx context.Context, p *pending, compress string,
 	if err == nil {
 		err = bw.Flush()
 	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		os.Remove(f.Name())
+		up.Abort(ctx)
 		return err
 	}
-	os.Remove(p.tmp)
-	p.tmp, p.spool = f.Name(), false
+	os.Remove(p.spool)
+	p.up, p.spool = up, ""
 	p.m.Bytes, p.m.SHA256 = hc.n, hex.EncodeToString(hc.h.Sum(nil))
 	return nil
 }

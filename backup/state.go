@@ -135,6 +135,9 @@ func Recover(ctx context.Context, stateDir string, cfgs []*Config, log *slog.Log
 		}
 	}
 	for _, c := range cfgs {
+		if IsS3(c.Dest) {
+			continue // cleaned by the run itself, once it holds the bucket lock
+		}
 		d, err := cleanBackupDir(filepath.Join(c.Dest, c.Name))
 		did = append(did, d...)
 		if err != nil {

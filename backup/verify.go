@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -22,20 +23,33 @@ import (
 // the level, dates and inode count against the manifest. Quick mode parses
 // the volume header and the inode maps only.
 func VerifyFile(dir string, m *Manifest, quick bool) error {
-	p := filepath.Join(dir, m.File)
-	sum, n, err := fileSHA256(p)
+	return VerifyObject(context.Background(), &DirStore{Dir: dir}, m, quick)
+}
+
+// VerifyObject is VerifyFile on any store: the object is streamed once,
+// hashed and parsed in the same pass.
+func VerifyObject(ctx context.Context, st Store, m *Manifest, quick bool) error {
+	rc, err := st.Open(ctx, m.File)
 	if err != nil {
 		return err
 	}
-	if n != m.Bytes || sum != m.SHA256 {
-		return fmt.Errorf("%s: %d bytes sha256 %s, manifest says %d bytes sha256 %s", m.File, n, sum, m.Bytes, m.SHA256)
+	defer rc.Close()
+	h := sha256.New()
+	cnt := &countReader{r: io.TeeReader(rc, h)}
+	perr := parseBackup(m, bufio.NewReaderSize(cnt, 1<<20), quick)
+	// Hash the rest (quick mode, or padding after the dump) before judging.
+	if _, err := io.Copy(io.Discard, cnt); err != nil && perr == nil {
+		return storeErr(st, m.File, err)
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		return err
+	if sum := hex.EncodeToString(h.Sum(nil)); cnt.n != m.Bytes || sum != m.SHA256 {
+		return fmt.Errorf("%s: %d bytes sha256 %s, manifest says %d bytes sha256 %s", m.File, cnt.n, sum, m.Bytes, m.SHA256)
 	}
-	defer f.Close()
-	zr, err := NewDecompressor(m.Compress, bufio.NewReaderSize(f, 1<<20))
+	return perr
+}
+
+// parseBackup decompresses and parses one backup stream against m.
+func parseBackup(m *Manifest, r io.Reader, quick bool) error {
+	zr, err := NewDecompressor(m.Compress, r)
 	if err != nil {
 		return fmt.Errorf("%s: %w", m.File, err)
 	}
@@ -101,13 +115,18 @@ func (c *countReader) Read(p []byte) (int, error) {
 // Verify checks every backup in a guest directory (see VerifyFile) and
 // reports data files without a manifest. It returns the number checked.
 func Verify(dir string, quick bool) (int, error) {
-	ms, bad, err := ReadManifests(dir)
+	return VerifyStore(context.Background(), &DirStore{Dir: dir}, quick)
+}
+
+// VerifyStore checks every backup of a store (see VerifyObject).
+func VerifyStore(ctx context.Context, st Store, quick bool) (int, error) {
+	ms, bad, err := ReadManifestsFrom(ctx, st)
 	if err != nil {
 		return 0, err
 	}
 	errs := bad
 	for _, m := range ms {
-		if err := VerifyFile(dir, m, quick); err != nil {
+		if err := VerifyObject(ctx, st, m, quick); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -118,6 +137,11 @@ func Verify(dir string, quick bool) (int, error) {
 // (the same volume, unchanged since, e.g. a kept snapshot or an image
 // file): every regular file's content and every symlink target, by inode.
 func VerifyDeep(dir string, m *Manifest, sourcePath string) error {
+	return VerifyDeepStore(context.Background(), &DirStore{Dir: dir}, m, sourcePath)
+}
+
+// VerifyDeepStore is VerifyDeep on any store.
+func VerifyDeepStore(ctx context.Context, st Store, m *Manifest, sourcePath string) error {
 	t, closer, err := openTree(sourcePath, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
@@ -132,7 +156,7 @@ func VerifyDeep(dir string, m *Manifest, sourcePath string) error {
 		return err
 	}
 	fsys := view.FS
-	f, err := os.Open(filepath.Join(dir, m.File))
+	f, err := st.Open(ctx, m.File)
 	if err != nil {
 		return err
 	}
@@ -203,70 +227,80 @@ func sameContent(a, b io.Reader) bool {
 }
 
 // CopyTo copies a backup and its manifest to host and confirms the copy's
-// sha256. host is either a local directory or "[user@]host:/dir", copied
-// with rsync over ssh and checked with `ssh host sha256sum`. Files land in
-// HOSTDIR/GUEST/.
+// sha256. host is a local directory, "[user@]host:/dir" (copied with rsync
+// over ssh and checked with `ssh host sha256sum`), or s3://BUCKET/PREFIX
+// (uploaded, then streamed back and hashed). Files land in HOST/GUEST/.
 func CopyTo(ctx context.Context, log *slog.Logger, dir string, m *Manifest, host, guest string) error {
-	src := filepath.Join(dir, m.File)
-	if i := strings.IndexByte(host, ':'); i > 0 && !strings.HasPrefix(host, "/") && !strings.HasPrefix(host, ".") {
-		h, rdir := host[:i], filepath.Join(host[i+1:], guest)
-		if err := runCmd(ctx, log, "copy", fmt.Sprintf("ssh %s mkdir -p %s && rsync -a --partial-dir=.rsync-partial %s %s %s:%s/",
-			shellQuote(h), shellQuote(rdir), shellQuote(src), shellQuote(src+".json"), shellQuote(h), shellQuote(rdir))); err != nil {
-			return err
+	return copyToHost(ctx, log, &DirStore{Dir: dir}, m, host, guest, S3Config{})
+}
+
+func copyToHost(ctx context.Context, log *slog.Logger, src Store, m *Manifest, host, guest string, s3c S3Config) error {
+	if !IsS3(host) && strings.IndexByte(host, ':') > 0 && !strings.HasPrefix(host, "/") && !strings.HasPrefix(host, ".") {
+		ds, ok := src.(*DirStore)
+		if !ok {
+			return fmt.Errorf("copy to %s: copying from %s over ssh is not supported; use a local or s3:// dest", host, src.Location())
 		}
-		cmd := exec.CommandContext(ctx, "ssh", h, "sha256sum", shellQuote(filepath.Join(rdir, m.File)))
-		out, err := cmd.Output()
-		if err != nil {
-			return fmt.Errorf("copy to %s: remote sha256sum: %w", host, err)
-		}
-		if f := strings.Fields(string(out)); len(f) == 0 || f[0] != m.SHA256 {
-			return fmt.Errorf("copy to %s: remote sha256 %q, want %s", host, strings.TrimSpace(string(out)), m.SHA256)
-		}
-		log.Info("copied", "host", host, "file", m.File)
-		return nil
+		return copySSH(ctx, log, ds.Dir, m, host, guest)
 	}
-	ddir := filepath.Join(host, guest)
-	if err := os.MkdirAll(ddir, 0o750); err != nil {
-		return err
-	}
-	for _, name := range []string{m.File, m.File + ".json"} {
-		if err := copyFileAtomic(filepath.Join(dir, name), filepath.Join(ddir, name)); err != nil {
-			return fmt.Errorf("copy to %s: %w", host, err)
-		}
-	}
-	sum, _, err := fileSHA256(filepath.Join(ddir, m.File))
+	dst, err := OpenStore(ctx, host, guest, s3c)
 	if err != nil {
-		return err
+		return fmt.Errorf("copy to %s: %w", host, err)
+	}
+	if err := copyObject(ctx, src, dst, m.File); err != nil {
+		return fmt.Errorf("copy to %s: %w", host, err)
+	}
+	if err := writeManifest(ctx, dst, m); err != nil {
+		return fmt.Errorf("copy to %s: %w", host, err)
+	}
+	sum, _, err := objectSHA256(ctx, dst, m.File)
+	if err != nil {
+		return fmt.Errorf("copy to %s: %w", host, err)
 	}
 	if sum != m.SHA256 {
 		return fmt.Errorf("copy to %s: sha256 of the copy %s, want %s", host, sum, m.SHA256)
 	}
-	log.Info("copied", "dest", ddir, "file", m.File)
+	log.Info("copied", "dest", dst.Location(), "file", m.File)
 	return nil
 }
 
-func copyFileAtomic(src, dst string) error {
-	in, err := os.Open(src)
+// copyObject streams one object from a store to another.
+func copyObject(ctx context.Context, src, dst Store, name string) error {
+	in, err := src.Open(ctx, name)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	f, err := os.CreateTemp(filepath.Dir(dst), tmpPrefix+filepath.Base(dst)+".*")
+	up, err := dst.Create(ctx, name)
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(f, in)
-	if err == nil {
-		err = f.Sync()
+	if _, err := io.Copy(up, in); err != nil {
+		up.Abort(ctx)
+		return err
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if err := up.Commit(ctx); err != nil {
+		up.Abort(ctx)
+		return err
 	}
-	if err == nil {
-		err = os.Rename(f.Name(), dst)
+	return nil
+}
+
+func copySSH(ctx context.Context, log *slog.Logger, dir string, m *Manifest, host, guest string) error {
+	src := filepath.Join(dir, m.File)
+	i := strings.IndexByte(host, ':')
+	h, rdir := host[:i], filepath.Join(host[i+1:], guest)
+	if err := runCmd(ctx, log, "copy", fmt.Sprintf("ssh %s mkdir -p %s && rsync -a --partial-dir=.rsync-partial %s %s %s:%s/",
+		shellQuote(h), shellQuote(rdir), shellQuote(src), shellQuote(src+".json"), shellQuote(h), shellQuote(rdir))); err != nil {
+		return err
 	}
+	cmd := exec.CommandContext(ctx, "ssh", h, "sha256sum", shellQuote(filepath.Join(rdir, m.File)))
+	out, err := cmd.Output()
 	if err != nil {
-		os.Remove(f.Name())
+		return fmt.Errorf("copy to %s: remote sha256sum: %w", host, err)
 	}
-	return err
+	if f := strings.Fields(string(out)); len(f) == 0 || f[0] != m.SHA256 {
+		return fmt.Errorf("copy to %s: remote sha256 %q, want %s", host, strings.TrimSpace(string(out)), m.SHA256)
+	}
+	log.Info("copied", "host", host, "file", m.File)
+	return nil
 }

@@ -14,3 +14,13 @@ if [ -n "$missing" ]; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 go mod download
+
+# The S3 server the backup tests run against (a real process on 127.0.0.1):
+# versitygw, built once from its Go module and cached by version.
+VERSITYGW_VERSION=v1.8.0
+BIN="${IMGTOOL_CACHE:-$HOME/.cache/imgtool}/bin"
+if [ "$(cat "$BIN/versitygw.version" 2>/dev/null)" != "$VERSITYGW_VERSION" ] || [ ! -x "$BIN/versitygw" ]; then
+	mkdir -p "$BIN"
+	GOBIN="$BIN" go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
+	echo "$VERSITYGW_VERSION" >"$BIN/versitygw.version"
+fi

@@ -10,7 +10,6 @@ import (
 	"log/syslog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -296,18 +295,23 @@ func (f *backupFlags) verifyCmd() *cobra.Command {
 			}
 			var errs []error
 			total := 0
+			ctx := cmd.Context()
 			for _, c := range cfgs {
-				dir := filepath.Join(c.Dest, c.Name)
-				n, err := backup.Verify(dir, quick)
+				st, err := backup.GuestStore(ctx, c)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("guest %s: %w", c.Name, err))
+					continue
+				}
+				n, err := backup.VerifyStore(ctx, st, quick)
 				total += n
 				if err != nil {
 					errs = append(errs, fmt.Errorf("guest %s: %w", c.Name, err))
 				}
 				if deep {
-					ms, _, _ := backup.ReadManifests(dir)
+					ms, _, _ := backup.ReadManifestsFrom(ctx, st)
 					for _, m := range ms {
 						if m.Level == 0 {
-							if err := backup.VerifyDeep(dir, m, m.Source); err != nil {
+							if err := backup.VerifyDeepStore(ctx, st, m, m.Source); err != nil {
 								errs = append(errs, err)
 							}
 						}
@@ -337,9 +341,13 @@ func (f *backupFlags) listCmd() *cobra.Command {
 			if f.json {
 				var all []*backup.Manifest
 				for _, c := range cfgs {
-					ms, _, err := backup.ReadManifests(filepath.Join(c.Dest, c.Name))
+					st, err := backup.GuestStore(cmd.Context(), c)
 					if err != nil {
-						return err
+						return oneLine(err)
+					}
+					ms, _, err := backup.ReadManifestsFrom(cmd.Context(), st)
+					if err != nil {
+						return oneLine(err)
 					}
 					all = append(all, ms...)
 				}
@@ -348,16 +356,18 @@ func (f *backupFlags) listCmd() *cobra.Command {
 				return enc.Encode(all)
 			}
 			byDest := map[string][]string{}
+			s3c := map[string]backup.S3Config{}
 			var order []string
 			for _, c := range cfgs {
 				if _, ok := byDest[c.Dest]; !ok {
 					order = append(order, c.Dest)
+					s3c[c.Dest] = c.S3
 				}
 				byDest[c.Dest] = append(byDest[c.Dest], c.Name)
 			}
 			for _, d := range order {
-				if err := backup.List(cmd.OutOrStdout(), d, byDest[d]); err != nil {
-					return err
+				if err := backup.ListStores(cmd.Context(), cmd.OutOrStdout(), d, byDest[d], s3c[d]); err != nil {
+					return oneLine(err)
 				}
 			}
 			return nil
