@@ -475,3 +475,18 @@ func seekData(rs []vfs.Range, size, off int64, whence uint32) (uint64, syscall.E
 	}
 	return 0, syscall.EINVAL
 }
+
+// UnmountLazy detaches a busy mount (fusermount3 -u -z, umount -l); the
+// kernel finishes when its last user leaves.
+func UnmountLazy(dir string) error {
+	if os.Geteuid() == 0 {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err == nil {
+			return nil
+		}
+	}
+	out, err := exec.Command("fusermount3", "-u", "-z", dir).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("fusermount3 -u -z %s: %s", dir, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
