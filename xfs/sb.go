@@ -250,3 +250,13 @@ func (s *Superblock) UUIDString() string {
 	u := s.UUID
 	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }
+
+// crc32Start begins a CRC32C over b with the 4 bytes at off taken as zero;
+// crc32Cont continues it. The result is finished with ^.
+func crc32Start(b []byte, off int) uint32 {
+	c := crc32.Update(0, castagnoli, b[:off])
+	c = crc32.Update(c, castagnoli, []byte{0, 0, 0, 0})
+	return ^crc32.Update(c, castagnoli, b[off+4:])
+}
+
+func crc32Cont(c uint32, b []byte) uint32 { return ^crc32.Update(^c, castagnoli, b) }
