@@ -11,6 +11,7 @@ import (
 	"github.com/imgtool/imgtool/drbd"
 	"github.com/imgtool/imgtool/image"
 	"github.com/imgtool/imgtool/partition"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // maxPartitions bounds how many partitions of one table are explored.
@@ -88,13 +89,8 @@ func (b *builder) explore(v *Volume, depth int) []*pvRef {
 	if sig != nil {
 		v.Content = sig
 		v.Notes = append(v.Notes, sig.Notes...)
-		if v.IsExt() && sig.Info["state"] == "needs_recovery" {
-			// Say what reading it will show: the journal replayed in memory.
-			if view, err := v.OpenExt(nil); err == nil {
-				if s := JournalSummary(view); s != "" {
-					v.addNote("%s", s)
-				}
-			}
+		if sig.Info["state"] == "needs_recovery" {
+			b.noteRecovery(v)
 		}
 		if sig.Type == "drbd" {
 			return b.exploreDRBD(v, depth)
@@ -248,4 +244,25 @@ func (b *builder) exploreDRBD(v *Volume, depth int) []*pvRef {
 	placeOn(c, v, 0)
 	v.Children = append(v.Children, c)
 	return b.explore(c, depth)
+}
+
+// noteRecovery notes a filesystem whose journal needs recovery. Asked to
+// (Options.OpenJournaled), it opens the filesystem, which replays the
+// journal once and caches the view, and notes what the replay did;
+// otherwise nothing is read until someone opens it.
+func (b *builder) noteRecovery(v *Volume) {
+	if !b.opts.OpenJournaled {
+		v.addNote("journal needs recovery: it is replayed in memory when the filesystem is read")
+		return
+	}
+	fsys, err := v.OpenFS(vfs.OpenOptions{})
+	if err != nil {
+		v.addNote("%v", err)
+		return
+	}
+	for _, n := range fsys.Notes() {
+		if n.Ino == 0 {
+			v.addNote("%s", n.Msg)
+		}
+	}
 }

@@ -2,10 +2,116 @@ package inspect
 
 import (
 	"fmt"
+	"io"
+	"reflect"
+	"sync"
 
 	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/journal"
+	"github.com/imgtool/imgtool/vfs"
 )
+
+// fsKey is what an opened view depends on.
+type fsKey struct {
+	noJournal, salvage bool
+	log                vfs.Volume
+}
+
+type fsEntry struct {
+	once sync.Once
+	fs   vfs.FS
+	err  error
+}
+
+// fsCache holds each volume's opened views, so that a journal is replayed
+// at most once per volume and options in a process.
+type fsCache struct {
+	mu sync.Mutex
+	m  map[fsKey]*fsEntry
+}
+
+var cacheMu sync.Mutex
+
+// Readable reports whether a registered driver reads the volume's
+// filesystem.
+func (v *Volume) Readable() bool {
+	return v.Content != nil && driverFor(v.Content.Type) != nil && v.r != nil
+}
+
+// OpenFS opens the filesystem of v through the driver registered for its
+// type (Drivers), the way the kernel would mount it unless opts say
+// otherwise: a journal that needs recovery is replayed into memory. The
+// view is cached per options: every caller in the process gets the same
+// FS, and a journal is replayed once. Without opts.LogDevice the tree's
+// external journal device (Options.Journal) is used.
+func (v *Volume) OpenFS(opts vfs.OpenOptions) (vfs.FS, error) {
+	typ := "no filesystem imgtool recognises"
+	if v.Content != nil {
+		typ = v.Content.Type
+	}
+	var d *vfs.Driver
+	if v.Content != nil {
+		d = driverFor(v.Content.Type)
+	}
+	if d == nil {
+		return nil, fmt.Errorf("volume %s holds %s; imgtool reads files from %s", v.DisplayAddress(), typ, readableTypes())
+	}
+	r := v.Reader()
+	if r == nil {
+		return nil, fmt.Errorf("volume %s: no bytes to read", v.DisplayAddress())
+	}
+	if opts.LogDevice == nil && v.journal != nil && v.journal.External != nil {
+		opts.LogDevice = v.logDevice()
+	}
+	key := fsKey{noJournal: opts.NoJournal, salvage: opts.Salvage, log: opts.LogDevice}
+	if opts.LogDevice != nil && !reflect.TypeOf(opts.LogDevice).Comparable() {
+		return d.Open(r, v.DisplayAddress(), opts) // cannot key the cache: open uncached
+	}
+	cacheMu.Lock()
+	if v.fsc == nil {
+		v.fsc = &fsCache{m: map[fsKey]*fsEntry{}}
+	}
+	e := v.fsc.m[key]
+	if e == nil {
+		e = &fsEntry{}
+		v.fsc.m[key] = e
+	}
+	cacheMu.Unlock()
+	e.once.Do(func() { e.fs, e.err = d.Open(r, v.DisplayAddress(), opts) })
+	return e.fs, e.err
+}
+
+// logDevice is the tree's external journal as a vfs.Volume, one value
+// per volume so that it keys the cache.
+func (v *Volume) logDevice() vfs.Volume {
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if v.logDev == nil {
+		v.logDev = &sizedReader{v.journal.External, v.journal.ExternalSize}
+	}
+	return v.logDev
+}
+
+type sizedReader struct {
+	io.ReaderAt
+	size int64
+}
+
+func (s *sizedReader) Size() int64 { return s.size }
+
+// readableTypes names the types the registered drivers read.
+func readableTypes() string {
+	s := ""
+	for _, d := range Drivers {
+		for _, t := range d.Types {
+			if s != "" {
+				s += ", "
+			}
+			s += t
+		}
+	}
+	return s
+}
 
 // FSOptions tune OpenExt.
 type FSOptions struct {
@@ -21,7 +127,9 @@ type FSOptions struct {
 }
 
 // OpenExt opens the ext2/3/4 filesystem of v the way the kernel would
-// mount it: a journal that needs recovery is replayed into memory (the
+// mount it. Deprecated: use OpenFS, which serves every format and caches
+// the replay; OpenExt remains for the ext-only code not yet moved to it
+// (backup): a journal that needs recovery is replayed into memory (the
 // image is never written). View.ReplayErr says why a needed replay could
 // not be done; the filesystem is then shown as it is on disk. Every reader
 // of files (CLI, TUI, extract, backup) opens filesystems through here.
@@ -64,30 +172,4 @@ func (v *Volume) OpenExt(opts *FSOptions) (*journal.View, error) {
 func (v *Volume) JournalOptions() *journal.Options { return v.journal }
 
 // JournalSummary says in one line what OpenExt's replay did, or "".
-func JournalSummary(view *journal.View) string {
-	switch {
-	case view == nil:
-		return ""
-	case view.ReplayErr != nil:
-		return fmt.Sprintf("journal not replayed, showing the on-disk state: %v", view.ReplayErr)
-	case view.Result != nil && view.Result.Replayed:
-		r := view.Result
-		s := fmt.Sprintf("journal replayed in memory: %d transactions, %d blocks", r.Transactions, r.Distinct)
-		if r.HasFailedCommit {
-			s += fmt.Sprintf(" (log ends at transaction %d, whose commit checksum failed)", r.FailedCommit)
-		}
-		return withNotes(s, r)
-	case view.Result != nil && len(view.Result.Notes) > 0:
-		return withNotes("journal", view.Result)
-	}
-	return ""
-}
-
-// withNotes appends the replay's notes (a backup block map used, fast
-// commits not replayed, a log left alone) to s.
-func withNotes(s string, r *journal.Result) string {
-	for _, n := range r.Notes {
-		s += "; " + n
-	}
-	return s
-}
+func JournalSummary(view *journal.View) string { return view.Summary() }

@@ -15,6 +15,7 @@ import (
 	"github.com/imgtool/imgtool/journal"
 	"github.com/imgtool/imgtool/lvm"
 	"github.com/imgtool/imgtool/md"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // Kind is what a node of the tree is.
@@ -64,6 +65,8 @@ type Volume struct {
 	Children []*Volume `json:"children,omitempty"`
 
 	r      image.ReaderAtSize
+	fsc    *fsCache   // OpenFS's views
+	logDev vfs.Volume // the tree's external journal, for OpenFS
 	parent *Volume
 	vg     *lvm.VG // for KindVG
 	lv     *lvm.LV // for KindLV
@@ -155,6 +158,12 @@ type Options struct {
 	// with one (journal_dev), for every replay: the tree's needs_recovery
 	// notes and each Volume.OpenExt that does not name its own.
 	Journal *journal.Options
+	// OpenJournaled opens (OpenFS) every filesystem whose journal needs
+	// recovery while building the tree, and adds what the replay did to
+	// its notes; the replayed view is cached for later opens. Without it
+	// such a filesystem only gets a note that it needs recovery, and
+	// nothing is replayed until someone opens it.
+	OpenJournaled bool
 }
 
 // Walk calls fn for every node in depth-first order; returning false skips

@@ -124,6 +124,7 @@ func Replay(vol io.ReaderAt, size int64, fsys *ext.FS, opts *Options) (*Overlay,
 	if err != nil {
 		return nil, nil, err
 	}
+	replays.Add(1)
 	ov, res, err := replayLog(vol, size, fsys.BlockSize(), fsb, dev, sbBlock, opts.ReplayWithoutFlag, false)
 	if err == nil && res != nil && res.fc != nil && !opts.NoFastCommits {
 		replayFastCommits(ov, res)

@@ -183,7 +183,10 @@ type Info struct {
 	// BlockSize is the allocation unit in bytes (the cluster for FAT).
 	BlockSize int64
 	// MaxIno is the largest Ino the filesystem can hand out, for sizing
-	// bitmaps (dump's inode maps).
+	// bitmaps (dump's inode maps). It is 0 when Inos are sparse (FAT and
+	// ISO 9660 derive them from positions and they may exceed 32 bits):
+	// collect them with WalkInodes and number them densely where a
+	// format needs small numbers (dump's 32-bit inode numbers).
 	MaxIno Ino
 	Caps   Caps
 }

@@ -33,6 +33,7 @@ With no IMAGE, the embedded demo image is shown.`,
 			if len(args) == 1 {
 				path = args[0]
 			}
+			f.openJournaled = true
 			s, err := openImages(cmd, path, &f, true)
 			if err != nil {
 				return err

@@ -34,6 +34,10 @@ type imageFlags struct {
 	lvmBackup  []string
 	noJournal  bool
 	journalDev string
+	// openJournaled: the command shows volume notes (inspect, tui), so
+	// filesystems that need recovery are opened while inspecting and their
+	// notes say what the replay did (inspect.Options.OpenJournaled).
+	openJournaled bool
 }
 
 func (f *imageFlags) register(cmd *cobra.Command) {
@@ -108,7 +112,8 @@ func openImages(cmd *cobra.Command, path string, f *imageFlags, allowDemo bool) 
 		s.closers = append(s.closers, jd)
 		s.journal = &journal.Options{External: jd, ExternalSize: jd.Size()}
 	}
-	t, err := inspect.Inspect(srcs, &inspect.Options{Logger: slog.Default(), LVM: lvmOpts, Journal: s.journal})
+	t, err := inspect.Inspect(srcs, &inspect.Options{Logger: slog.Default(), LVM: lvmOpts, Journal: s.journal,
+		OpenJournaled: f.openJournaled && !f.noJournal})
 	if err != nil {
 		s.Close()
 		return nil, err

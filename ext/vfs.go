@@ -1,0 +1,321 @@
+package ext
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/imgtool/imgtool/vfs"
+)
+
+// VFS is an ext filesystem as a vfs.FS. Inode numbers are ext's own
+// (stable, shared by hard links), the root is inode 2, xattrs come in
+// getxattr(2) form (POSIX ACLs converted to posix_acl_xattr, the
+// inline-data area "system.data" left out), and holes and unwritten
+// extents are outside DataRanges. It also implements vfs.BlockMapper.
+//
+// Notes added with AddNote (the journal replay's) come before the
+// filesystem's own.
+type VFS struct {
+	fs  *FS
+	typ string
+
+	mu    sync.Mutex
+	extra []vfs.Note
+}
+
+var (
+	_ vfs.FS          = (*VFS)(nil)
+	_ vfs.BlockMapper = (*VFS)(nil)
+)
+
+// NewVFS wraps fsys.
+func NewVFS(fsys *FS) *VFS { return &VFS{fs: fsys, typ: fsys.sb.TypeName()} }
+
+// TypeName is blkid's name for the filesystem: "ext2" (no journal, no
+// ext4 feature), "ext3" (a journal, no ext4 feature) or "ext4".
+func (s *Superblock) TypeName() string {
+	const ext3Incompat = IncompatFiletype | IncompatRecover | IncompatMetaBG
+	const ext2ROCompat = ROCompatSparseSuper | ROCompatLargeFile | ROCompatBtreeDir
+	if s.FeatureIncompat&^ext3Incompat != 0 || s.FeatureROCompat&^ext2ROCompat != 0 {
+		return "ext4"
+	}
+	if s.HasJournal() {
+		return "ext3"
+	}
+	return "ext2"
+}
+
+// Ext returns the ext filesystem behind the view, for ext's own tools
+// (salvage's group-descriptor rebuild, e2fsck-like checks).
+func (v *VFS) Ext() *FS { return v.fs }
+
+// AddNote adds a volume-level note (a journal replay's) to Notes.
+func (v *VFS) AddNote(n vfs.Note) {
+	v.mu.Lock()
+	v.extra = append(v.extra, n)
+	v.mu.Unlock()
+}
+
+// Info implements vfs.FS.
+func (v *VFS) Info() vfs.Info {
+	sb := v.fs.sb
+	return vfs.Info{
+		Type: v.typ, Label: sb.VolumeName, UUID: formatUUID(sb.UUID),
+		BlockSize: v.fs.bs, MaxIno: vfs.Ino(sb.InodesCount),
+		Caps: vfs.Caps{HardLinks: true, Xattrs: true, NsTimes: sb.InodeSize > 128, Owners: true,
+			Perms: true, Inodes: true, Generation: true, Devices: true},
+	}
+}
+
+func formatUUID(u [16]byte) string {
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+// Root implements vfs.FS.
+func (v *VFS) Root() vfs.Ino { return RootIno }
+
+// ino32 checks that ino fits ext's 32-bit inode numbers.
+func ino32(ino vfs.Ino) (uint32, error) {
+	if ino == 0 || ino > 0xFFFFFFFF {
+		return 0, fmt.Errorf("ext: no inode %d", ino)
+	}
+	return uint32(ino), nil
+}
+
+// Lookup implements vfs.FS.
+func (v *VFS) Lookup(p string) (vfs.Ino, error) {
+	ino, err := v.fs.Lookup(p)
+	return vfs.Ino(ino), err
+}
+
+// LookupFollow implements vfs.FS.
+func (v *VFS) LookupFollow(p string) (vfs.Ino, error) {
+	ino, err := v.fs.LookupFollow(p)
+	return vfs.Ino(ino), err
+}
+
+// Stat implements vfs.FS.
+func (v *VFS) Stat(ino vfs.Ino) (*vfs.Stat, error) {
+	i, err := ino32(ino)
+	if err != nil {
+		return nil, err
+	}
+	in, err := v.fs.Inode(i)
+	if err != nil {
+		return nil, err
+	}
+	return StatOf(in), nil
+}
+
+// StatOf converts a decoded inode to a vfs.Stat.
+func StatOf(in *Inode) *vfs.Stat {
+	st := &vfs.Stat{
+		Ino: vfs.Ino(in.Ino), Mode: uint32(in.Mode), Nlink: uint32(in.Links), UID: in.UID, GID: in.GID,
+		Size: int64(min(in.Size, 1<<63-1)), Blocks: int64(min(in.Blocks, 1<<63-1)),
+		Atime: in.Atime, Mtime: in.Mtime, Ctime: in.Ctime,
+		Generation: in.Generation, Flags: in.Flags,
+	}
+	if in.HasCrtime {
+		st.Btime = in.Crtime
+	}
+	if st.IsDevice() {
+		st.RdevMajor, st.RdevMinor = in.Rdev()
+	}
+	return st
+}
+
+// ftToDT maps ext's directory-entry file types (EXT2_FT_*) to d_type.
+var ftToDT = [...]uint8{
+	FTReg: vfs.DTReg, FTDir: vfs.DTDir, FTChr: vfs.DTChar, FTBlk: vfs.DTBlock,
+	FTFIFO: vfs.DTFIFO, FTSock: vfs.DTSocket, FTSymlink: vfs.DTLink,
+}
+
+// ReadDir implements vfs.FS.
+func (v *VFS) ReadDir(ino vfs.Ino) ([]vfs.DirEntry, error) {
+	i, err := ino32(ino)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := v.fs.ReadDirInode(i)
+	out := make([]vfs.DirEntry, 0, len(ents))
+	for _, e := range ents {
+		if e.Name == "." || e.Name == ".." {
+			continue
+		}
+		var dt uint8
+		if int(e.FileType) < len(ftToDT) {
+			dt = ftToDT[e.FileType]
+		}
+		out = append(out, vfs.DirEntry{Name: e.Name, Ino: vfs.Ino(e.Ino), Type: dt})
+	}
+	return out, err
+}
+
+// Readlink implements vfs.FS.
+func (v *VFS) Readlink(ino vfs.Ino) (string, error) {
+	i, err := ino32(ino)
+	if err != nil {
+		return "", err
+	}
+	return v.fs.Readlink(i)
+}
+
+// Xattrs implements vfs.FS. An ACL that cannot be converted is left out
+// and named in the error, with the other attributes returned.
+func (v *VFS) Xattrs(ino vfs.Ino) ([]vfs.Xattr, error) {
+	i, err := ino32(ino)
+	if err != nil {
+		return nil, err
+	}
+	xs, err := v.fs.Xattrs(i)
+	var out []vfs.Xattr
+	for _, x := range xs {
+		val := x.Value
+		switch x.Name {
+		case "system.data":
+			continue
+		case "system.posix_acl_access", "system.posix_acl_default":
+			c, cerr := ACLToXattr(val)
+			if cerr != nil {
+				if err == nil {
+					err = fmt.Errorf("ext: inode %d: %s: %w", i, x.Name, cerr)
+				}
+				continue
+			}
+			val = c
+		}
+		out = append(out, vfs.Xattr{Name: x.Name, Value: val})
+	}
+	return out, err
+}
+
+// Open implements vfs.FS.
+func (v *VFS) Open(ino vfs.Ino) (vfs.File, error) {
+	i, err := ino32(ino)
+	if err != nil {
+		return nil, err
+	}
+	f, err := v.fs.OpenInode(i)
+	if err != nil {
+		return nil, err
+	}
+	return vfsFile{f}, nil
+}
+
+type vfsFile struct{ *File }
+
+func (f vfsFile) DataRanges() []vfs.Range {
+	rs := f.File.DataRanges()
+	out := make([]vfs.Range, len(rs))
+	for i, r := range rs {
+		out[i] = vfs.Range{Off: r.Off, Len: r.Len}
+	}
+	return out
+}
+
+// WalkInodes implements vfs.FS: every inode the inode bitmaps mark in use
+// with a non-zero mode and link count, from the first non-reserved inode
+// on (and the root). A group whose bitmap is uninitialised holds none;
+// one whose bitmap cannot be read is scanned inode by inode.
+func (v *VFS) WalkInodes(ctx context.Context, fn func(vfs.Ino, *vfs.Stat, error) error) error {
+	sb := v.fs.sb
+	first := max(sb.FirstIno, RootIno+1)
+	visit := func(ino uint32) error {
+		in, err := v.fs.Inode(ino)
+		if err != nil {
+			return fn(vfs.Ino(ino), nil, err)
+		}
+		if in.Mode == 0 || in.Links == 0 || in.Flags&FlagEAInode != 0 || v.internal(ino) {
+			return nil
+		}
+		return fn(vfs.Ino(ino), StatOf(in), nil)
+	}
+	if err := visit(RootIno); err != nil {
+		return err
+	}
+	ipg := uint64(sb.InodesPerGroup)
+	for g := range uint64(len(v.fs.groups)) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		bm, berr := v.fs.InodeBitmap(g)
+		if berr == nil && bm == nil {
+			continue
+		}
+		for i := range ipg {
+			ino := g*ipg + i + 1
+			if ino > uint64(sb.InodesCount) {
+				return nil
+			}
+			if ino < uint64(first) {
+				continue
+			}
+			if berr == nil && (i/8 >= uint64(len(bm)) || bm[i/8]&(1<<(i%8)) == 0) {
+				continue
+			}
+			if err := visit(uint32(ino)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// internal reports inodes that hold the format's own data: quota files,
+// the orphan file, the journal (xattr value inodes are told by their
+// flag).
+func (v *VFS) internal(ino uint32) bool {
+	sb := v.fs.sb
+	switch ino {
+	case sb.UsrQuotaInum, sb.GrpQuotaInum, sb.PrjQuotaInum, sb.OrphanFileInum, sb.JournalInum:
+		return true
+	}
+	return false
+}
+
+// Notes implements vfs.FS.
+func (v *VFS) Notes() []vfs.Note {
+	v.mu.Lock()
+	out := append([]vfs.Note(nil), v.extra...)
+	v.mu.Unlock()
+	for _, n := range v.fs.Notes() {
+		msg := n.Msg
+		if n.Err != nil {
+			msg = n.Err.Error()
+		}
+		out = append(out, vfs.Note{Ino: vfs.Ino(n.Ino), Offset: n.Offset, Msg: msg})
+	}
+	return out
+}
+
+// BlockMap implements vfs.BlockMapper: the data extents (unwritten ones
+// too: the blocks are owned) and the extent-tree or indirect blocks plus
+// the external xattr block.
+func (v *VFS) BlockMap(ino vfs.Ino) (data, meta []vfs.PhysRange, err error) {
+	i, err := ino32(ino)
+	if err != nil {
+		return nil, nil, err
+	}
+	in, err := v.fs.Inode(i)
+	if err != nil {
+		return nil, nil, err
+	}
+	bs := v.fs.bs
+	mapped := in.IsRegular() || in.IsDir() || (in.IsSymlink() && !v.fs.isFastSymlink(in))
+	if mapped && in.Flags&FlagInlineData == 0 {
+		var ext []Extent
+		var blks []uint64
+		ext, blks, err = v.fs.MapInode(in)
+		for _, e := range ext {
+			data = append(data, vfs.PhysRange{Off: int64(e.Physical) * bs, Len: int64(e.Len) * bs})
+		}
+		for _, b := range blks {
+			meta = append(meta, vfs.PhysRange{Off: int64(b) * bs, Len: bs})
+		}
+	}
+	if in.FileACL != 0 {
+		meta = append(meta, vfs.PhysRange{Off: int64(in.FileACL) * bs, Len: bs})
+	}
+	return data, meta, err
+}
