@@ -27,6 +27,7 @@ import (
 
 	"github.com/imgtool/imgtool/image/compressed"
 	"github.com/imgtool/imgtool/image/qcow2"
+	"github.com/imgtool/imgtool/image/ref"
 	"github.com/imgtool/imgtool/image/vhd"
 	"github.com/imgtool/imgtool/image/vhdx"
 	"github.com/imgtool/imgtool/image/vmdk"
@@ -93,6 +94,10 @@ type Options struct {
 	TempDir string
 	// Raw skips format detection: the file is read as it is.
 	Raw bool
+	// Backing says which host files a container may name as its backing
+	// file or extent files (nil: only files in the image's own directory;
+	// see package image/ref).
+	Backing *ref.Policy
 }
 
 // Errors returned by Open; test with errors.Is.
@@ -242,7 +247,7 @@ func (im *Image) detect(opt *Options, outer bool) error {
 	case FormatRaw:
 		return nil
 	case FormatQcow2:
-		q, err := qcow2.Open(im.f, im.size, im.Path)
+		q, err := qcow2.OpenPolicy(im.f, im.size, im.Path, opt.Backing)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", im.Path, err)
 		}
@@ -258,11 +263,11 @@ func (im *Image) detect(opt *Options, outer bool) error {
 		}
 		im.Backing, im.Snapshots, im.Notes = q.Backing, q.Snapshots, append(im.Notes, q.Notes...)
 	case "vmdk":
-		dir := ""
+		container := ""
 		if outer {
-			dir = dirOf(im.Path)
+			container = im.Path
 		}
-		d, err := vmdk.Open(im.f, im.size, dir)
+		d, err := vmdk.Open(im.f, im.size, container, opt.Backing)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", im.Path, err)
 		}
@@ -338,18 +343,6 @@ func (im *Image) decompress(kind string, opt *Options) error {
 		im.Format = kind + "+" + inner
 	}
 	return nil
-}
-
-func dirOf(path string) string {
-	for i := len(path) - 1; i >= 0; i-- {
-		if path[i] == '/' {
-			if i == 0 {
-				return "/"
-			}
-			return path[:i]
-		}
-	}
-	return "."
 }
 
 func describe(path string, err error) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/imgtool/imgtool/fixtures"
 	"github.com/imgtool/imgtool/image"
+	"github.com/imgtool/imgtool/image/ref"
 	"github.com/imgtool/imgtool/inspect"
 	"github.com/imgtool/imgtool/journal"
 	"github.com/imgtool/imgtool/lvm"
@@ -38,12 +40,16 @@ type imageFlags struct {
 	// filesystems that need recovery are opened while inspecting and their
 	// notes say what the replay did (inspect.Options.OpenJournaled).
 	openJournaled bool
+	// allowBacking widens where a container's backing/extent files may be
+	// (image/ref): directories, or "any".
+	allowBacking []string
 }
 
 func (f *imageFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVarP(&f.extra, "add", "a", nil, "another image holding PVs of the same VGs (repeatable)")
 	cmd.Flags().BoolVar(&f.noJournal, "no-journal", false, "show ext filesystems as they are on disk: do not replay a journal that needs recovery")
 	cmd.Flags().StringVar(&f.journalDev, "journal-dev", "", "external journal device or image `FILE` of a filesystem made with one (mke2fs -J device=), replayed in memory with it")
+	cmd.Flags().StringArrayVar(&f.allowBacking, "allow-backing", nil, "let qcow2 backing files and VMDK extent files come from `DIR` too, or from anywhere with \"any\" (default: only the image's own directory; repeatable)")
 	cmd.Flags().StringArrayVar(&f.lvmBackup, "lvm-backup", nil, "VG metadata from an /etc/lvm/backup-style `FILE`, used when no on-disk copy is readable (repeatable)")
 }
 
@@ -67,6 +73,14 @@ func (f *imageFlags) lvmOptions() (*lvm.AssembleOptions, error) {
 	return opts, nil
 }
 
+// backingHint adds to a backing-file refusal the flag that lifts it.
+func backingHint(err error) error {
+	if errors.Is(err, ref.ErrRefused) {
+		return fmt.Errorf("%w (a container may only name files in its own directory; if you trust this image, allow the directory with --allow-backing DIR, or everything with --allow-backing any)", err)
+	}
+	return err
+}
+
 // openImages opens path plus the -a images and inspects them. An empty
 // path with allowDemo opens the embedded demo image.
 func openImages(cmd *cobra.Command, path string, f *imageFlags, allowDemo bool) (*session, error) {
@@ -88,11 +102,15 @@ func openImages(cmd *cobra.Command, path string, f *imageFlags, allowDemo bool) 
 	if path != "" {
 		paths = append([]string{path}, paths...)
 	}
+	pol, err := ref.Parse(f.allowBacking)
+	if err != nil {
+		return nil, usageErrorf("--allow-backing: %v", err)
+	}
 	for _, p := range paths {
-		im, err := image.OpenWithOptions(p, &image.Options{Progress: decompressProgress(cmd.ErrOrStderr(), p)})
+		im, err := image.OpenWithOptions(p, &image.Options{Progress: decompressProgress(cmd.ErrOrStderr(), p), Backing: pol})
 		if err != nil {
 			s.Close()
-			return nil, err
+			return nil, backingHint(err)
 		}
 		s.closers = append(s.closers, im)
 		srcs = append(srcs, inspect.Source{Name: p, R: im, Size: im.Size(), Format: im.Format,

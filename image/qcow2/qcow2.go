@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/imgtool/imgtool/image/ref"
 	"github.com/klauspost/compress/zstd"
 	limage "github.com/lima-vm/go-qcow2reader/image"
 	lqcow2 "github.com/lima-vm/go-qcow2reader/image/qcow2"
@@ -302,7 +303,15 @@ func (n namedReaderAt) Name() string { return n.name }
 // Open opens the qcow2 image r of fileSize bytes. path is the image's file
 // name, used to resolve relative backing file names (it need not be the
 // file r reads, e.g. for a decompressed copy).
+//
+// Backing files are opened under the default ref policy: only files inside
+// the image's own directory. OpenPolicy takes another policy.
 func Open(r io.ReaderAt, fileSize int64, path string) (*Image, error) {
+	return OpenPolicy(r, fileSize, path, nil)
+}
+
+// OpenPolicy is Open with a policy for which backing files may be opened.
+func OpenPolicy(r io.ReaderAt, fileSize int64, path string, pol *ref.Policy) (*Image, error) {
 	b := make([]byte, 512)
 	n, err := r.ReadAt(b, 0)
 	if err != nil && !(err == io.EOF && n >= 72) {
@@ -339,7 +348,8 @@ func Open(r io.ReaderAt, fileSize int64, path string) (*Image, error) {
 		im.Notes = append(im.Notes, "snapshot table: "+err.Error())
 	}
 	// Walk the backing chain ourselves first, for clear errors.
-	if err := im.checkChain(r, h, path); err != nil {
+	chain, err := im.checkChain(r, h, path, pol)
+	if err != nil {
 		return nil, err
 	}
 	var ra io.ReaderAt = r
@@ -347,7 +357,7 @@ func Open(r io.ReaderAt, fileSize int64, path string) (*Image, error) {
 		abs, _ := filepath.Abs(path)
 		ra = namedReaderAt{r, abs}
 	}
-	q, err := lqcow2.Open(ra, opener(0))
+	q, err := lqcow2.Open(ra, opener(0, chain))
 	if err != nil {
 		return nil, fmt.Errorf("qcow2: %w", err)
 	}
@@ -372,14 +382,16 @@ func backingName(r io.ReaderAt, h *Header) (string, error) {
 
 // checkChain follows backing files from r (named path) and fills
 // im.Backing; it fails with ErrMissingBacking naming the first file that
-// is not there.
-func (im *Image) checkChain(r io.ReaderAt, h *Header, path string) error {
-	seen := map[string]bool{}
+// is not there, and with ref.ErrRefused for a file the policy does not
+// allow. It returns the files it checked, nearest first, so that the
+// library's own opens can be held to exactly these files.
+func (im *Image) checkChain(r io.ReaderAt, h *Header, path string, pol *ref.Policy) ([]os.FileInfo, error) {
+	var self os.FileInfo
 	if path != "" {
-		abs, _ := filepath.Abs(path)
-		seen[abs] = true
+		self, _ = os.Stat(path)
 	}
 	var opened []*os.File
+	var chain []os.FileInfo
 	defer func() {
 		for _, f := range opened {
 			f.Close()
@@ -388,47 +400,45 @@ func (im *Image) checkChain(r io.ReaderAt, h *Header, path string) error {
 	for depth := 0; ; depth++ {
 		name, err := backingName(r, h)
 		if err != nil || name == "" {
-			return err
+			return chain, err
 		}
 		if depth >= maxChain {
-			return fmt.Errorf("qcow2: backing chain longer than %d images", maxChain)
+			return nil, fmt.Errorf("qcow2: backing chain longer than %d images", maxChain)
 		}
-		if path == "" && !filepath.IsAbs(name) {
-			return fmt.Errorf("qcow2: backing file %q is relative, and the image has no file name to resolve it against", name)
+		field := fmt.Sprintf("qcow2 backing file name (header byte 8 points at byte %d)", h.BackingFileOffset)
+		f, p, err := pol.Open(path, field, name)
+		if err != nil && depth > 0 {
+			err = fmt.Errorf("in backing file %s: %w", path, err)
 		}
-		p := name
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(filepath.Dir(path), p)
-		}
-		p, _ = filepath.Abs(p)
-		if seen[p] {
-			return fmt.Errorf("qcow2: backing chain loops back to %s", p)
-		}
-		seen[p] = true
-		f, err := os.Open(p)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("qcow2 %s: backing file %q (%s): %w", path, name, p, ErrMissingBacking)
+				return nil, fmt.Errorf("%w: %w", ErrMissingBacking, err)
 			}
-			return fmt.Errorf("qcow2 %s: backing file %q: %w", path, name, err)
+			return nil, err
 		}
 		opened = append(opened, f)
 		fi, err := f.Stat()
 		if err != nil {
-			return err
+			return nil, err
 		}
+		for _, prev := range append(chain, self) {
+			if prev != nil && os.SameFile(prev, fi) {
+				return nil, fmt.Errorf("qcow2: backing chain loops back to %s", p)
+			}
+		}
+		chain = append(chain, fi)
 		b := make([]byte, 512)
 		n, _ := f.ReadAt(b, 0)
 		bh, err := ParseHeader(b[:n], fi.Size())
 		if errors.Is(err, ErrNotQcow2) {
 			im.Backing = append(im.Backing, Layer{name, p, "raw"})
-			return nil
+			return chain, nil
 		}
 		if err != nil {
-			return fmt.Errorf("qcow2 backing file %s: %w", p, err)
+			return nil, fmt.Errorf("qcow2 backing file %s: %w", p, err)
 		}
 		if bh.CryptMethod != CryptNone {
-			return fmt.Errorf("qcow2 backing file %s: %w", p, ErrEncrypted)
+			return nil, fmt.Errorf("qcow2 backing file %s: %w", p, ErrEncrypted)
 		}
 		im.Backing = append(im.Backing, Layer{name, p, "qcow2"})
 		r, h, path = f, bh, p
@@ -437,11 +447,24 @@ func (im *Image) checkChain(r io.ReaderAt, h *Header, path string) error {
 
 // opener opens backing files for the library: qcow2 or raw, decided by
 // the recorded format or, if none, by content.
-func opener(depth int) limage.OpenWithType {
+//
+// The library opens backing files by name itself; chain holds the files
+// checkChain allowed, and a file the library opened that is not the same
+// file (a name swapped in between) is refused.
+func opener(depth int, chain []os.FileInfo) limage.OpenWithType {
 	return func(ra io.ReaderAt, t limage.Type) (limage.Image, error) {
 		if depth >= maxChain {
 			closeIf(ra)
 			return nopImage{}, fmt.Errorf("backing chain longer than %d images", maxChain)
+		}
+		f, ok := ra.(*os.File)
+		var fi os.FileInfo
+		if ok {
+			fi, _ = f.Stat()
+		}
+		if depth >= len(chain) || fi == nil || !os.SameFile(fi, chain[depth]) {
+			closeIf(ra)
+			return nopImage{}, fmt.Errorf("backing file at depth %d is not the file that was checked: %w", depth+1, ref.ErrRefused)
 		}
 		if t == "" {
 			var m [4]byte
@@ -453,7 +476,7 @@ func opener(depth int) limage.OpenWithType {
 		}
 		switch t {
 		case lqcow2.Type:
-			q, err := lqcow2.Open(ra, opener(depth+1))
+			q, err := lqcow2.Open(ra, opener(depth+1, chain))
 			if err != nil {
 				closeIf(ra)
 				return nopImage{}, err

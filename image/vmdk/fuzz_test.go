@@ -30,7 +30,7 @@ func fixtureBytes(tb testing.TB, file string, limit int) []byte {
 // exercise opens data as a VMDK (sparse extent or descriptor, no extent
 // files) and reads a bounded sample of the disk.
 func exercise(data []byte) {
-	d, err := Open(bytes.NewReader(data), int64(len(data)), "")
+	d, err := Open(bytes.NewReader(data), int64(len(data)), "", nil)
 	if err != nil {
 		return
 	}

@@ -33,9 +33,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/imgtool/imgtool/image/ref"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -551,7 +551,7 @@ func OpenFile(path string) (*Disk, error) {
 		f.Close()
 		return nil, err
 	}
-	d, err := Open(f, fi.Size(), filepath.Dir(path))
+	d, err := Open(f, fi.Size(), path, nil)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -560,9 +560,12 @@ func OpenFile(path string) (*Disk, error) {
 	return d, nil
 }
 
-// Open opens the VMDK r of size bytes; dir is where extent files named by a
-// descriptor are looked up ("" to refuse descriptors that name other files).
-func Open(r io.ReaderAt, size int64, dir string) (*Disk, error) {
+// Open opens the VMDK r of size bytes. container is the path of the file r
+// reads: extent files named by a descriptor are resolved beside it and
+// opened only if pol (nil: the default ref policy, the container's own
+// directory) allows them. An empty container refuses descriptors that name
+// other files.
+func Open(r io.ReaderAt, size int64, container string, pol *ref.Policy) (*Disk, error) {
 	var head [4]byte
 	if size < 4 {
 		return nil, ErrNotVMDK
@@ -610,7 +613,7 @@ func Open(r io.ReaderAt, size int64, dir string) (*Disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openDescriptor(desc, dir)
+	return openDescriptor(desc, container, pol)
 }
 
 func (desc *Descriptor) checkParent() error {
@@ -620,7 +623,7 @@ func (desc *Descriptor) checkParent() error {
 	return nil
 }
 
-func openDescriptor(desc *Descriptor, dir string) (_ *Disk, err error) {
+func openDescriptor(desc *Descriptor, container string, pol *ref.Policy) (_ *Disk, err error) {
 	if err := desc.checkParent(); err != nil {
 		return nil, err
 	}
@@ -641,7 +644,7 @@ func openDescriptor(desc *Descriptor, dir string) (_ *Disk, err error) {
 		switch e.Type {
 		case "ZERO":
 		case "FLAT", "VMFS":
-			f, fsize, err := d.openExtent(dir, e)
+			f, fsize, err := d.openExtent(container, pol, e)
 			if err != nil {
 				return nil, err
 			}
@@ -650,7 +653,7 @@ func openDescriptor(desc *Descriptor, dir string) (_ *Disk, err error) {
 			}
 			p.r, p.off = f, e.Offset*sector
 		case "SPARSE":
-			f, fsize, err := d.openExtent(dir, e)
+			f, fsize, err := d.openExtent(container, pol, e)
 			if err != nil {
 				return nil, err
 			}
@@ -671,20 +674,13 @@ func openDescriptor(desc *Descriptor, dir string) (_ *Disk, err error) {
 	return d, nil
 }
 
-func (d *Disk) openExtent(dir string, e Extent) (*os.File, int64, error) {
-	if dir == "" {
+func (d *Disk) openExtent(container string, pol *ref.Policy, e Extent) (*os.File, int64, error) {
+	if container == "" {
 		return nil, 0, fmt.Errorf("vmdk descriptor line %d: extent file %q, but no directory to look in", e.Line, e.File)
 	}
-	p := e.File
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(dir, p)
-	}
-	f, err := os.Open(p)
+	f, p, err := pol.Open(container, fmt.Sprintf("vmdk descriptor line %d: extent file", e.Line), e.File)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, 0, fmt.Errorf("vmdk descriptor line %d: extent file %q (%s) does not exist", e.Line, e.File, p)
-		}
-		return nil, 0, fmt.Errorf("vmdk descriptor line %d: extent file %q: %w", e.Line, e.File, err)
+		return nil, 0, err
 	}
 	fi, err := f.Stat()
 	if err != nil {
