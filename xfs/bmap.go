@@ -158,7 +158,7 @@ func (f *FS) walkBmbt(in *Inode, fsb uint64, level int, out []extent, b *walkBud
 func (f *FS) checkExtents(in *Inode, ext []extent) ([]extent, error) {
 	sort.SliceStable(ext, func(i, j int) bool { return ext[i].off < ext[j].off })
 	out := ext[:0]
-	var end uint64
+	var end, total uint64
 	for _, e := range ext {
 		if e.len == 0 {
 			continue
@@ -174,6 +174,10 @@ func (f *FS) checkExtents(in *Inode, ext []extent) ([]extent, error) {
 		if _, err := f.fsbOff(e.fsb + e.len - 1); err != nil {
 			f.note(in.Ino, in.Off, true, fmt.Sprintf("extent at file block %d: %v; reads as zeros", e.off, err))
 			continue
+		}
+		if total += e.len; total > f.sb.DBlocks {
+			f.note(in.Ino, in.Off, true, "fork maps more blocks than the filesystem has; the rest is ignored")
+			break
 		}
 		out = append(out, e)
 		end = e.off + e.len
