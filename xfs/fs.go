@@ -104,6 +104,15 @@ func (f *FS) loadSuperblock() error {
 	}
 	f.sb, f.SBOffset = sb, off
 	f.note(0, 0, false, fmt.Sprintf("primary superblock unusable (%v); using the secondary at offset %d", perr, off))
+	if _, err := f.inodeOff(sb.RootIno); err != nil || sb.RootIno == 0 {
+		// mkfs.xfs writes the secondaries before the root directory
+		// exists (rootino is NULLFSINO there): the root is the first
+		// inode of AG 0's first inode chunk, as xfs_repair computes it.
+		if root, err := f.firstInode(); err == nil {
+			sb.RootIno = root
+			f.note(0, off, false, fmt.Sprintf("secondary superblock has no root inode; using inode %d, the first of AG 0", root))
+		}
+	}
 	return f.checkUsable()
 }
 

@@ -147,3 +147,25 @@ func (f *FS) walkIbt(ctx context.Context, agno, agbno uint32, level int, budget 
 	}
 	return nil
 }
+
+// firstInode returns the first allocated inode of AG 0.
+func (f *FS) firstInode() (uint64, error) {
+	var first uint64
+	stop := fmt.Errorf("stop")
+	budget := int(f.sb.AGBlocks)
+	agi, err := f.ReadAGI(0)
+	if err != nil {
+		return 0, err
+	}
+	err = f.walkIbt(context.Background(), 0, agi.Root, int(agi.Level)-1, &budget, func(ino uint64) error {
+		first = ino
+		return stop
+	})
+	if err != stop {
+		if err == nil {
+			err = fmt.Errorf("AG 0 has no inodes")
+		}
+		return 0, err
+	}
+	return first, nil
+}

@@ -1,0 +1,114 @@
+package xfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/imgtool/imgtool/fixtures/fixturetest"
+	"github.com/imgtool/imgtool/vfs"
+)
+
+func patchFile(t *testing.T, path string, off int64, b []byte) {
+	t.Helper()
+	fh, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	if _, err := fh.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A zeroed primary superblock: the secondary of AG 1 is found and used,
+// with a note, and the tree reads as before.
+func TestSecondarySuperblock(t *testing.T) {
+	// xfs-v4 has one AG, so no secondary: a clear error.
+	img4 := fixturetest.Copy(t, "xfs-v4")
+	patchFile(t, img4, 0, make([]byte, 512))
+	fh, _ := os.Open(img4)
+	defer fh.Close()
+	if _, err := Open(fileVol{fh, 64 << 20}, "v4", vfs.OpenOptions{}); err == nil || !strings.Contains(err.Error(), "no usable secondary superblock") {
+		t.Errorf("v4 with one AG and no primary: %v", err)
+	}
+	for _, name := range []string{"xfs-v5", "xfs-1k"} {
+		t.Run(name, func(t *testing.T) {
+			img := fixturetest.Copy(t, name)
+			patchFile(t, img, 0, make([]byte, 512))
+			f := openImage(t, img, vfs.OpenOptions{})
+			if f.SBOffset == 0 {
+				t.Fatal("primary superblock used")
+			}
+			if want := int64(f.sb.AGBlocks) << f.sb.BlockLog; f.SBOffset%want != 0 {
+				t.Errorf("secondary at %d, not an AG boundary (%d)", f.SBOffset, want)
+			}
+			found := false
+			for _, n := range f.Notes() {
+				if strings.Contains(n.Msg, "secondary") {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no note about the secondary superblock: %v", f.Notes())
+			}
+			compareTree(t, walkTree(t, f), readManifest(t, name), allCols)
+		})
+	}
+}
+
+// A damaged v5 inode: the checksum mismatch is a note naming the volume,
+// the inode and its byte offset, and the inode still reads.
+func TestInodeCRCMismatchIsANote(t *testing.T) {
+	img := fixturetest.Copy(t, "xfs-1k")
+	f0 := openImage(t, img, vfs.OpenOptions{})
+	ino := mustIno(t, f0, "/files/small")
+	in, _ := f0.inode(ino)
+	// di_dmstate (offset 88) is not used by Linux: changing it breaks only the CRC.
+	patchFile(t, img, in.Off+88, []byte{0xab, 0xcd})
+	f := openImage(t, img, vfs.OpenOptions{})
+	if _, err := f.Stat(ino); err != nil {
+		t.Fatal(err)
+	}
+	var got []vfs.Note
+	for _, n := range f.Notes() {
+		if n.Ino == ino {
+			got = append(got, n)
+		}
+	}
+	if len(got) != 1 || got[0].Offset != in.Off || !strings.Contains(got[0].Msg, "checksum") || !strings.Contains(got[0].Msg, "xfs-1k") {
+		t.Fatalf("notes %v; want one checksum note at offset %d naming the volume", f.Notes(), in.Off)
+	}
+}
+
+// A directory block with a bad magic: an error naming the volume, the
+// directory inode and the block's byte offset.
+func TestDamagedDirBlockError(t *testing.T) {
+	img := fixturetest.Copy(t, "xfs-1k")
+	f0 := openImage(t, img, vfs.OpenOptions{})
+	ino := mustIno(t, f0, "/dirs/block60")
+	in, _ := f0.inode(ino)
+	ext, _ := f0.forkExtents(in, false)
+	off, _ := f0.fsbOff(ext[0].fsb)
+	patchFile(t, img, off, []byte("JUNK"))
+	f := openImage(t, img, vfs.OpenOptions{})
+	_, err := f.ReadDir(ino)
+	var de *DamageError
+	if !errors.As(err, &de) || de.Ino != uint64(ino) || de.Offset != off || !strings.Contains(err.Error(), "xfs-1k") {
+		t.Fatalf("err %v; want damage at inode %d offset %d", err, ino, off)
+	}
+	if !strings.Contains(err.Error(), fmt.Sprint(off)) {
+		t.Errorf("error does not name the offset: %v", err)
+	}
+}
+
+func mustIno(t *testing.T, f *FS, p string) vfs.Ino {
+	t.Helper()
+	ino, err := f.Lookup(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ino
+}
