@@ -25,6 +25,7 @@ import (
 //	hosts    = ["backup2:/backup", "/mnt/usb/backup"]
 //	compress = "zstd"                   # zstd (default), xz, none
 //	guest_definition = "/etc/libvirt/qemu/web1.xml"  # or a Xen cfg
+//	skip     = ["p3", "/dev/vg0/web1-data#vg1/scratch"]  # deliberately not backed up
 //
 //	[retention]
 //	keep_days = 40    # keep every backup of the last 40 days ...
@@ -66,6 +67,10 @@ type Config struct {
 	Schedule        Schedule   `toml:"schedule"`
 	Snapshot        SnapConfig `toml:"snapshot"`
 	S3              S3Config   `toml:"s3"`
+	// Skip lists volumes deliberately not backed up, by address (p3,
+	// vg0/scratch) or SOURCE#ADDRESS. Any other volume that holds data
+	// and cannot be dumped fails the run (IncompleteError, exit 6).
+	Skip []string `toml:"skip"`
 
 	// Path is the file the config was read from.
 	Path string `toml:"-"`

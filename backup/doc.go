@@ -14,8 +14,14 @@
 //     copy without a snapshot is inconsistent.
 //  3. Inspect every source (partitions, nested LVM) and dump every ext2/3/4
 //     filesystem, opened through its journal (replayed in memory, as a
-//     mount would), at its level. Swap, other filesystems and unreadable
-//     volumes are listed as skipped with the reason. Holes and unwritten
+//     mount would), at its level. Never silent: swap, all-zero
+//     volumes and those in the guest's skip list are skipped with the
+//     reason; any other volume that holds data and cannot be dumped (a
+//     filesystem type it cannot read, LUKS without a key, an unreadable
+//     LV, an unknown signature) is LEFT OUT: the rest is still backed up,
+//     then the run fails with IncompleteError naming each (the CLI exits
+//     6, one line per volume). Plan says the same; verify checks that
+//     every volume a run would dump has a restorable chain. Holes and unwritten
 //     extents go on tape as holes: stock dump leaks stale bytes there.
 //  4. Check the snapshot's COW store valid flag (an overflowed snapshot
 //     fails the backup loudly), remove the snapshot, log its lifetime. With

@@ -16,6 +16,7 @@ import (
 type PlanVolume struct {
 	Source  string `json:"source"`
 	Volume  string `json:"volume"`
+	Address string `json:"address"` // as in manifests (Volume is for display)
 	Kind    string `json:"kind"`
 	Content string `json:"content,omitempty"`
 	UUID    string `json:"uuid,omitempty"`
@@ -24,6 +25,8 @@ type PlanVolume struct {
 	Base    string `json:"base,omitempty"`
 	Why     string `json:"why,omitempty"`
 	Reason  string `json:"skip_reason,omitempty"`
+	// LeftOut: holds data that a run would NOT back up.
+	LeftOut bool `json:"left_out,omitempty"`
 }
 
 // PlanReport is `imgtool backup plan` for one guest.
@@ -31,6 +34,7 @@ type PlanReport struct {
 	Guest     string       `json:"guest"`
 	Volumes   []PlanVolume `json:"volumes"`
 	Uncovered []string     `json:"uncovered_disks,omitempty"`
+	LeftOut   []Skipped    `json:"left_out,omitempty"`
 	Errors    []string     `json:"errors,omitempty"`
 }
 
@@ -60,13 +64,16 @@ func (r *Runner) Plan(c *Config, date time.Time) *PlanReport {
 			continue
 		}
 		t.Walk(func(v *inspect.Volume) bool {
-			pv := PlanVolume{Source: src, Volume: v.DisplayAddress(), Kind: string(v.Kind)}
+			pv := PlanVolume{Source: src, Volume: v.DisplayAddress(), Address: v.Address, Kind: string(v.Kind)}
 			if v.Content != nil {
 				pv.Content, pv.UUID = v.Content.Type, v.Content.UUID
 			}
-			ok, reason := classify(v)
-			pv.Dump, pv.Reason = ok, reason
-			if ok {
+			verdict, reason := classify(v, src, c.Skip)
+			pv.Dump, pv.Reason, pv.LeftOut = verdict == Dump, reason, verdict == LeftOut
+			if pv.LeftOut {
+				rep.LeftOut = append(rep.LeftOut, Skipped{Source: src, Volume: v.DisplayAddress(), Reason: reason, LeftOut: true})
+			}
+			if pv.Dump {
 				m := Manifest{Guest: c.Name, Source: src, Volume: v.Address, FSUUID: strings.ToLower(pv.UUID)}
 				lvl, base, why := ChooseLevel(c.Schedule, r.Level, date, m.ID(), usable)
 				pv.Level, pv.Why = lvl, why
@@ -95,6 +102,8 @@ func (p *PlanReport) WriteText(w io.Writer) {
 			if v.Base != "" {
 				act += " on " + v.Base
 			}
+		case v.LeftOut:
+			act = "NOT BACKED UP: " + v.Reason
 		case v.Reason != "":
 			act = "skip: " + v.Reason
 		}

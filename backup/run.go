@@ -55,6 +55,10 @@ type Skipped struct {
 	Source string `json:"source"`
 	Volume string `json:"volume"`
 	Reason string `json:"reason"`
+	// LeftOut: the volume holds data that is NOT backed up (the run
+	// fails with IncompleteError); otherwise an accepted skip (swap, all
+	// zeros, the skip list).
+	LeftOut bool `json:"left_out,omitempty"`
 }
 
 // UncoveredError reports disks of the guest definition that the config
@@ -359,8 +363,18 @@ func (r *Runner) runGuest(ctx context.Context, c *Config) (res *Result, err erro
 		if len(cerrs) > 0 {
 			err = errors.Join(append([]error{err}, cerrs...)...)
 		}
-		if err == nil && uncovered != nil {
-			err = uncovered
+		if err == nil {
+			var left []Skipped
+			for _, sk := range res.Skipped {
+				if sk.LeftOut {
+					left = append(left, sk)
+				}
+			}
+			if len(left) > 0 {
+				err = errors.Join(&IncompleteError{Guest: c.Name, LeftOut: left}, uncovered)
+			} else if uncovered != nil {
+				err = uncovered
+			}
 		}
 		if err != nil && !strings.HasPrefix(err.Error(), "guest ") {
 			err = fmt.Errorf("guest %s: %w", c.Name, err)
@@ -564,34 +578,6 @@ func ChooseLevel(sched Schedule, forced int, date time.Time, id string, usable [
 	return level, base, why
 }
 
-// classify says whether a volume of the tree is dumped, and if not why.
-// It returns "" for nodes that are containers (disks with a table, VGs,
-// extended partitions, PVs).
-func classify(v *inspect.Volume) (dumpIt bool, reason string) {
-	if v.Kind == inspect.KindVG || len(v.Children) > 0 || (v.Partition != nil && v.Partition.Container) {
-		return false, ""
-	}
-	if v.LV != nil && !v.LV.Readable {
-		return false, "LV not readable: " + strings.Join(v.Notes, "; ")
-	}
-	switch {
-	case v.Content == nil:
-		return false, "no filesystem recognised"
-	case v.Content.Type == "swap":
-		return false, "swap"
-	case v.Content.Type == "LVM2_member":
-		return false, ""
-	case v.IsExt():
-		if v.Reader() == nil {
-			return false, "unreadable: " + strings.Join(v.Notes, "; ")
-		}
-		return true, ""
-	case v.IsFilesystem():
-		return false, v.Content.Type + ": only ext2/3/4 can be dumped"
-	}
-	return false, "content " + v.Content.Type + " is not a filesystem"
-}
-
 // openTree opens a source and inspects it.
 func openTree(path string, log *slog.Logger) (*inspect.Tree, io.Closer, error) {
 	im, err := image.Open(path)
@@ -625,12 +611,17 @@ func (r *Runner) readSource(ctx context.Context, log *slog.Logger, c *Config, s 
 	}
 	defer closer.Close()
 	for _, v := range t.Volumes() {
-		ok, reason := classify(v)
-		if !ok {
-			if reason != "" {
-				sk = append(sk, Skipped{Source: s.path, Volume: v.DisplayAddress(), Reason: reason})
-				log.Info("volume skipped", "source", s.path, "volume", v.DisplayAddress(), "reason", reason)
-			}
+		verdict, reason := classify(v, s.path, c.Skip)
+		switch verdict {
+		case Container:
+			continue
+		case Skip:
+			sk = append(sk, Skipped{Source: s.path, Volume: v.DisplayAddress(), Reason: reason})
+			log.Info("volume skipped", "source", s.path, "volume", v.DisplayAddress(), "reason", reason)
+			continue
+		case LeftOut:
+			sk = append(sk, Skipped{Source: s.path, Volume: v.DisplayAddress(), Reason: reason, LeftOut: true})
+			log.Error("volume NOT backed up", "source", s.path, "volume", v.DisplayAddress(), "reason", reason)
 			continue
 		}
 		p, err := r.dumpVolume(ctx, log, c, s, v, w)

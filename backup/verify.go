@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/imgtool/imgtool/dump"
 )
@@ -130,7 +132,55 @@ func VerifyStore(ctx context.Context, st Store, quick bool) (int, error) {
 			errs = append(errs, err)
 		}
 	}
+	// The newest backup of every volume must be restorable: its whole
+	// chain present.
+	newest := map[string]*Manifest{}
+	for _, m := range ms {
+		newest[m.ID()] = m // sorted by date
+	}
+	for _, m := range ms {
+		if newest[m.ID()] == m {
+			if _, err := Chain(ms, m); err != nil {
+				errs = append(errs, fmt.Errorf("%s: newest backup of %s#%s cannot be restored: %w", st.Location(), m.Source, m.Volume, err))
+			}
+		}
+	}
 	return len(ms), errors.Join(errs...)
+}
+
+// VerifyCoverage checks that every volume a run of c would dump today
+// (its sources inspected as they are now) has a backup in st. It returns
+// nil without checking when no source is readable here (verify from
+// another host).
+func VerifyCoverage(ctx context.Context, c *Config, st Store) error {
+	readable := false
+	for _, s := range c.Sources {
+		if _, err := os.Stat(s); err == nil {
+			readable = true
+		}
+	}
+	if !readable {
+		return nil
+	}
+	ms, _, err := ReadManifestsFrom(ctx, st)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, m := range ms {
+		have[m.Source+"#"+m.Volume] = true
+	}
+	rep := (&Runner{Level: -1}).Plan(c, time.Now())
+	var errs []error
+	for _, v := range rep.Volumes {
+		if v.Dump && !have[v.Source+"#"+v.Address] {
+			errs = append(errs, fmt.Errorf("guest %s: %s#%s should be backed up but %s has no backup of it", c.Name, v.Source, v.Volume, st.Location()))
+		}
+	}
+	for _, l := range rep.LeftOut {
+		errs = append(errs, fmt.Errorf("guest %s: NOT backed up: %s", c.Name, l.Line()))
+	}
+	return errors.Join(errs...)
 }
 
 // VerifyDeep compares a level-0 backup's files with a source filesystem

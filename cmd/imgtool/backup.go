@@ -25,6 +25,11 @@ const (
 	exitUncovered = 4
 	// exitLocked: another imgtool backup run holds the lock.
 	exitLocked = 5
+	// exitIncomplete: a volume that holds data was not backed up (a
+	// filesystem it cannot dump, LUKS without a key, an unreadable LV, an
+	// unknown signature) and is not in the guest's skip list; everything
+	// else was.
+	exitIncomplete = 6
 )
 
 func init() { commands = append(commands, newBackupCmd) }
@@ -53,8 +58,19 @@ included; no kpartx, no mount), writes dump(8) streams at the scheduled level
 (level 0 on the 1st, then 3 2 5 4 7 6 9 8 9 ...), removes the snapshot, applies
 retention, copies to the other hosts and verifies.
 
+Every volume is either dumped or named: swap, all-zero volumes and those in
+the guest's skip = [...] are skipped quietly; any other volume that holds
+data and cannot be dumped (a filesystem type it cannot read, LUKS without a
+key, an unreadable LV, an unknown signature) is printed on a line of its own
+and the run exits 6 after backing up everything else. "plan" says the same.
+
+Destinations: a directory, or dest = "s3://BUCKET/PREFIX" (any S3 server;
+[s3] endpoint, path_style, region, profile, part_size; credentials from the
+AWS environment and shared config). "imgtool backup config" lists every key.
+
 Exit codes: 0 ok, 1 error, 2 usage, 4 a disk of the guest definition is not
-in the config, 5 another run holds the lock.`,
+in the config, 5 another run holds the lock (here, or another host holds the
+guest's lock in the bucket), 6 a volume holding data was NOT backed up.`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.configDir, "config-dir", "/etc/imgtool/backup.d", "directory of per-guest TOML files")
@@ -114,32 +130,72 @@ func oneLine(err error) error {
 		return nil
 	}
 	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
-	code := exitError
-	var ue *backup.UncoveredError
-	switch {
-	case errors.Is(err, backup.ErrLocked):
-		code = exitLocked
-	case errors.As(err, &ue):
-		code = exitUncovered
-		// Other failures win over the uncovered warning.
-		if strings.Count(msg, "guest ") > 1 && !onlyUncovered(err) {
-			code = exitError
-		}
-	}
-	return &codeError{code, errors.New(msg)}
+	return &codeError{exitCode(err), errors.New(msg)}
 }
 
-func onlyUncovered(err error) bool {
-	var j interface{ Unwrap() []error }
-	if errors.As(err, &j) {
+// exitCode: a real failure (1) wins over a lock (5), a volume left out
+// (6) and an uncovered disk (4), in that order.
+func exitCode(err error) int {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		code := 0
 		for _, e := range j.Unwrap() {
-			var ue *backup.UncoveredError
-			if e != nil && !errors.As(e, &ue) {
-				return false
+			if e == nil {
+				continue
+			}
+			c := exitCode(e)
+			if code == 0 || rank(c) > rank(code) {
+				code = c
+			}
+		}
+		if code != 0 {
+			return code
+		}
+	}
+	var ue *backup.UncoveredError
+	var ie *backup.IncompleteError
+	switch {
+	case errors.Is(err, backup.ErrLocked):
+		return exitLocked
+	case errors.As(err, &ie):
+		return exitIncomplete
+	case errors.As(err, &ue):
+		return exitUncovered
+	}
+	return exitError
+}
+
+func rank(code int) int {
+	switch code {
+	case exitError:
+		return 4
+	case exitLocked:
+		return 3
+	case exitIncomplete:
+		return 2
+	}
+	return 1
+}
+
+// printLeftOut writes one line per volume left out, for cron mail.
+func printLeftOut(w io.Writer, err error) {
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				if x != nil {
+					walk(x)
+				}
+			}
+			return
+		}
+		var ie *backup.IncompleteError
+		if errors.As(e, &ie) {
+			for _, l := range ie.Lines() {
+				fmt.Fprintln(w, "imgtool: "+l)
 			}
 		}
 	}
-	return true
+	walk(err)
 }
 
 func (f *backupFlags) runCmd() *cobra.Command {
@@ -184,6 +240,7 @@ func (f *backupFlags) runCmd() *cobra.Command {
 			r := &backup.Runner{Logger: log, StateDir: f.stateDir, Level: level, Compress: compress, Host: host,
 				Now: func() time.Time { return time.Now().Add(offset) }}
 			results, err := r.Run(ctx, cfgs)
+			printLeftOut(cmd.ErrOrStderr(), err)
 			if f.json {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -212,7 +269,11 @@ func printSummary(w io.Writer, results []*backup.Result) {
 				humanBytes(m.RawBytes), m.File)
 		}
 		for _, s := range r.Skipped {
-			fmt.Fprintf(w, "  skipped %s#%s: %s\n", s.Source, s.Volume, s.Reason)
+			if s.LeftOut {
+				fmt.Fprintf(w, "  NOT BACKED UP %s#%s: %s\n", s.Source, s.Volume, s.Reason)
+			} else {
+				fmt.Fprintf(w, "  skipped %s#%s: %s\n", s.Source, s.Volume, s.Reason)
+			}
 		}
 		for _, u := range r.Uncovered {
 			fmt.Fprintf(w, "  WARNING: disk %s is NOT backed up\n", u)
@@ -267,6 +328,11 @@ func (f *backupFlags) planCmd() *cobra.Command {
 				for _, e := range rep.Errors {
 					errs = append(errs, fmt.Errorf("guest %s: %s", c.Name, e))
 				}
+				if len(rep.LeftOut) > 0 {
+					ie := &backup.IncompleteError{Guest: c.Name, LeftOut: rep.LeftOut}
+					errs = append(errs, ie)
+					printLeftOut(cmd.ErrOrStderr(), ie)
+				}
 				if !f.json {
 					rep.WriteText(cmd.OutOrStdout())
 				}
@@ -306,6 +372,9 @@ func (f *backupFlags) verifyCmd() *cobra.Command {
 				total += n
 				if err != nil {
 					errs = append(errs, fmt.Errorf("guest %s: %w", c.Name, err))
+				}
+				if err := backup.VerifyCoverage(ctx, c, st); err != nil {
+					errs = append(errs, err)
 				}
 				if deep {
 					ms, _, _ := backup.ReadManifestsFrom(ctx, st)

@@ -307,3 +307,49 @@ path_style = true
 		t.Errorf("run while another host holds the lock: exit %d\n%s", code, out)
 	}
 }
+
+// A volume it cannot dump makes run and plan exit 6 with one line naming
+// it; listed in skip it is fine.
+func TestBackupIncompleteExit(t *testing.T) {
+	bin := buildImgtool(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "f"), []byte("data"), 0o644)
+	img := filepath.Join(dir, "btrfs.img")
+	os.WriteFile(img, nil, 0o644)
+	os.Truncate(img, 120<<20)
+	if out, err := exec.Command("mkfs.btrfs", "-q", "-r", src, img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.btrfs: %v\n%s", err, out)
+	}
+	cfgDir := filepath.Join(dir, "conf.d")
+	os.MkdirAll(cfgDir, 0o755)
+	write := func(extra string) {
+		os.WriteFile(filepath.Join(cfgDir, "g.conf"), []byte(fmt.Sprintf("name = \"g\"\nsources = [%q]\ndest = %q\n%s\n[snapshot]\nmode = \"never\"\n",
+			img, filepath.Join(dir, "backup"), extra)), 0o644)
+	}
+	run := func(args ...string) (string, string, int) {
+		c := exec.Command(bin, append([]string{"backup", "--config-dir", cfgDir, "--state-dir", filepath.Join(dir, "state")}, args...)...)
+		var out, errb bytes.Buffer
+		c.Stdout, c.Stderr = &out, &errb
+		err := c.Run()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return out.String(), errb.String(), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errb.String(), 0
+	}
+	write("")
+	for _, sub := range []string{"run", "plan"} {
+		_, stderr, code := run(sub)
+		wantLine := "imgtool: guest g: NOT backed up: " + img + "#btrfs.img: btrfs: imgtool cannot dump this filesystem type"
+		if code != exitIncomplete || !strings.Contains(stderr, wantLine+"\n") {
+			t.Errorf("%s: exit %d, want %d and the line %q:\n%s", sub, code, exitIncomplete, wantLine, stderr)
+		}
+	}
+	write(`skip = ["btrfs.img"]`)
+	if out, stderr, code := run("-v", "run"); code != 0 || !strings.Contains(out, "skipped "+img+"#btrfs.img: listed in skip") {
+		t.Errorf("run with the volume in skip: exit %d\n%s%s", code, out, stderr)
+	}
+}
