@@ -4,6 +4,7 @@ import (
 	"github.com/imgtool/imgtool/journal"
 	"github.com/imgtool/imgtool/otherfs"
 	"github.com/imgtool/imgtool/vfs"
+	"github.com/imgtool/imgtool/xfs"
 )
 
 // Drivers is the registration table of filesystem readers: the one place
@@ -13,6 +14,7 @@ import (
 var Drivers = []vfs.Driver{
 	journal.Driver, // ext2, ext3, ext4 (journal replayed in memory)
 	otherfs.Driver, // vfat (FAT12/16/32), squashfs, iso9660
+	xfs.Driver,     // xfs (v4, v5; a dirty log replayed in memory)
 }
 
 // driverFor returns the driver for a probed type, or nil.
