@@ -23,7 +23,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
+	"syscall"
 
 	"github.com/imgtool/imgtool/image/compressed"
 	"github.com/imgtool/imgtool/image/qcow2"
@@ -84,14 +86,22 @@ type Image struct {
 // Options tune OpenWithOptions.
 type Options struct {
 	// Progress, if not nil, is called while a compressed image is being
-	// decompressed, with the compressed bytes consumed so far and the
-	// compressed file's size. Nothing else is slow enough to report.
+	// decompressed, with the decompressed bytes so far and the size the
+	// stream declares, or -1 while it is unknown (gzip, bzip2, zstd without
+	// content sizes; the last call then has done == total). Nothing else
+	// is slow enough to report.
 	Progress func(done, total int64)
 	// TempDir is where compressed images are decompressed (default
 	// os.TempDir()). The copy is sparse and is deleted when the image is
 	// closed (it is unlinked at once, so it also vanishes if the process
 	// dies).
 	TempDir string
+	// TempLimit caps the disk space the decompressed copy may take (its
+	// non-zero data; zero runs are holes). 0: the temp directory's free
+	// space less a tenth of it (at most 1 GiB). A stream that needs more
+	// is refused with compressed.ErrBudget, as is one that produces more
+	// than it declares (compressed.ErrPastDeclared).
+	TempLimit int64
 	// Raw skips format detection: the file is read as it is.
 	Raw bool
 	// Backing says which host files a container may name as its backing
@@ -307,8 +317,29 @@ func (im *Image) detect(opt *Options, outer bool) error {
 	return nil
 }
 
-func (im *Image) decompress(kind string, opt *Options) error {
-	tmp, err := os.CreateTemp(opt.TempDir, "imgtool-decompressed-*.img")
+func (im *Image) decompress(kind string, opt *Options) (err error) {
+	dir := opt.TempDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	declared := compressed.Declared(im.f, im.size, kind)
+	budget := opt.TempLimit
+	var avail int64 = -1
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil {
+		avail = int64(st.Bavail) * int64(st.Bsize)
+	}
+	if budget == 0 && avail >= 0 {
+		// Leave the file system a tenth of its free space, at most 1 GiB:
+		// filling $TMPDIR breaks everything else on the host.
+		budget = max(avail-min(avail/10, 1<<30), 1)
+	}
+	if declared >= 0 && avail >= 0 && declared > avail {
+		// Not an error yet: zero runs become holes, and a mostly empty
+		// disk takes a fraction of its size. The budget stops it if not.
+		slog.Warn("the decompressed image may not fit", "image", im.Path, "declared", declared, "tmp", dir, "free", avail)
+	}
+	tmp, err := os.CreateTemp(dir, "imgtool-decompressed-*.img")
 	if err != nil {
 		return fmt.Errorf("open %s: creating a file to decompress %s into: %w", im.Path, kind, err)
 	}
@@ -317,12 +348,20 @@ func (im *Image) decompress(kind string, opt *Options) error {
 	os.Remove(tmp.Name())
 	var progress func(int64)
 	if opt.Progress != nil {
-		total := im.size
-		progress = func(n int64) { opt.Progress(n, total) }
+		progress = func(n int64) { opt.Progress(n, declared) }
 	}
-	n, err := compressed.Decompress(tmp, io.NewSectionReader(im.f, 0, im.size), kind, progress)
+	defer func() {
+		if opt.Progress != nil && err == nil && declared < 0 {
+			opt.Progress(im.size, im.size) // the end, now that it is known
+		}
+	}()
+	n, err := compressed.DecompressLimited(tmp, io.NewSectionReader(im.f, 0, im.size), kind,
+		compressed.Limits{Declared: declared, Budget: budget}, progress)
 	if err != nil {
 		tmp.Close()
+		if errors.Is(err, compressed.ErrBudget) {
+			return fmt.Errorf("open %s: %w; decompressing it into %s would leave too little free space (it declares %s; use a temporary directory with more room)", im.Path, err, dir, declaredText(declared))
+		}
 		return fmt.Errorf("open %s: %w", im.Path, err)
 	}
 	if n == 0 {
@@ -335,7 +374,13 @@ func (im *Image) decompress(kind string, opt *Options) error {
 	}
 	im.closers = []io.Closer{tmp}
 	im.ReaderAt, im.f, im.size, im.Format = tmp, tmp, n, kind
-	im.Details = append(im.Details, fmt.Sprintf("%s-compressed; decompressed to a temporary file (%d bytes)", kind, n))
+	var used int64
+	if fi, err := tmp.Stat(); err == nil {
+		if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+			used = sys.Blocks * 512
+		}
+	}
+	im.Details = append(im.Details, fmt.Sprintf("%s-compressed; decompressed to a temporary file (%d bytes, %d on disk)", kind, n, used))
 	if err := im.detect(opt, false); err != nil {
 		return err
 	}
@@ -343,6 +388,13 @@ func (im *Image) decompress(kind string, opt *Options) error {
 		im.Format = kind + "+" + inner
 	}
 	return nil
+}
+
+func declaredText(d int64) string {
+	if d < 0 {
+		return "no size"
+	}
+	return fmt.Sprintf("%d bytes", d)
 }
 
 func describe(path string, err error) error {

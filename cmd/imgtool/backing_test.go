@@ -1,11 +1,15 @@
 package main
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/imgtool/imgtool/fixtures/fixturetest"
 )
 
 // TestDDBackingLeak: `imgtool dd leak.qcow2 ""` must not print a host file
@@ -42,5 +46,24 @@ func TestDDBackingLeak(t *testing.T) {
 	}
 	if _, errs, code = imgtool(t, "dd", "--allow-backing", secret, leak, ""); code != exitUsage {
 		t.Errorf("--allow-backing FILE: exit %d (%s), want %d", code, errs, exitUsage)
+	}
+}
+
+// TestBombCat (issue 13.3): a 1.5 GiB zstd bomb opened with --tmp reads
+// correctly (the file's sha256 is the one mke2fs -d was given).
+func TestBombCat(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join(fixturetest.Dir(), "golden", "bomb-zero.sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := imgtool(t, "cat", "--tmp", t.TempDir(), filepath.Join(fixturetest.ImagesDir(), "bomb-zero.img.zst"), "/payload.bin")
+	if code != exitOK {
+		t.Fatalf("cat: exit %d: %s", code, errs)
+	}
+	if got := fmt.Sprintf("%x", sha256.Sum256([]byte(out))); got != strings.TrimSpace(string(want)) {
+		t.Errorf("payload sha256 %s, want %s", got, want)
+	}
+	if _, errs, code := imgtool(t, "inspect", "--tmp", filepath.Join(t.TempDir(), "missing"), filepath.Join(fixturetest.ImagesDir(), "bomb-zero.img.zst")); code != exitError || !strings.Contains(errs, "missing") {
+		t.Errorf("--tmp to a missing dir: exit %d, %q", code, errs)
 	}
 }

@@ -224,6 +224,11 @@ func decompressProgress(w io.Writer, name string) func(done, total int64) {
 		return nil
 	}
 	return func(done, total int64) {
+		if total < 0 {
+			// The format declares no size (gzip, bzip2): count bytes.
+			fmt.Fprintf(w, "\rdecompressing %s: %s", name, humanSize(done))
+			return
+		}
 		const width = 30
 		n := 0
 		if total > 0 {

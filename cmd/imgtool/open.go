@@ -9,6 +9,7 @@ import (
 
 	"github.com/imgtool/imgtool/fixtures"
 	"github.com/imgtool/imgtool/image"
+	"github.com/imgtool/imgtool/image/compressed"
 	"github.com/imgtool/imgtool/image/ref"
 	"github.com/imgtool/imgtool/inspect"
 	"github.com/imgtool/imgtool/journal"
@@ -43,6 +44,8 @@ type imageFlags struct {
 	// allowBacking widens where a container's backing/extent files may be
 	// (image/ref): directories, or "any".
 	allowBacking []string
+	// tmp is where compressed images are decompressed (default $TMPDIR).
+	tmp string
 }
 
 func (f *imageFlags) register(cmd *cobra.Command) {
@@ -50,6 +53,7 @@ func (f *imageFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.noJournal, "no-journal", false, "show ext filesystems as they are on disk: do not replay a journal that needs recovery")
 	cmd.Flags().StringVar(&f.journalDev, "journal-dev", "", "external journal device or image `FILE` of a filesystem made with one (mke2fs -J device=), replayed in memory with it")
 	cmd.Flags().StringArrayVar(&f.allowBacking, "allow-backing", nil, "let qcow2 backing files and VMDK extent files come from `DIR` too, or from anywhere with \"any\" (default: only the image's own directory; repeatable)")
+	cmd.Flags().StringVar(&f.tmp, "tmp", "", "decompress .xz/.gz/.zst/.bz2 images into `DIR` (default $TMPDIR or /tmp); the copy is sparse, deleted at exit, and always leaves a tenth of DIR's free space, up to 1 GiB, free")
 	cmd.Flags().StringArrayVar(&f.lvmBackup, "lvm-backup", nil, "VG metadata from an /etc/lvm/backup-style `FILE`, used when no on-disk copy is readable (repeatable)")
 }
 
@@ -73,10 +77,14 @@ func (f *imageFlags) lvmOptions() (*lvm.AssembleOptions, error) {
 	return opts, nil
 }
 
-// backingHint adds to a backing-file refusal the flag that lifts it.
+// backingHint adds to a backing-file refusal, or to a decompression that
+// does not fit, the flag that helps.
 func backingHint(err error) error {
 	if errors.Is(err, ref.ErrRefused) {
 		return fmt.Errorf("%w (a container may only name files in its own directory; if you trust this image, allow the directory with --allow-backing DIR, or everything with --allow-backing any)", err)
+	}
+	if errors.Is(err, compressed.ErrBudget) {
+		return fmt.Errorf("%w (choose a roomier place with --tmp DIR)", err)
 	}
 	return err
 }
@@ -107,7 +115,7 @@ func openImages(cmd *cobra.Command, path string, f *imageFlags, allowDemo bool) 
 		return nil, usageErrorf("--allow-backing: %v", err)
 	}
 	for _, p := range paths {
-		im, err := image.OpenWithOptions(p, &image.Options{Progress: decompressProgress(cmd.ErrOrStderr(), p), Backing: pol})
+		im, err := image.OpenWithOptions(p, &image.Options{Progress: decompressProgress(cmd.ErrOrStderr(), p), Backing: pol, TempDir: f.tmp})
 		if err != nil {
 			s.Close()
 			return nil, backingHint(err)
