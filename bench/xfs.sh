@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# XFS extraction speed: imgtool's XFS reader (bench/xfsextract, package xfs
+# driving 4 copy goroutines, as imgtool extract will once the CLI reads
+# XFS) against the kernel: a read-only loop mount of the same image and
+# `cp -a` (warm: mounted once, page and dentry caches warm). The image is an
+# XFS of this machine's /usr/share (mkfs.xfs, populated through a loop
+# mount, built once into $W). Runs interleave; prints medians of wall and
+# CPU time, their ratio, peak RSS, and how many entries each copy gets
+# wrong against the mounted image (type, mode, owner, mtime ns, target).
+#
+# Usage: bench/xfs.sh [N]   (default 5; root: loop mounts, owners)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-5}
+. bench/lib.sh
+CGO_ENABLED=0 go build -o "$W/xfsextract" ./bench/xfsextract
+
+img=$W/share-xfs.img
+if [ ! -f "$img" ] || [ "$(cat "$W/share-xfs.stamp" 2>/dev/null)" != "$stamp" ]; then
+	echo "building $img from $src..."
+	rm -f "$img"
+	truncate -s $((bytes * 2 + 512 * 1024 * 1024)) "$img"
+	mkfs.xfs -q -f "$img"
+	mkdir -p "$W/xfsbuild"
+	mount -o loop "$img" "$W/xfsbuild"
+	cp -a "$src/." "$W/xfsbuild/"
+	umount "$W/xfsbuild"
+	echo "$stamp" > "$W/share-xfs.stamp"
+fi
+cat "$img" > /dev/null # warm the page cache
+mnt=$W/xfsmnt
+mkdir -p "$mnt"
+mount -o ro,loop "$img" "$mnt"
+trap 'umount "$mnt"; rm -rf "${T:?}"/imgtool "${T:?}"/kernel' EXIT
+cp -a "$mnt/." "$T/warm" && rm -rf "${T:?}/warm" # warm the dentry/inode caches
+
+run() {
+	local name=$1
+	shift
+	rm -rf "${T:?}/$name"
+	$NICE /usr/bin/time -f '%e %U %S %M' -o "$T/time" "$@" >/dev/null 2>"$T/err" || {
+		echo "$name failed:" >&2
+		cat "$T/err" >&2
+		exit 1
+	}
+	awk '{ printf "%s %.2f %s\n", $1, $2 + $3, $4 }' "$T/time" >> "$W/xfs-$name.times"
+}
+rm -f "$W/xfs-imgtool.times" "$W/xfs-kernel.times"
+for ((i = 0; i < N; i++)); do
+	run imgtool "$W/xfsextract" "$img" "$T/imgtool"
+	run kernel cp -a "$mnt/." "$T/kernel"
+done
+med() { sort -n -k"$2" "$1" | awk -v n="$N" -v k="$2" 'NR == int((n + 1) / 2) { print $k }'; }
+iw=$(med "$W/xfs-imgtool.times" 1); ic=$(med "$W/xfs-imgtool.times" 2); ir=$(sort -n -k3 "$W/xfs-imgtool.times" | tail -1 | cut -d' ' -f3)
+kw=$(med "$W/xfs-kernel.times" 1); kc=$(med "$W/xfs-kernel.times" 2)
+list() { (cd "$1" && find . -mindepth 1 -printf '%T@ %y %m %U %G %p -> %l\n' | sort -k6); }
+list "$mnt" > "$W/xfs-src.list"
+idiff=$(comm -3 "$W/xfs-src.list" <(list "$T/imgtool") | wc -l)
+kdiff=$(comm -3 "$W/xfs-src.list" <(list "$T/kernel") | wc -l)
+echo "image: $(du -h --apparent-size "$img" | cut -f1) XFS of $src ($bytes bytes, $(wc -l < "$W/xfs-src.list") entries); N=$N; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "imgtool xfs reader: median wall ${iw}s, cpu ${ic}s, peak RSS $((ir / 1024)) MB"
+echo "kernel mount + cp -a (warm): median wall ${kw}s, cpu ${kc}s"
+echo "ratio imgtool/kernel: wall $(awk -v a="$iw" -v b="$kw" 'BEGIN { printf "%.2f", a / b }'), cpu $(awk -v a="$ic" -v b="$kc" 'BEGIN { printf "%.2f", a / b }')"
+echo "entries differing from the mounted image (type/mode/owner/mtime/target): imgtool $idiff, kernel cp -a $kdiff"
