@@ -2,6 +2,7 @@ package xfs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -68,16 +69,79 @@ func (f *FS) CheckAGF(agno uint32) error {
 	return nil
 }
 
-// walkInobt calls fn for every allocated inode, in increasing order.
+// walkInobt calls fn for every allocated inode, in increasing order. With
+// OpenOptions.Salvage an AG whose AGI or inode btree is damaged is scanned
+// block by block for inode chunks instead (with a note).
 func (f *FS) walkInobt(ctx context.Context, fn func(ino uint64) error) error {
 	for agno := uint32(0); agno < f.sb.AGCount; agno++ {
+		var last uint64
+		seen := false
+		track := func(ino uint64) error {
+			last, seen = ino, true
+			return fn(ino)
+		}
 		agi, err := f.ReadAGI(agno)
+		if err == nil {
+			budget := int(f.sb.AGBlocks)
+			err = f.walkIbt(ctx, agno, agi.Root, int(agi.Level)-1, &budget, track)
+		}
+		var de *DamageError
+		if err != nil && f.opts.Salvage && errors.As(err, &de) {
+			f.note(0, de.Offset, false, fmt.Sprintf("AG %d: %v; scanning the AG for inode chunks instead", agno, de.Msg))
+			err = f.scanAGInodes(ctx, agno, func(ino uint64) error {
+				if seen && ino <= last {
+					return nil
+				}
+				return fn(ino)
+			})
+		}
 		if err != nil {
 			return err
 		}
-		budget := int(f.sb.AGBlocks)
-		if err := f.walkIbt(ctx, agno, agi.Root, int(agi.Level)-1, &budget, fn); err != nil {
+	}
+	return nil
+}
+
+// scanAGInodes finds in-use inodes by reading every block of an AG: a
+// block whose inodes decode (magic, version, and on v5 their own inode
+// number) is part of an inode chunk; inodes with a mode are in use.
+func (f *FS) scanAGInodes(ctx context.Context, agno uint32, fn func(ino uint64) error) error {
+	s := f.sb
+	bs := int64(s.BlockSize)
+	chunk := make([]byte, 1<<20)
+	per := int64(len(chunk)) / bs
+	agLen := int64(s.AGBlocks)
+	if last := int64(s.DBlocks) - int64(agno)*int64(s.AGBlocks); last < agLen {
+		agLen = last
+	}
+	base := uint64(agno) << (s.AGBlkLog + s.InoPBLog)
+	for b := int64(0); b < agLen; b += per {
+		if err := ctx.Err(); err != nil {
 			return err
+		}
+		n := min(per, agLen-b)
+		buf := chunk[:n*bs]
+		if err := f.readFull(buf, f.agOff(agno)+b*bs); err != nil {
+			return err
+		}
+		for i := int64(0); i < n; i++ {
+			blk := buf[i*bs : (i+1)*bs]
+			for j := 0; j < int(s.InoPBlock); j++ {
+				ib := blk[j*int(s.InodeSize) : (j+1)*int(s.InodeSize)]
+				ino := base + uint64(b+i)<<s.InoPBLog + uint64(j)
+				if be.Uint16(ib) != inodeMagic || be.Uint16(ib[2:]) == 0 {
+					continue
+				}
+				if _, err := s.parseInode(ib, ino); err != nil {
+					continue
+				}
+				if ino == s.RbmIno || ino == s.RsumIno {
+					continue
+				}
+				if err := fn(ino); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
