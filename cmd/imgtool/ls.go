@@ -48,6 +48,7 @@ type lsCmd struct {
 
 func newLsCmd(g *globalFlags) *cobra.Command {
 	var f imageFlags
+	var deleted bool
 	c := &lsCmd{}
 	cmd := &cobra.Command{
 		Use:   "ls IMAGE [VOL:]/path [-l] [-R] [--json]",
@@ -73,6 +74,11 @@ Ridge serial number, or 0.`,
   imgtool ls disk.img /home -R --json`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if deleted {
+				// Deleted files are not in the tree: the undelete scan
+				// lists them (imgtool undelete --list).
+				return runUndelete(cmd, &f, args[0], args[1], "", true, false, c.asJSON)
+			}
 			h, err := openFS(cmd, args[0], args[1], &f)
 			if err != nil {
 				return err
@@ -94,6 +100,7 @@ Ridge serial number, or 0.`,
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().BoolVar(&deleted, "deleted", false, "list the deleted files found under the path (ext3/ext4: from the journal's history; see imgtool undelete) instead of the directory")
 	cmd.Flags().BoolVarP(&c.long, "long", "l", false, "long listing: inode, mode, links, uid, gid, size, mtime, name")
 	cmd.Flags().BoolVarP(&c.recurse, "recursive", "R", false, "list subdirectories recursively")
 	cmd.Flags().BoolVar(&c.asJSON, "json", false, "print a JSON array of entries")

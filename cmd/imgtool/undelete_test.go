@@ -104,3 +104,20 @@ func TestUndeleteCLI(t *testing.T) {
 		t.Errorf("the image was written")
 	}
 }
+
+// TestLsDeleted: ls --deleted lists the deleted files under a path (the
+// undelete scan, nothing written), ls without it does not show them.
+func TestLsDeleted(t *testing.T) {
+	img := fixturetest.Copy(t, "undel-ext4")
+	out, errs, code := imgtool(t, "ls", img, "/victim/inner", "--deleted")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	n := strings.Count(out, "/victim/inner/file-")
+	if n != 60 || !strings.Contains(errs, "nothing written") {
+		t.Errorf("%d deleted files under /victim/inner listed, want 60 (the fixture's):\n%s%s", n, out, errs)
+	}
+	if _, _, code := imgtool(t, "ls", img, "/victim"); code == 0 {
+		t.Errorf("ls of the deleted /victim succeeded")
+	}
+}
