@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/imgtool/imgtool/ext"
 )
@@ -20,20 +23,27 @@ import (
 // naming the first member of the inode, device nodes carry their
 // major/minor.
 //
-// Sparse files: Go's archive/tar writer cannot write sparse members (it
-// drops GNU.sparse.* records), so holes and unwritten extents are written
-// as zeros. The content is right; the receiving side can punch the holes
-// back with `fallocate --dig-holes`.
+// Sparse files (any file with holes or unwritten extents) are written as
+// PAX sparse members, format GNU.sparse 1.0 — the one GNU tar writes with
+// --sparse --posix and GNU tar, bsdtar and Go's archive/tar restore: a PAX
+// header with GNU.sparse.major=1, minor=0, name and realsize, then a
+// member named DIR/GNUSparseFile.0/BASE whose data is the map (decimal
+// count, then offset and length of each data range, padded to 512 bytes)
+// followed by the data ranges only. A 16 TiB file with two blocks costs a
+// few KiB of stream. Go's writer cannot emit these records (it drops
+// GNU.sparse.* keys), so sparseFile writes both headers itself between
+// members of the tar.Writer.
 
 type tarSink struct {
 	x    *Extractor
+	w    io.Writer // the stream under tw, for the sparse members
 	tw   *tar.Writer
 	buf  []byte
 	zero []byte // len(buf) zeros, written for holes; never read into
 }
 
 func newTarSink(x *Extractor, w io.Writer) *tarSink {
-	return &tarSink{x: x, tw: tar.NewWriter(w), buf: make([]byte, chunkSize)}
+	return &tarSink{x: x, w: w, tw: tar.NewWriter(w), buf: make([]byte, chunkSize)}
 }
 
 // memberName is the archive name of names: "./a/b", "./" for the root.
@@ -104,6 +114,9 @@ func (t *tarSink) file(names []string, src string, in *ext.Inode) error {
 	h := t.header(names, src, in)
 	h.Typeflag = tar.TypeReg
 	h.Size = f.Size()
+	if data := sparseData(f.DataRanges(), h.Size); data != nil {
+		return t.sparseFile(h, src, in, f, data)
+	}
 	if err := t.write(h); err != nil {
 		return err
 	}
@@ -156,6 +169,195 @@ func (t *tarSink) file(names []string, src string, in *ext.Inode) error {
 		t.x.problem(src, in.Ino, Damaged, firstErr)
 	}
 	return nil
+}
+
+// sparseData returns the data ranges of a file of size bytes, clipped,
+// sorted and merged, if they leave holes; nil if the file is dense.
+func sparseData(ranges []ext.Range, size int64) []ext.Range {
+	out := []ext.Range{} // non-nil: a file that is all hole is sparse too
+	var data int64
+	for _, r := range ranges {
+		off, end := max(r.Off, 0), min(r.Off+r.Len, size)
+		if end <= off {
+			continue
+		}
+		if n := len(out); n > 0 && off <= out[n-1].Off+out[n-1].Len {
+			if end > out[n-1].Off+out[n-1].Len {
+				data += end - (out[n-1].Off + out[n-1].Len)
+				out[n-1].Len = end - out[n-1].Off
+			}
+			continue
+		}
+		if n := len(out); n > 0 && off < out[n-1].Off {
+			return nil // out of order: write it dense, which is always right
+		}
+		out = append(out, ext.Range{Off: off, Len: end - off})
+		data += end - off
+	}
+	if data >= size || size == 0 {
+		return nil
+	}
+	return out
+}
+
+// sparseFile writes one GNU.sparse 1.0 member: PAX header, ustar header,
+// map, data ranges.
+func (t *tarSink) sparseFile(h *tar.Header, src string, in *ext.Inode, f Content, data []ext.Range) error {
+	// The map: count, then offset and length of each range, and, when the
+	// file ends in a hole, a last empty range at the end (GNU tar then
+	// truncates the file to its full size).
+	var m []byte
+	entries := data
+	if len(data) == 0 || data[len(data)-1].Off+data[len(data)-1].Len < h.Size {
+		entries = append(append([]ext.Range{}, data...), ext.Range{Off: h.Size})
+	}
+	m = strconv.AppendInt(m, int64(len(entries)), 10)
+	m = append(m, '\n')
+	var dataLen int64
+	for _, r := range entries {
+		m = strconv.AppendInt(m, r.Off, 10)
+		m = append(m, '\n')
+		m = strconv.AppendInt(m, r.Len, 10)
+		m = append(m, '\n')
+		dataLen += r.Len
+	}
+	m = append(m, make([]byte, pad512(int64(len(m))))...)
+	memberSize := int64(len(m)) + dataLen
+
+	recs := map[string]string{
+		"GNU.sparse.major":    "1",
+		"GNU.sparse.minor":    "0",
+		"GNU.sparse.name":     h.Name,
+		"GNU.sparse.realsize": strconv.FormatInt(h.Size, 10),
+		"size":                strconv.FormatInt(memberSize, 10),
+		"mtime":               paxTime(h.ModTime),
+		"atime":               paxTime(h.AccessTime),
+	}
+	for k, v := range h.PAXRecords {
+		recs[k] = v
+	}
+	if h.Uid > maxOctal7 {
+		recs["uid"] = strconv.Itoa(h.Uid)
+	}
+	if h.Gid > maxOctal7 {
+		recs["gid"] = strconv.Itoa(h.Gid)
+	}
+	keys := make([]string, 0, len(recs))
+	for k := range recs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var pax []byte
+	for _, k := range keys {
+		pax = append(pax, paxRecord(k, recs[k])...)
+	}
+	dir, base := path.Split(h.Name)
+	name := path.Join(dir, "GNUSparseFile.0", base)
+	if err := t.tw.Flush(); err != nil {
+		return &fatalError{fmt.Errorf("tar: %w", err)}
+	}
+	out := ustarHeader(path.Join(dir, "PaxHeaders.0", base), 0o644, 0, 0, int64(len(pax)), h.ModTime.Unix(), tar.TypeXHeader)
+	out = append(out, pax...)
+	out = append(out, make([]byte, pad512(int64(len(pax))))...)
+	out = append(out, ustarHeader(name, h.Mode, h.Uid, h.Gid, memberSize, h.ModTime.Unix(), tar.TypeReg)...)
+	out = append(out, m...)
+	if _, err := t.w.Write(out); err != nil {
+		return &fatalError{fmt.Errorf("tar: %w", err)}
+	}
+	// The data ranges, in order. Unreadable bytes are written as zeros
+	// (the member's length is fixed) and reported.
+	var firstErr error
+	for _, r := range data {
+		for off := r.Off; off < r.Off+r.Len; {
+			n := int(min(int64(len(t.buf)), r.Off+r.Len-off))
+			b := t.buf[:n]
+			k, err := f.ReadAt(b, off)
+			if k < n {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("content at file offset %d: %w", off+int64(k), err)
+				}
+				clear(b[k:])
+			}
+			if _, err := t.w.Write(b); err != nil {
+				return &fatalError{fmt.Errorf("tar: %w", err)}
+			}
+			off += int64(n)
+			t.x.bytes.Add(int64(n))
+		}
+	}
+	if _, err := t.w.Write(make([]byte, pad512(dataLen))); err != nil {
+		return &fatalError{fmt.Errorf("tar: %w", err)}
+	}
+	t.x.rep.mu.Lock()
+	t.x.rep.Bytes += h.Size
+	t.x.rep.DataBytes += dataLen
+	t.x.rep.mu.Unlock()
+	t.x.files.Add(1)
+	if firstErr != nil {
+		t.x.problem(src, in.Ino, Damaged, firstErr)
+	}
+	return nil
+}
+
+const maxOctal7 = 0o7777777 // the largest number in a ustar uid/gid field
+
+func pad512(n int64) int64 { return (512 - n%512) % 512 }
+
+// paxRecord formats "LEN KEY=VALUE\n", LEN counting the whole record.
+func paxRecord(k, v string) string {
+	body := " " + k + "=" + v + "\n"
+	n := len(body) + 1
+	for len(strconv.Itoa(n))+len(body) != n {
+		n++
+	}
+	return strconv.Itoa(n) + body
+}
+
+// paxTime formats a time as PAX does: seconds, then a fraction if any.
+func paxTime(ts time.Time) string {
+	sec, nsec := ts.Unix(), int64(ts.Nanosecond())
+	if nsec == 0 {
+		return strconv.FormatInt(sec, 10)
+	}
+	sign := ""
+	if sec < 0 {
+		sign, sec, nsec = "-", -(sec + 1), 1e9-nsec
+	}
+	return strings.TrimRight(fmt.Sprintf("%s%d.%09d", sign, sec, nsec), "0")
+}
+
+// ustarHeader builds one 512-byte ustar header block. Fields that do not
+// fit (a name over 100 bytes, numbers too large for their octal field) are
+// cut or zeroed; the PAX header before it carries the real values.
+func ustarHeader(name string, mode int64, uid, gid int, size, mtime int64, typ byte) []byte {
+	b := make([]byte, 512)
+	if len(name) > 100 {
+		name = name[len(name)-100:]
+	}
+	copy(b[0:100], name)
+	octal := func(f []byte, v int64) {
+		s := strconv.FormatInt(v, 8)
+		if v < 0 || len(s) > len(f)-1 {
+			s = "0"
+		}
+		s = strings.Repeat("0", len(f)-1-len(s)) + s
+		copy(f, s)
+	}
+	octal(b[100:108], mode)
+	octal(b[108:116], int64(uid))
+	octal(b[116:124], int64(gid))
+	octal(b[124:136], size)
+	octal(b[136:148], mtime)
+	b[156] = typ
+	copy(b[257:263], "ustar\x00")
+	copy(b[263:265], "00")
+	copy(b[148:156], "        ")
+	var sum int64
+	for _, c := range b {
+		sum += int64(c)
+	}
+	copy(b[148:155], fmt.Sprintf("%06o\x00", sum))
+	return b
 }
 
 func (t *tarSink) symlink(names []string, src string, in *ext.Inode, target string) error {

@@ -58,8 +58,9 @@ on this host. --numeric-owner is accepted for tar compatibility and changes
 nothing.
 
 --tar FILE|- writes a POSIX (PAX) tar instead, with nanosecond times, numeric
-owners, hard links, devices and (--xattrs) SCHILY.xattr records. Holes are
-written as zeros in tar (Go's tar writer cannot write sparse members).
+owners, hard links, devices and (--xattrs) SCHILY.xattr records. Files with
+holes become GNU.sparse 1.0 members (as GNU tar --sparse --posix writes them):
+only their data goes into the stream, and tar -xS restores the holes.
 
 Errors with single files do not stop the run; at the end a summary goes to
 stderr, every problem is listed (path, inode, why), and the exit code is 3
