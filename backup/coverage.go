@@ -83,11 +83,11 @@ func classifyContent(v *inspect.Volume) (Verdict, string) {
 		return LeftOut, "MD member whose array could not be assembled: " + strings.Join(v.Notes, "; ")
 	case t == "crypto_LUKS":
 		return LeftOut, "LUKS encrypted, no key to open it"
-	case v.IsExt():
-		if v.Reader() == nil {
-			return LeftOut, "unreadable: " + strings.Join(v.Notes, "; ")
-		}
+	case v.Readable():
+		// A registered reader opens it (ext, FAT, squashfs, ISO 9660, ...).
 		return Dump, ""
+	case v.IsFilesystem() && v.Reader() == nil:
+		return LeftOut, t + ": unreadable: " + strings.Join(v.Notes, "; ")
 	case v.IsFilesystem():
 		return LeftOut, t + ": imgtool cannot dump this filesystem type"
 	}

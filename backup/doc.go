@@ -12,9 +12,13 @@
 //     it stayed paused. Sources without a snapshot (image files with
 //     snapshot.mode = auto) are read while the guest stays paused: a live
 //     copy without a snapshot is inconsistent.
-//  3. Inspect every source (partitions, nested LVM) and dump every ext2/3/4
-//     filesystem, opened through its journal (replayed in memory, as a
-//     mount would), at its level. Never silent: swap, all-zero
+//  3. Inspect every source (partitions, nested LVM) and dump every
+//     filesystem a registered reader opens (inspect.Volume.OpenFS: ext2/3/4
+//     through its journal, replayed in memory as a mount would; FAT,
+//     squashfs, ISO 9660; XFS once registered) at its level, through
+//     dump.FSSource. Formats without stable inode numbers (FAT, ISO) are
+//     dumped at level 0 only; owners and modes they lack are the reader's
+//     documented defaults (0:0, 0755 directories, 0644 files). Never silent: swap, all-zero
 //     volumes and those in the guest's skip list are skipped with the
 //     reason; any other volume that holds data and cannot be dumped (a
 //     filesystem type it cannot read, LUKS without a key, an unreadable

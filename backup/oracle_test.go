@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -137,7 +138,11 @@ func dumpImage(t *testing.T, img, out string, level int, date, base time.Time) d
 		t.Fatal(err)
 	}
 	defer w.Close()
-	stats, err := dump.Write(w, NewExtSource(fsys), dump.WriteOptions{Level: level, Date: date, BaseDate: base, Device: "test"})
+	src, err := dump.NewFSSource(context.Background(), ext.NewVFS(fsys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats, err := dump.Write(w, src, dump.WriteOptions{Level: level, Date: date, BaseDate: base, Device: "test"})
 	if err != nil {
 		t.Fatalf("dump level %d: %v", level, err)
 	}

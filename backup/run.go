@@ -21,6 +21,7 @@ import (
 	"github.com/imgtool/imgtool/image"
 	"github.com/imgtool/imgtool/inspect"
 	"github.com/imgtool/imgtool/lvm"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // Runner runs the nightly pipeline for a set of guests.
@@ -628,6 +629,14 @@ func (r *Runner) readSource(ctx context.Context, log *slog.Logger, c *Config, s 
 		if p != nil {
 			ps = append(ps, p)
 		}
+		if oe := (*openError)(nil); errors.As(err, &oe) {
+			// A filesystem too damaged to open is left out, loudly; the
+			// other volumes are still dumped.
+			reason := v.Content.Type + ": cannot be opened: " + oe.err.Error()
+			sk = append(sk, Skipped{Source: s.path, Volume: v.DisplayAddress(), Reason: reason, LeftOut: true})
+			log.Error("volume NOT backed up", "source", s.path, "volume", v.DisplayAddress(), "reason", reason)
+			continue
+		}
 		if err != nil {
 			return ps, sk, fmt.Errorf("source %s volume %s: %w", s.path, v.DisplayAddress(), err)
 		}
@@ -635,6 +644,11 @@ func (r *Runner) readSource(ctx context.Context, log *slog.Logger, c *Config, s 
 	log.Info("source read", "source", s.path, "took", time.Since(start).Round(time.Millisecond))
 	return ps, sk, nil
 }
+
+// openError is a filesystem that could not be opened for dumping.
+type openError struct{ err error }
+
+func (e *openError) Error() string { return e.err.Error() }
 
 // ctxWriter fails writes once ctx is done: SIGTERM stops a dump between
 // two buffered writes.
@@ -685,21 +699,27 @@ func (r *Runner) newSpool(dir, name string, st *State) (*os.File, error) {
 func (r *Runner) dumpVolume(ctx context.Context, log *slog.Logger, c *Config, s *source, v *inspect.Volume, w *dumpTarget) (*pending, error) {
 	date, compress := w.date, w.compress
 	// A snapshot of a running guest is a crashed filesystem: open it
-	// through the journal, replayed in memory as the kernel would on
-	// mount (the snapshot itself is never written).
-	view, err := v.OpenExt(nil)
+	// through its journal or log, replayed in memory as the kernel would
+	// on mount (the snapshot itself is never written).
+	fsys, err := v.OpenFS(vfs.OpenOptions{})
 	if err != nil {
-		return nil, err
+		return nil, &openError{err}
 	}
-	fsys := view.FS
-	if view.Overlay != nil {
-		log.Info("journal replayed in memory", "volume", v.DisplayAddress())
+	src, err := dump.NewFSSource(ctx, fsys)
+	if err != nil {
+		return nil, &openError{err}
 	}
-	sb := fsys.Superblock()
+	info := fsys.Info()
 	uuid := v.Content.UUID
 	m := &Manifest{Version: ManifestVersion, Guest: c.Name, Source: s.path, Volume: v.Address, FSUUID: strings.ToLower(uuid),
-		FSType: v.Content.Type, Label: sb.VolumeName, Date: date, Compress: compress, Host: r.Host}
-	level, base, why := ChooseLevel(c.Schedule, r.Level, date, m.ID(), w.usable)
+		FSType: v.Content.Type, Label: info.Label, Date: date, Compress: compress, Host: r.Host}
+	forced := r.Level
+	level, base, why := ChooseLevel(c.Schedule, forced, date, m.ID(), w.usable)
+	if level > 0 && !src.Stable() {
+		// Without stable inode numbers an incremental would mismatch
+		// files with its base.
+		level, base, why = 0, nil, info.Type+" has no stable inode numbers: level 0 only"
+	}
 	m.Level = level
 	if base != nil {
 		m.BaseDate, m.BaseFile = base.Date, base.File
@@ -731,8 +751,8 @@ func (r *Runner) dumpVolume(ctx context.Context, log *slog.Logger, c *Config, s 
 		}
 	}
 	cw := &ctxWriter{ctx: ctx, w: zw}
-	stats, err := dump.Write(cw, NewExtSource(fsys), dump.WriteOptions{
-		Level: level, Date: date, BaseDate: m.BaseDate, Label: sb.VolumeName,
+	stats, err := dump.Write(cw, src, dump.WriteOptions{
+		Level: level, Date: date, BaseDate: m.BaseDate, Label: info.Label,
 		Filesys: c.Name + ":" + v.DisplayAddress(), Device: s.path + "#" + v.Address, Host: r.Host,
 		HonorNodump: level >= 1,
 	})
@@ -752,12 +772,11 @@ func (r *Runner) dumpVolume(ctx context.Context, log *slog.Logger, c *Config, s 
 	}
 	m.Inodes, m.Files, m.Records, m.RawBytes = stats.Inodes, stats.Dumped, stats.Records, stats.Bytes
 	m.Warnings = stats.Warnings
-	if view.ReplayErr != nil {
-		m.Warnings = append(m.Warnings, "journal NOT replayed, the dump shows the on-disk state: "+view.ReplayErr.Error())
-		log.Warn("journal not replayed", "volume", v.DisplayAddress(), "err", view.ReplayErr)
-	}
 	for _, n := range fsys.Notes() {
 		m.Warnings = append(m.Warnings, n.String())
+		if n.Stale {
+			log.Warn("the dump shows an incomplete or older view", "volume", v.DisplayAddress(), "note", n.String())
+		}
 	}
 	if !w.spool {
 		m.Bytes, m.SHA256 = hc.n, hex.EncodeToString(hc.h.Sum(nil))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/imgtool/imgtool/dump"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // VerifyFile checks one backup against its manifest: size and sha256 of
@@ -201,11 +202,16 @@ func VerifyDeepStore(ctx context.Context, st Store, m *Manifest, sourcePath stri
 	if err != nil {
 		return err
 	}
-	view, err := v.OpenExt(nil)
+	fsys, err := v.OpenFS(vfs.OpenOptions{})
 	if err != nil {
 		return err
 	}
-	fsys := view.FS
+	// The same numbering as the dump's (stable sources only: this is
+	// for an unchanged source anyway).
+	src, err := dump.NewFSSource(ctx, fsys)
+	if err != nil {
+		return err
+	}
 	f, err := st.Open(ctx, m.File)
 	if err != nil {
 		return err
@@ -229,29 +235,30 @@ func VerifyDeepStore(ctx context.Context, st Store, m *Manifest, sourcePath stri
 		if err != nil {
 			return err
 		}
-		in, err := fsys.Inode(e.Ino)
-		if err != nil {
+		ino := src.FromDump(e.Ino)
+		in, err := fsys.Stat(ino)
+		if ino == 0 || err != nil {
 			diffs = append(diffs, fmt.Sprintf("inode %d: %v", e.Ino, err))
 			continue
 		}
 		// Directories are re-encoded on tape (512-byte blocks): their
 		// sizes differ by design.
-		if uint32(in.Mode) != e.Mode || in.UID != e.UID || in.GID != e.GID || (!e.IsDir() && in.Size != e.Size) ||
+		if in.Mode != e.Mode || in.UID != e.UID || in.GID != e.GID || (!e.IsDir() && uint64(in.Size) != e.Size) ||
 			in.Mtime.Unix() != e.Mtime.Unix() {
 			diffs = append(diffs, fmt.Sprintf("inode %d %v: metadata differs", e.Ino, rd.Paths(e.Ino)))
 			continue
 		}
 		switch {
 		case e.IsRegular():
-			src, err := fsys.OpenInode(e.Ino)
+			sf, err := fsys.Open(ino)
 			if err != nil {
 				return err
 			}
-			if !sameContent(rd, io.NewSectionReader(src, 0, src.Size())) {
+			if !sameContent(rd, io.NewSectionReader(sf, 0, sf.Size())) {
 				diffs = append(diffs, fmt.Sprintf("inode %d %v: content differs", e.Ino, rd.Paths(e.Ino)))
 			}
 		case e.IsSymlink():
-			if tg, _ := fsys.Readlink(e.Ino); tg != e.Target {
+			if tg, _ := fsys.Readlink(ino); tg != e.Target {
 				diffs = append(diffs, fmt.Sprintf("inode %d %v: symlink target differs", e.Ino, rd.Paths(e.Ino)))
 			}
 		}

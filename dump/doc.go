@@ -31,9 +31,12 @@
 //
 // # Writing
 //
-// Write(w, src, opts) reads a filesystem through the Source interface (an
-// adapter over the ext package, or DirSource for a directory tree) and
-// follows dump's passes:
+// Write(w, src, opts) reads a filesystem through the Source interface
+// (FSSource over any vfs.FS: ext, XFS, FAT, squashfs, ISO 9660; or
+// DirSource for a directory tree) and follows dump's passes. FSSource
+// gives restore the numbers it needs: the root as 2, 32-bit numbers, and
+// each file's own on-disk number where the format has stable ones (so a
+// level chain matches files); see FSSource for the renumbering rules.
 //
 //   - Pass I walks the tree from the root (inode 2). Every reachable inode
 //     is in use (TS_CLRI). At level 0 every inode is dumped; at level N an
