@@ -15,7 +15,8 @@ require (
 	github.com/lima-vm/go-qcow2reader v0.7.1
 	github.com/spf13/cobra v1.10.1
 	github.com/ulikunitz/xz v0.5.15
-	golang.org/x/sys v0.47.0
+	golang.org/x/crypto v0.59.0
+	golang.org/x/sys v0.50.0
 )
 
 require (

@@ -50,6 +50,9 @@ import (
 //	device = "/dev/{vg}/{snap}"
 //	cow    = "/dev/mapper/{vgdm}-{snapdm}-cow"
 //
+//	[key_files]   # LUKS: the key file that opens each encrypted source
+//	"/dev/vg0/web1-data" = "/etc/imgtool/keys/web1-data.key"
+//
 // Command templates are run with /bin/sh -c after substitution; the values
 // substituted are shell-quoted.
 type Config struct {
@@ -71,6 +74,9 @@ type Config struct {
 	// vg0/scratch) or SOURCE#ADDRESS. Any other volume that holds data
 	// and cannot be dumped fails the run (IncompleteError, exit 6).
 	Skip []string `toml:"skip"`
+	// KeyFiles maps a source to the key file (cryptsetup --key-file
+	// content) that opens the LUKS volumes on it.
+	KeyFiles map[string]string `toml:"key_files"`
 
 	// Path is the file the config was read from.
 	Path string `toml:"-"`
@@ -137,6 +143,14 @@ func (c *Config) check() error {
 			return fmt.Errorf("source %s listed twice", s)
 		}
 		seen[s] = true
+	}
+	for src, kf := range c.KeyFiles {
+		if !seen[src] {
+			return fmt.Errorf("key_files: %s is not one of the sources", src)
+		}
+		if kf == "" {
+			return fmt.Errorf("key_files: empty key file for %s", src)
+		}
 	}
 	if c.Dest == "" {
 		return errors.New("no dest")

@@ -58,7 +58,7 @@ func (r *Runner) Plan(c *Config, date time.Time) *PlanReport {
 		usable = usableManifests(ctx, st, all)
 	}
 	for _, src := range c.Sources {
-		t, closer, err := openTree(src, slog.New(slog.DiscardHandler))
+		t, closer, err := openTree(src, slog.New(slog.DiscardHandler), c.KeyFiles[src])
 		if err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("source %s: %v", src, err))
 			continue

@@ -579,13 +579,23 @@ func ChooseLevel(sched Schedule, forced int, date time.Time, id string, usable [
 	return level, base, why
 }
 
-// openTree opens a source and inspects it.
-func openTree(path string, log *slog.Logger) (*inspect.Tree, io.Closer, error) {
+// openTree opens a source and inspects it, opening LUKS volumes with the
+// content of keyFile when it is not "".
+func openTree(path string, log *slog.Logger, keyFile string) (*inspect.Tree, io.Closer, error) {
+	var keys inspect.KeyOptions
+	if keyFile != "" {
+		k, err := os.ReadFile(keyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("key file: %w", err)
+		}
+		defer clear(k)
+		keys.Keys = [][]byte{k}
+	}
 	im, err := image.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	t, err := inspect.Inspect([]inspect.Source{{Name: path, R: im, Size: im.Size()}}, &inspect.Options{Logger: log})
+	t, err := inspect.Inspect([]inspect.Source{{Name: path, R: im, Size: im.Size()}}, &inspect.Options{Logger: log, Keys: keys})
 	if err != nil {
 		im.Close()
 		return nil, nil, err
@@ -606,7 +616,7 @@ type dumpTarget struct {
 
 func (r *Runner) readSource(ctx context.Context, log *slog.Logger, c *Config, s *source, w *dumpTarget) (ps []*pending, sk []Skipped, err error) {
 	start := time.Now()
-	t, closer, err := openTree(s.device, log)
+	t, closer, err := openTree(s.device, log, c.KeyFiles[s.path])
 	if err != nil {
 		return nil, nil, fmt.Errorf("source %s: %w", s.path, err)
 	}

@@ -95,6 +95,9 @@ func (b *builder) explore(v *Volume, depth int) []*pvRef {
 		if sig.Type == "drbd" {
 			return b.exploreDRBD(v, depth)
 		}
+		if sig.Type == "crypto_LUKS" {
+			return b.exploreLUKS(v, depth)
+		}
 		if sig.Type == "LVM2_member" {
 			pv, err := readPV(v)
 			if err != nil {

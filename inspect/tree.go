@@ -58,6 +58,7 @@ type Volume struct {
 	VG        *VGInfo   `json:"vg,omitempty"`
 	LV        *LVInfo   `json:"lv,omitempty"`
 	MD        *MDInfo   `json:"md,omitempty"`
+	LUKS      *LUKSInfo `json:"luks,omitempty"`
 
 	// Notes are things a person must know: damage, fallbacks used,
 	// name clashes, "not readable yet".
@@ -164,6 +165,8 @@ type Options struct {
 	// such a filesystem only gets a note that it needs recovery, and
 	// nothing is replayed until someone opens it.
 	OpenJournaled bool
+	// Keys open LUKS volumes (see KeyOptions).
+	Keys KeyOptions
 }
 
 // Walk calls fn for every node in depth-first order; returning false skips

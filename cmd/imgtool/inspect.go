@@ -90,6 +90,13 @@ func printTree(w io.Writer, t *inspect.Tree) {
 		if d := v.DRBD; d != nil {
 			notes = append([]string{fmt.Sprintf("DRBD %s GI %s flags %s, data %s", d.Version, d.GI, strings.Join(d.Flags, ","), humanSize(d.DataSize))}, notes...)
 		}
+		if l := v.LUKS; l != nil {
+			state := "unlocked"
+			if l.Locked {
+				state = "locked"
+			}
+			notes = append([]string{fmt.Sprintf("LUKS%d %s, %d-byte sectors, keyslots %v %v, %s", l.Version, l.Cipher, l.SectorSize, l.Keyslots, l.KDFs, state)}, notes...)
+		}
 		fmt.Fprintf(tw, "%s%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", prefix, branch, name, off, size, typ, label, uuid, strings.Join(notes, "; "))
 		childPrefix := prefix
 		switch branch {

@@ -45,7 +45,8 @@ type imageFlags struct {
 	// (image/ref): directories, or "any".
 	allowBacking []string
 	// tmp is where compressed images are decompressed (default $TMPDIR).
-	tmp string
+	tmp  string
+	keys keyFlags
 }
 
 func (f *imageFlags) register(cmd *cobra.Command) {
@@ -54,6 +55,7 @@ func (f *imageFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.journalDev, "journal-dev", "", "external journal device or image `FILE` of a filesystem made with one (mke2fs -J device=), replayed in memory with it")
 	cmd.Flags().StringArrayVar(&f.allowBacking, "allow-backing", nil, "let qcow2 backing files and VMDK extent files come from `DIR` too, or from anywhere with \"any\" (default: only the image's own directory; repeatable)")
 	cmd.Flags().StringVar(&f.tmp, "tmp", "", "decompress .xz/.gz/.zst/.bz2 images into `DIR` (default $TMPDIR or /tmp); the copy is sparse, deleted at exit, and always leaves a tenth of DIR's free space, up to 1 GiB, free")
+	f.keys.register(cmd.Flags())
 	cmd.Flags().StringArrayVar(&f.lvmBackup, "lvm-backup", nil, "VG metadata from an /etc/lvm/backup-style `FILE`, used when no on-disk copy is readable (repeatable)")
 }
 
@@ -138,9 +140,21 @@ func openImages(cmd *cobra.Command, path string, f *imageFlags, allowDemo bool) 
 		s.closers = append(s.closers, jd)
 		s.journal = &journal.Options{External: jd, ExternalSize: jd.Size()}
 	}
-	t, err := inspect.Inspect(srcs, &inspect.Options{Logger: slog.Default(), LVM: lvmOpts, Journal: s.journal,
-		OpenJournaled: f.openJournaled && !f.noJournal})
+	keys, err := f.keys.options(cmd.InOrStdin(), cmd.ErrOrStderr())
 	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	t, err := inspect.Inspect(srcs, &inspect.Options{Logger: slog.Default(), LVM: lvmOpts, Journal: s.journal,
+		OpenJournaled: f.openJournaled && !f.noJournal, Keys: keys})
+	for _, k := range keys.Keys {
+		clear(k)
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := lockedLUKS(t); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -77,7 +77,15 @@ Files are VOLUME:/path, or /path when the image holds one filesystem.`,
 var commands []func(*globalFlags) *cobra.Command
 
 func run(args []string, stdout, stderr io.Writer) int {
+	return runWithStdin(args, nil, stdout, stderr)
+}
+
+// runWithStdin is run with stdin (nil: the process's).
+func runWithStdin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root, _ := newRoot(stdout, stderr)
+	if stdin != nil {
+		root.SetIn(stdin)
+	}
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Decryption throughput of an unlocked LUKS2 volume (aes-xts-plain64, 4096-
+# byte sectors, 256- and 512-bit keys) read with `imgtool dd VOL/luks` from a
+# warm page cache to /dev/null, next to the peer: `cryptsetup benchmark`
+# when the kernel has AF_ALG (algif_skcipher), else `openssl speed -evp
+# aes-{128,256}-xts` on 4096-byte buffers (both are memory-only, one thread,
+# so the imgtool number is also taken with GOMAXPROCS=1). Runs interleave;
+# medians of N. Usage: bench/luks.sh [N] [SIZE_MIB]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-5}
+MIB=${2:-512}
+W=$(mktemp -d /dev/shm/luksbench.XXXXXX 2>/dev/null || mktemp -d)
+trap 'rm -rf "$W"' EXIT
+CGO_ENABLED=0 go build -o "$W/imgtool" ./cmd/imgtool
+printf 'bench' > "$W/key"
+for ks in 256 512; do
+	truncate -s $((MIB + 16))M "$W/l$ks.img"
+	cryptsetup luksFormat -q --type luks2 --cipher aes-xts-plain64 --key-size $ks --sector-size 4096 \
+		--pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file "$W/key" "$W/l$ks.img"
+	# Non-zero ciphertext everywhere (the content does not matter for speed).
+	head -c $((MIB << 20)) /dev/urandom | dd of="$W/l$ks.img" bs=1M seek=16 conv=notrunc status=none
+	cat "$W/l$ks.img" > /dev/null
+done
+peer=openssl
+if cryptsetup benchmark -c aes-xts -s 256 >/dev/null 2>&1; then peer=cryptsetup; fi
+
+mbps_dd() { # KS PROCS -> MB/s of imgtool dd
+	local t0 t1
+	t0=$(date +%s%N)
+	GOMAXPROCS=$2 "$W/imgtool" dd "$W/l$1.img" luks --key-file "$W/key" -o /dev/null
+	t1=$(date +%s%N)
+	awk -v b=$((MIB << 20)) -v ns=$((t1 - t0)) 'BEGIN{printf "%.0f", b / (ns / 1e9) / 1e6}'
+}
+mbps_peer() { # KS -> MB/s
+	if [ $peer = cryptsetup ]; then
+		cryptsetup benchmark -c aes-xts -s "$1" | awk '/aes-xts/{print $(NF-1)*1.048576; exit}'
+	else
+		local alg=aes-128-xts
+		[ "$1" = 512 ] && alg=aes-256-xts
+		openssl speed -elapsed -seconds 2 -bytes 4096 -evp $alg 2>/dev/null | awk 'END{sub("k","",$2); printf "%.0f", $2 / 1000}'
+	fi
+}
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+echo "load: $(uptime | sed 's/.*load average: //'); peer: $peer; $MIB MiB per read; N=$N"
+for ks in 256 512; do
+	one=() all=() p=()
+	for ((i = 0; i < N; i++)); do
+		one+=("$(mbps_dd $ks 1)")
+		p+=("$(mbps_peer $ks)")
+		all+=("$(mbps_dd $ks "$(nproc)")")
+	done
+	m1=$(printf '%s\n' "${one[@]}" | median)
+	ma=$(printf '%s\n' "${all[@]}" | median)
+	mp=$(printf '%s\n' "${p[@]}" | median)
+	echo "aes-xts ${ks}b: imgtool dd 1 core ${m1} MB/s, $(nproc) cores ${ma} MB/s; $peer ${mp} MB/s;" \
+		"ratio 1 core $(awk -v a="$m1" -v b="$mp" 'BEGIN{printf "%.2f", a/b}'), all cores $(awk -v a="$ma" -v b="$mp" 'BEGIN{printf "%.2f", a/b}')"
+done
+echo "load after: $(uptime | sed 's/.*load average: //')"
