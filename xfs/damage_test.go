@@ -34,7 +34,7 @@ func TestSecondarySuperblock(t *testing.T) {
 	if _, err := Open(fileVol{fh, 64 << 20}, "v4", vfs.OpenOptions{}); err == nil || !strings.Contains(err.Error(), "no usable secondary superblock") {
 		t.Errorf("v4 with one AG and no primary: %v", err)
 	}
-	for _, name := range []string{"xfs-v5", "xfs-1k"} {
+	for _, name := range []string{"xfs-4ksect", "xfs-1k"} {
 		t.Run(name, func(t *testing.T) {
 			img := fixturetest.Copy(t, name)
 			patchFile(t, img, 0, make([]byte, 512))

@@ -62,6 +62,36 @@ type FS struct {
 	mu    sync.Mutex
 	notes []vfs.Note
 	seen  map[string]bool
+
+	// icache holds recently read inode blocks (whole fs blocks, so the
+	// inodes of one directory or chunk cost one read).
+	icmu   sync.Mutex
+	icache map[int64][]byte
+}
+
+const icacheMax = 2048 // blocks
+
+// inodeBytes returns a copy of the inode at byte offset off, through the
+// block cache.
+func (f *FS) inodeBytes(off int64) ([]byte, error) {
+	bs := int64(f.sb.BlockSize)
+	blk := off / bs * bs
+	f.icmu.Lock()
+	b, ok := f.icache[blk]
+	f.icmu.Unlock()
+	if !ok {
+		var err error
+		if b, err = f.readMeta(blk, int(bs)); err != nil {
+			return nil, err
+		}
+		f.icmu.Lock()
+		if f.icache == nil || len(f.icache) >= icacheMax {
+			f.icache = map[int64][]byte{}
+		}
+		f.icache[blk] = b
+		f.icmu.Unlock()
+	}
+	return append([]byte(nil), b[off-blk:off-blk+int64(f.sb.InodeSize)]...), nil
 }
 
 var _ vfs.FS = (*FS)(nil)
@@ -294,7 +324,7 @@ func (f *FS) Inode(ino uint64) (*Inode, error) {
 	if err != nil {
 		return nil, &DamageError{Volume: f.name, Ino: ino, Offset: -1, Msg: err.Error()}
 	}
-	b, err := f.readMeta(off, int(f.sb.InodeSize))
+	b, err := f.inodeBytes(off)
 	if err != nil {
 		return nil, err
 	}

@@ -435,6 +435,9 @@ func (r *logReplay) replay() {
 	r.apply(committed)
 	li.Replayed = true
 	r.f.vol = r.ov
+	r.f.icmu.Lock()
+	r.f.icache = nil // blocks read before the replay
+	r.f.icmu.Unlock()
 }
 
 func recordCRCOK(hdrs, data []byte, h recHdr) bool {
