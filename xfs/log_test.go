@@ -1,6 +1,7 @@
 package xfs
 
 import (
+	"os"
 	"regexp"
 	"strconv"
 	"testing"
@@ -95,4 +96,25 @@ func clusterDamaged(f *FS, inoStr string) bool {
 		}
 	}
 	return false
+}
+
+func TestDescribe(t *testing.T) {
+	for name, want := range map[string]map[string]string{
+		"xfs-v5":      {"version": "v5", "state": "clean", "features": "crc,ftype,finobt,sparse,reflink,bigtime,inobtcount,nrext64"},
+		"xfs-v4":      {"version": "v4", "state": "clean", "features": ""},
+		"xfs-dirty-a": {"version": "v5", "state": "needs_recovery"},
+	} {
+		fh, err := os.Open(fixturetest.Image(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := fh.Stat()
+		got := Describe(fh, st.Size())
+		fh.Close()
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s: %s = %q, want %q (%v)", name, k, got[k], v, got)
+			}
+		}
+	}
 }
