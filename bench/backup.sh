@@ -1,49 +1,181 @@
 #!/bin/bash
-# Benchmark of a level-0 backup: imgtool backup (zstd, xz) against
-# `dump -0 -f - /dev/loopN | bzip2` and `| xz -T2`, on an ext4 image of
-# /usr/share made with mke2fs -d. One run each; prints wall time and size.
-# Usage: bash bench/backup.sh [WORKDIR]   (needs root for losetup and dump)
+# Level-0 backup: `imgtool backup run` against the stock pipeline
+# `dump -0 -f - DEV | zstd -T2` (and, with XZ=1, imgtool's xz mode against
+# `dump | xz -6 -T2`), on two ext4 filesystems:
+#   share  an image of /usr/share (mke2fs -d), as in bench/lib.sh
+#   small  FILES small files (default 1,000,000; 0-3 KiB, 100x100 dirs of
+#          FILES/10000), written by a small python writer on a loop mount
+# plus a level-9 dump after 100 changed files on the small one (imgtool
+# --level 9 against dump -9 with a dumpdates from its own level 0).
+# N interleaved rounds (default 3), caches dropped before every run;
+# prints medians of wall time, output size and peak RSS, the ratios, and
+# the load average before and after. Needs root (losetup, mount, dump).
+#   usage: [FILES=N] [XZ=1] [CASES="share small"] bash bench/backup.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-W=${1:-$(mktemp -d /tmp/imgtool-bench.XXXXXX)}
-mkdir -p "$W"
-LOOP=
-cleanup() { [ -n "$LOOP" ] && losetup -d "$LOOP"; }
+N=${1:-3}
+FILES=${FILES:-1000000}
+CASES=${CASES:-share small}
+. bench/lib.sh
+
+LOOPS=()
+MNT=
+cleanup() {
+	[ -n "$MNT" ] && umount "$MNT" 2>/dev/null || true
+	for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null || true; done
+	[ -n "${T:-}" ] && case $T in /dev/shm/*) rm -rf "$T" ;; *) umount "$T" 2>/dev/null || true ;; esac
+}
 trap cleanup EXIT
 
-go build -o "$W/imgtool" ./cmd/imgtool
-IMG=$W/usr-share.img
-if [ ! -f "$IMG" ]; then
-	used=$(du -sm /usr/share | cut -f1)
-	mke2fs -q -F -t ext4 -d /usr/share "$IMG" "$((used * 13 / 10 + 64))M"
-fi
-echo "image: $(du -h --apparent-size "$IMG" | cut -f1) apparent, $(du -sh /usr/share | cut -f1) of /usr/share, $(nproc) cores"
+# The small-files filesystem, rebuilt only when FILES changes.
+small_img() {
+	local img=$W/small-$FILES.img
+	if [ ! -f "$img" ]; then
+		echo "building $img ($FILES files)..." >&2
+		rm -f "$img.tmp"
+		truncate -s $((FILES * 6 * 1024 + 512 * 1024 * 1024)) "$img.tmp"
+		mke2fs -q -F -t ext4 -N $((FILES + 20000)) "$img.tmp"
+		MNT=$(mktemp -d /tmp/imgtool-bench-mnt.XXXXXX)
+		mount -o loop "$img.tmp" "$MNT"
+		python3 - "$MNT" "$FILES" <<'PY'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+per = max(1, n // 10000)
+i = 0
+for a in range(100):
+    for b in range(100):
+        d = os.path.join(root, "d%02d" % a, "d%02d" % b)
+        os.makedirs(d)
+        for c in range(per):
+            if i >= n:
+                break
+            size = (i * 7919) % 3072
+            with open(os.path.join(d, "f%03d" % c), "wb") as f:
+                f.write((b"%08d " % i) * (size // 9) + b"x" * (size % 9))
+            i += 1
+PY
+		umount "$MNT"
+		rmdir "$MNT"
+		MNT=
+		mv "$img.tmp" "$img"
+	fi
+	echo "$img"
+}
 
-mkdir -p "$W/conf.d" "$W/state"
-for c in zstd xz; do
-	rm -rf "$W/dest-$c" "$W/state"/*
-	cat > "$W/conf.d/bench.conf" <<CFG
+# change100 rewrites 100 files of the small filesystem on device $1.
+change100() {
+	MNT=$(mktemp -d /tmp/imgtool-bench-mnt.XXXXXX)
+	mount "$1" "$MNT"
+	for k in $(seq 0 99); do
+		printf 'changed %d at %s\n' "$k" "$(date +%s.%N)" >"$MNT/d$(printf %02d $((k % 100)))/d$(printf %02d $(((k * 37) % 100)))/f000"
+	done
+	umount "$MNT"
+	rmdir "$MNT"
+	MNT=
+}
+
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
+
+# measure NAME OUTGLOB CMD...: one cold run; appends "name secs bytes
+# rss_kb" (OUTGLOB names the one output file once the command is done).
+measure() {
+	local name=$1 out=$2
+	shift 2
+	drop
+	/usr/bin/time -o "$W/time.out" -f '%e %M' $NICE "$@" >/dev/null 2>"$W/err.out" || {
+		echo "$name failed:" >&2
+		cat "$W/err.out" >&2
+		exit 1
+	}
+	read -r secs rss <"$W/time.out"
+	# shellcheck disable=SC2086 # a glob
+	echo "$name $secs $(stat -c %s $out) $rss" >>"$W/results"
+}
+
+config() { # IMG COMPRESS: a guest config dumping IMG to $W/dest-COMPRESS
+	mkdir -p "$W/conf-$2"
+	cat >"$W/conf-$2/bench.conf" <<CFG
 name = "bench"
-sources = ["$IMG"]
-dest = "$W/dest-$c"
-compress = "$c"
+sources = ["$1"]
+dest = "$W/dest-$2"
+compress = "$2"
 [snapshot]
 mode = "never"
 CFG
-	sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-	s=$(date +%s.%N)
-	"$W/imgtool" backup --config-dir "$W/conf.d" --state-dir "$W/state" run --level 0
-	e=$(date +%s.%N)
-	f=$(ls "$W/dest-$c/bench/"*.dump* | grep -v json)
-	printf '%-28s %8.2f s %12d bytes\n' "imgtool backup ($c)" "$(echo "$e - $s" | bc)" "$(stat -c %s "$f")"
-	[ "$c" = xz ] && xz -t "$f" && echo "  xz -t: ok"
+}
+imgtool() { # COMPRESS LEVEL
+	echo "$W/imgtool" backup --config-dir "$W/conf-$1" --state-dir "$W/state" run --level "$2"
+}
+
+mkdir -p "$W/state"
+: >"$W/results"
+load_before=$(uptime)
+echo "$(nproc) cores; N=$N interleaved rounds; FILES=$FILES"
+
+for case in $CASES; do
+	case $case in
+	share) IMG=$W/share.img ;;
+	small) IMG=$(small_img) ;;
+	esac
+	config "$IMG" zstd
+	config "$IMG" xz
+	LOOP=$(losetup -r -f --show "$IMG")
+	LOOPS+=("$LOOP")
+	for r in $(seq "$N"); do
+		rm -rf "$W/dest-zstd" "$W/state"/*
+		measure "$case/imgtool-zstd" "$W/dest-zstd/bench/*.dump.zst" $(imgtool zstd 0)
+		measure "$case/dump-zstd" "$W/stock.zst" sh -c "dump -0 -q -f - $LOOP 2>/dev/null | zstd -q -T2 >$W/stock.zst"
+		if [ "${XZ:-}" = 1 ]; then
+			rm -rf "$W/dest-xz" "$W/state"/*
+			measure "$case/imgtool-xz" "$W/dest-xz/bench/*.dump.xz" $(imgtool xz 0)
+			measure "$case/dump-xz" "$W/stock.xz" sh -c "dump -0 -q -f - $LOOP 2>/dev/null | xz -6 -T2 >$W/stock.xz"
+		fi
+	done
+	losetup -d "$LOOP"
+	LOOPS=()
+	if [ "$case" = small ]; then
+		# Level 9 after 100 changed files: each tool's own level 0 first.
+		rm -rf "$W/dest-zstd" "$W/state"/*
+		$(imgtool zstd 0)
+		# One device for dump's level 0, the changes and the level 9:
+		# dumpdates are keyed by the device name.
+		LOOP=$(losetup -f --show "$IMG")
+		LOOPS+=("$LOOP")
+		DD=$W/dumpdates
+		: >"$DD"
+		dump -0 -u -q -D "$DD" -f - "$LOOP" 2>/dev/null | zstd -q -T2 >/dev/null
+		sleep 1
+		change100 "$LOOP"
+		blockdev --flushbufs "$LOOP"
+		for r in $(seq "$N"); do
+			rm -f "$W/dest-zstd/bench/"*.L9.*
+			measure "small-L9/imgtool-zstd" "$W/dest-zstd/bench/*.L9.dump.zst" $(imgtool zstd 9)
+			measure "small-L9/dump-zstd" "$W/stock9.zst" sh -c "dump -9 -q -D $DD -f - $LOOP 2>/dev/null | zstd -q -T2 >$W/stock9.zst"
+		done
+		losetup -d "$LOOP"
+		LOOPS=()
+		rm -f "$IMG" # changed: rebuild next time
+	fi
 done
 
-LOOP=$(losetup -r -f --show "$IMG")
-for z in "bzip2" "xz -T2"; do
-	sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-	s=$(date +%s.%N)
-	dump -0 -q -f - "$LOOP" 2>/dev/null | $z > "$W/stock.out"
-	e=$(date +%s.%N)
-	printf '%-28s %8.2f s %12d bytes\n' "dump -0 | $z" "$(echo "$e - $s" | bc)" "$(stat -c %s "$W/stock.out")"
-done
+echo "load before: $load_before"
+echo "load after:  $(uptime)"
+python3 - "$W/results" <<'PY'
+import sys, statistics as st
+rows = {}
+for line in open(sys.argv[1]):
+    name, secs, size, rss = line.split()
+    rows.setdefault(name, []).append((float(secs), int(size), int(rss)))
+med = {k: tuple(st.median(x[i] for x in v) for i in range(3)) for k, v in rows.items()}
+print("%-24s %4s %9s %12s %9s" % ("case/tool", "runs", "median s", "bytes", "RSS MB"))
+for k in rows:
+    s, b, r = med[k]
+    print("%-24s %4d %9.2f %12d %9.1f" % (k, len(rows[k]), s, b, r / 1024))
+print()
+for k in rows:
+    if "/imgtool-" in k:
+        peer = k.replace("/imgtool-", "/dump-")
+        if peer in med:
+            a, b = med[k], med[peer]
+            print("%-24s time %.2fx  size %.2fx  (imgtool / %s)" % (k, a[0] / b[0], a[1] / b[1], peer))
+PY

@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 PKGS="zstd fdisk e2fsprogs xfsprogs attr acl lvm2 dump qemu-utils thin-provisioning-tools dosfstools mtools squashfs-tools xorriso xz-utils util-linux tmux btrfs-progs cryptsetup-bin fuse3 extundelete ext4magic"
 # issue 13: zstd -l is the oracle for declared sizes, bsdtar a second tar reader
 PKGS="$PKGS libarchive-tools"
+# issue 16: the backup hooks' argv is checked against virsh and xl
+PKGS="$PKGS libvirt-clients xen-utils-4.17"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -66,7 +66,8 @@ and the run exits 6 after backing up everything else. "plan" says the same.
 
 Destinations: a directory, or dest = "s3://BUCKET/PREFIX" (any S3 server;
 [s3] endpoint, path_style, region, profile, part_size; credentials from the
-AWS environment and shared config). "imgtool backup config" lists every key.
+AWS environment and shared config). "imgtool backup config" lists every key
+with its default. --json makes run, plan, verify and list print JSON.
 
 Exit codes: 0 ok, 1 error, 2 usage, 4 a disk of the guest definition is not
 in the config, 5 another run holds the lock (here, or another host holds the
@@ -78,7 +79,7 @@ guest's lock in the bucket), 6 a volume holding data was NOT backed up.`,
 	pf.BoolVar(&f.json, "json", false, "print the summary as JSON")
 	pf.BoolVar(&f.syslog, "syslog", false, "log to syslog (daemon facility) instead of stderr")
 	pf.StringVar(&f.now, "now", "", "pretend the date is this (RFC 3339 or YYYY-MM-DD), for planning and tests")
-	cmd.AddCommand(f.runCmd(), f.planCmd(), f.verifyCmd(), f.listCmd(), f.recoverCmd())
+	cmd.AddCommand(f.runCmd(), f.planCmd(), f.verifyCmd(), f.listCmd(), f.recoverCmd(), configRefCmd())
 	return cmd
 }
 
@@ -349,6 +350,40 @@ func (f *backupFlags) planCmd() *cobra.Command {
 	return cmd
 }
 
+func configRefCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "config",
+		Short: "Print every key of a guest's config file with its default",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := io.WriteString(cmd.OutOrStdout(), backup.ConfigReference)
+			return err
+		},
+	}
+}
+
+// verifyReport is one guest's verify --json record.
+type verifyReport struct {
+	Guest   string   `json:"guest"`
+	Store   string   `json:"store,omitempty"`
+	Checked int      `json:"checked"`
+	OK      bool     `json:"ok"`
+	Errors  []string `json:"errors,omitempty"`
+}
+
+func errLines(err error) []string {
+	if err == nil {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 func (f *backupFlags) verifyCmd() *cobra.Command {
 	var deep, quick bool
 	cmd := &cobra.Command{
@@ -360,34 +395,49 @@ func (f *backupFlags) verifyCmd() *cobra.Command {
 				return oneLine(err)
 			}
 			var errs []error
+			var reps []verifyReport
 			total := 0
 			ctx := cmd.Context()
 			for _, c := range cfgs {
+				rep := verifyReport{Guest: c.Name}
+				var gerrs []error
 				st, err := backup.GuestStore(ctx, c)
 				if err != nil {
-					errs = append(errs, fmt.Errorf("guest %s: %w", c.Name, err))
-					continue
-				}
-				n, err := backup.VerifyStore(ctx, st, quick)
-				total += n
-				if err != nil {
-					errs = append(errs, fmt.Errorf("guest %s: %w", c.Name, err))
-				}
-				if err := backup.VerifyCoverage(ctx, c, st); err != nil {
-					errs = append(errs, err)
-				}
-				if deep {
-					ms, _, _ := backup.ReadManifestsFrom(ctx, st)
-					for _, m := range ms {
-						if m.Level == 0 {
-							if err := backup.VerifyDeepStore(ctx, st, m, m.Source); err != nil {
-								errs = append(errs, err)
+					gerrs = append(gerrs, fmt.Errorf("guest %s: %w", c.Name, err))
+				} else {
+					rep.Store = st.Location()
+					n, err := backup.VerifyStore(ctx, st, quick)
+					total += n
+					rep.Checked = n
+					if err != nil {
+						gerrs = append(gerrs, fmt.Errorf("guest %s: %w", c.Name, err))
+					}
+					if err := backup.VerifyCoverage(ctx, c, st); err != nil {
+						gerrs = append(gerrs, err)
+					}
+					if deep {
+						ms, _, _ := backup.ReadManifestsFrom(ctx, st)
+						for _, m := range ms {
+							if m.Level == 0 {
+								if err := backup.VerifyDeepStore(ctx, st, m, m.Source); err != nil {
+									gerrs = append(gerrs, err)
+								}
 							}
 						}
 					}
 				}
+				for _, e := range gerrs {
+					rep.Errors = append(rep.Errors, errLines(e)...)
+				}
+				rep.OK = len(gerrs) == 0
+				reps = append(reps, rep)
+				errs = append(errs, gerrs...)
 			}
-			if f.g.verbose || f.json {
+			if f.json {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				enc.Encode(reps)
+			} else if f.g.verbose {
 				fmt.Fprintf(cmd.OutOrStdout(), "%d backups checked, %d problems\n", total, len(errs))
 			}
 			return oneLine(errors.Join(errs...))

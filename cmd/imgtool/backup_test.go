@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	mrand "math/rand"
 	"os"
@@ -289,6 +290,24 @@ path_style = true
 	if out, code := run(append(other, "-v", "verify")...); code != 0 || !strings.Contains(out, "1 backups checked, 0 problems") {
 		t.Errorf("backup verify: exit %d\n%s", code, out)
 	}
+	out, code = run(append(other, "verify", "--json")...)
+	var vr []struct {
+		Guest, Store string
+		Checked      int
+		OK           bool
+		Errors       []string
+	}
+	if err := json.Unmarshal([]byte(out), &vr); err != nil || code != 0 || len(vr) != 1 || !vr[0].OK || vr[0].Checked != 1 ||
+		vr[0].Store != "s3://"+s3test.Bucket+"/nightly/g/" {
+		t.Errorf("verify --json: exit %d, %v\n%s", code, err, out)
+	}
+	// run --json: the results, and nothing else, on stdout.
+	c := exec.Command(bin, append(base, "run", "--json", "--level", "1")...)
+	stdout, err := c.Output()
+	var rr []backup.Result
+	if jerr := json.Unmarshal(stdout, &rr); err != nil || jerr != nil || len(rr) != 1 || len(rr[0].Backups) != 1 || rr[0].Backups[0].Level != 1 {
+		t.Errorf("run --json: %v %v\n%s", err, jerr, stdout)
+	}
 	dest := filepath.Join(dir, "restored")
 	if out, code := run("restore", dest, "--from", "s3://"+s3test.Bucket+"/nightly/g", "--volume", "",
 		"--s3-endpoint", srv.Endpoint(), "--s3-path-style"); code != 0 {
@@ -298,6 +317,9 @@ path_style = true
 		t.Errorf("restored etc/motd: %q %v", b, err)
 	}
 	// Another host holds the guest's lock: exit 5, one line naming it.
+	if out, code := run("backup", "config"); code != 0 || !strings.Contains(out, "part_size        = \"8M\"") {
+		t.Errorf("backup config: exit %d\n%s", code, out)
+	}
 	if _, err := srv.Client().PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(s3test.Bucket), Key: aws.String("nightly/g/lock"),
 		Body: strings.NewReader(`{"host":"elsewhere","pid":7}`)}); err != nil {
 		t.Fatal(err)
