@@ -139,10 +139,13 @@ func assembleOne(ms []*Member) *Array {
 			a.note("%s says it is role %s but the freshest superblock gives it role %s; left out", m.Name, roleName(sb.Role), roleName(role))
 			a.Stale = append(a.Stale, m)
 		case role >= 0 && role < n:
-			if sb.RecoveryOffset > 0 && sb.Features&featRecoveryOffset != 0 {
-				a.note("%s was being rebuilt (recovered up to byte %d of its data); left out", m.Name, sb.RecoveryOffset)
-				a.Stale = append(a.Stale, m)
-				continue
+			if sb.Features&featRecoveryOffset != 0 {
+				if ref.Level == 1 || ref.Level == LevelLinear || ref.Level == 0 {
+					a.note("%s was being rebuilt (recovered up to byte %d of its data); left out", m.Name, sb.RecoveryOffset)
+					a.Stale = append(a.Stale, m)
+					continue
+				}
+				a.note("%s was being rebuilt: only its first %d data bytes are used", m.Name, sb.RecoveryOffset)
 			}
 			if a.Slots[role] != nil {
 				a.note("%s claims role %d, which %s already fills; left out", m.Name, role, a.Slots[role].Name)

@@ -8,11 +8,23 @@ import (
 	"github.com/imgtool/imgtool/raid"
 )
 
-// parity reads raid4/5/6 through package raid, which holds the layouts
-// (the kernel's ALGORITHM_* numbers, as the MD superblock stores them),
-// the P/Q maths and the rebuild of missing members.
-type parity struct {
-	pr *raid.ParityReader
+// raid4/5/6 and raid10 are read through package raid, which holds the
+// layouts (the kernel's numbers, as the MD superblock stores them), the
+// P/Q maths, the rebuild of missing members and raid10's near/far/offset
+// copies (shared with LVM's dm-raid segments).
+type viaRaid struct {
+	r io.ReaderAt
+}
+
+// stale tells package raid which members were part-way through a rebuild.
+type staler interface{ MarkStale(i int, from int64) }
+
+func markRecovering(a *Array, s staler) {
+	for i, m := range a.Slots {
+		if m != nil && m.SB.Features&featRecoveryOffset != 0 {
+			s.MarkStale(i, m.SB.RecoveryOffset)
+		}
+	}
 }
 
 func newParity(a *Array, r *Reader) (levelReader, int64, error) {
@@ -23,16 +35,37 @@ func newParity(a *Array, r *Reader) (levelReader, int64, error) {
 	size := g.Size(a.DevSize)
 	pr, err := raid.NewParityReader(g, r.devs, size)
 	if err != nil {
-		if errors.Is(err, raid.ErrTooManyMissing) {
-			return nil, 0, fmt.Errorf("%w: %v", ErrNotReadable, err)
-		}
-		return nil, 0, err
+		return nil, 0, notReadable(err)
 	}
-	return &parity{pr: pr}, size, nil
+	markRecovering(a, pr)
+	return &viaRaid{r: pr}, size, nil
 }
 
-func (p *parity) readAt(r *Reader, b []byte, off int64) error {
-	n, err := p.pr.ReadAt(b, off)
+func newRAID10(a *Array, r *Reader) (levelReader, int64, error) {
+	g, err := raid.Raid10FromLayout(uint32(a.Layout), a.RaidDisks, a.ChunkSize, a.DevSize)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrNotReadable, err)
+	}
+	size := g.Size()
+	rr, err := raid.NewRaid10Reader(g, r.devs, size)
+	if err != nil {
+		return nil, 0, notReadable(err)
+	}
+	markRecovering(a, rr)
+	return &viaRaid{r: rr}, size, nil
+}
+
+func notReadable(err error) error {
+	if errors.Is(err, raid.ErrTooManyMissing) {
+		return fmt.Errorf("%w: %v", ErrNotReadable, err)
+	}
+	return err
+}
+
+// readAt reads through package raid and names the array, the array byte
+// and the member in errors.
+func (v *viaRaid) readAt(r *Reader, b []byte, off int64) error {
+	n, err := v.r.ReadAt(b, off)
 	if n == len(b) {
 		return nil
 	}

@@ -151,7 +151,7 @@ func (a *Array) Open() (*Reader, error) {
 		}
 		r.level, r.size = raid1{}, a.DevSize
 	case 10:
-		r.level, r.size, err = newRAID10(a)
+		r.level, r.size, err = newRAID10(a, r)
 	case 4, 5, 6:
 		r.level, r.size, err = newParity(a, r)
 	default:
