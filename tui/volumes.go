@@ -78,6 +78,8 @@ func enterable(v *inspect.Volume) string {
 		return "a volume group: its logical volumes are listed below it"
 	case v.LV != nil && !v.LV.Readable:
 		return "not readable yet (" + v.LV.Segtype + " segments)"
+	case v.MD != nil && !v.MD.Readable:
+		return "an MD " + v.MD.Level + " array that cannot be read (see its notes)"
 	case v.Content == nil:
 		if v.Table != nil {
 			return "a " + v.Table.Scheme + " partition table: its partitions are listed below it"
@@ -87,6 +89,8 @@ func enterable(v *inspect.Volume) string {
 		return "swap space: no files to browse"
 	case v.Content.Type == "LVM2_member":
 		return "an LVM physical volume: its volume group is listed separately"
+	case v.Content.Type == "linux_raid_member":
+		return "an MD RAID member: its array is listed separately"
 	case v.Content.Type == "dos" || v.Content.Type == "gpt":
 		return "a partition table: its partitions are listed below it"
 	case v.Partition != nil && v.Partition.Container:
