@@ -95,7 +95,8 @@ func (v *VFS) LookupFollow(p string) (vfs.Ino, error) {
 	return vfs.Ino(ino), err
 }
 
-// Stat implements vfs.FS.
+// Stat implements vfs.FS. An inode without a valid file type (zeroed,
+// unused) is an error naming its offset.
 func (v *VFS) Stat(ino vfs.Ino) (*vfs.Stat, error) {
 	i, err := ino32(ino)
 	if err != nil {
@@ -104,6 +105,9 @@ func (v *VFS) Stat(ino vfs.Ino) (*vfs.Stat, error) {
 	in, err := v.fs.Inode(i)
 	if err != nil {
 		return nil, err
+	}
+	if modeToFT(in.Mode) == FTUnknown {
+		return nil, corrupt(i, in.Offset, "inode", "unknown file type %#o in i_mode %#o (zeroed or unused inode?)", in.Mode&ModeType, in.Mode)
 	}
 	return StatOf(in), nil
 }
@@ -139,8 +143,17 @@ func (v *VFS) ReadDir(ino vfs.Ino) ([]vfs.DirEntry, error) {
 	}
 	ents, err := v.fs.ReadDirInode(i)
 	out := make([]vfs.DirEntry, 0, len(ents))
+	var dot, dotdot bool
 	for _, e := range ents {
-		if e.Name == "." || e.Name == ".." {
+		// A directory starts with "." and ".."; only those two are left
+		// out. Any other "." or ".." entry is damage or an attack, passed
+		// on for consumers to refuse.
+		if e.Name == "." && !dot {
+			dot = true
+			continue
+		}
+		if e.Name == ".." && !dotdot {
+			dotdot = true
 			continue
 		}
 		var dt uint8
@@ -318,4 +331,46 @@ func (v *VFS) BlockMap(ino vfs.Ino) (data, meta []vfs.PhysRange, err error) {
 		meta = append(meta, vfs.PhysRange{Off: int64(in.FileACL) * bs, Len: bs})
 	}
 	return data, meta, err
+}
+
+var (
+	_ vfs.ExtentMapper = (*VFS)(nil)
+	_ vfs.Detailer     = (*VFS)(nil)
+)
+
+// Extents implements vfs.ExtentMapper: the block map in bytes (none for
+// inline data, fast symlinks and device nodes).
+func (v *VFS) Extents(ino vfs.Ino) ([]vfs.Extent, error) {
+	i, err := ino32(ino)
+	if err != nil {
+		return nil, err
+	}
+	in, err := v.fs.Inode(i)
+	if err != nil {
+		return nil, err
+	}
+	if !(in.IsRegular() || in.IsDir() || (in.IsSymlink() && !v.fs.isFastSymlink(in))) || in.Flags&FlagInlineData != 0 {
+		return nil, nil
+	}
+	m, err := v.fs.blockMap(in)
+	bs := v.fs.bs
+	out := make([]vfs.Extent, 0, len(m))
+	for _, e := range m {
+		out = append(out, vfs.Extent{Logical: int64(e.Logical) * bs, Physical: int64(e.Physical) * bs,
+			Len: int64(e.Len) * bs, Unwritten: e.Unwritten})
+	}
+	return out, err
+}
+
+// Details implements vfs.Detailer: the inode's offset and xattr block.
+func (v *VFS) Details(ino vfs.Ino) (vfs.Details, error) {
+	i, err := ino32(ino)
+	if err != nil {
+		return vfs.Details{Offset: -1}, err
+	}
+	in, err := v.fs.Inode(i)
+	if err != nil {
+		return vfs.Details{Offset: -1}, err
+	}
+	return vfs.Details{Format: v.typ, Offset: in.Offset, XattrBlock: in.FileACL}, nil
 }

@@ -17,6 +17,18 @@ import (
 // on a source file, copied into an image by mke2fs -d (which stores it in
 // ext4's compact format), must come back out of Run byte for byte as the
 // kernel gave it.
+// The kernel's POSIX ACL xattr format (posix_acl_xattr, version 2).
+const (
+	vfsACLVersion  = 2
+	aclUserObj     = 0x01
+	aclUser        = 0x02
+	aclGroupObj    = 0x04
+	aclGroup       = 0x08
+	aclMask        = 0x10
+	aclOther       = 0x20
+	aclUndefinedID = 0xFFFFFFFF
+)
+
 func TestACLRoundTrip(t *testing.T) {
 	requireRoot(t)
 	tmp := tmpfsDir(t)
@@ -59,7 +71,7 @@ func TestACLRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dest := filepath.Join(tmp, "out")
-	rep, err := Run(context.Background(), fsys, []string{"/f"}, dest, Options{Xattrs: true, Owner: true})
+	rep, err := Run(context.Background(), ext.NewVFS(fsys), []string{"/f"}, dest, Options{Xattrs: true, Owner: true})
 	if err != nil || rep.Partial() {
 		t.Fatal(err, rep.Problems)
 	}

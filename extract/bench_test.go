@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/imgtool/imgtool/ext"
 )
 
 // BenchmarkRunTree extracts the whole ext4 fixture (5,000+ entries, 110 MiB
@@ -18,7 +20,7 @@ func BenchmarkRunTree(b *testing.B) {
 			dir := benchTmpfs(b)
 			b.ResetTimer()
 			for i := range b.N {
-				rep, err := Run(context.Background(), fsys, []string{"/"}, filepath.Join(dir, strconv.Itoa(i)), Options{Workers: w, Devices: true})
+				rep, err := Run(context.Background(), ext.NewVFS(fsys), []string{"/"}, filepath.Join(dir, strconv.Itoa(i)), Options{Workers: w, Devices: true})
 				if err != nil || rep.Partial() {
 					b.Fatal(err, rep.Problems)
 				}
@@ -33,7 +35,7 @@ func BenchmarkCopySparse(b *testing.B) {
 	dir := benchTmpfs(b)
 	b.ResetTimer()
 	for i := range b.N {
-		_, err := Run(context.Background(), fsys, []string{"/seq.txt", "/sparse40"}, filepath.Join(dir, strconv.Itoa(i)), Options{})
+		_, err := Run(context.Background(), ext.NewVFS(fsys), []string{"/seq.txt", "/sparse40"}, filepath.Join(dir, strconv.Itoa(i)), Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -46,7 +48,7 @@ func BenchmarkTar(b *testing.B) {
 	fsys, _ := openFixture(b, "ext4")
 	b.SetBytes(116144538)
 	for range b.N {
-		if _, err := RunTar(context.Background(), fsys, []string{"/"}, io.Discard, Options{}); err != nil {
+		if _, err := RunTar(context.Background(), ext.NewVFS(fsys), []string{"/"}, io.Discard, Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}

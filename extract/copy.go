@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/imgtool/imgtool/ext"
+	"github.com/imgtool/imgtool/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,7 +28,7 @@ func newCopier(x *Extractor) *copier { return &copier{x: x} }
 // makes the trailing hole). It returns the bytes written. A read error
 // does not stop the copy: the unreadable range stays zeros and the first
 // error is returned after the rest is copied.
-func (c *copier) copyFile(fd int, f Content) (int64, error) {
+func (c *copier) copyFile(fd int, f vfs.File) (int64, error) {
 	if c.buf == nil {
 		c.buf = make([]byte, chunkSize)
 	}
@@ -110,74 +110,10 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// POSIX ACLs. ext4 stores system.posix_acl_access/default in its own
-// compact format (struct ext4_acl_header, version 1, then entries of 4
-// bytes — tag u16, perm u16 — or 8 bytes with an id u32 for the named
-// USER and GROUP tags). The kernel's xattr interface wants the VFS format
-// (struct posix_acl_xattr_header, version 2, then 8-byte entries: tag,
-// perm, id, with id -1 where the tag has none).
-const (
-	extACLVersion = 1
-	vfsACLVersion = 2
-
-	aclUserObj  = 0x01
-	aclUser     = 0x02
-	aclGroupObj = 0x04
-	aclGroup    = 0x08
-	aclMask     = 0x10
-	aclOther    = 0x20
-
-	aclUndefinedID = 0xFFFFFFFF
-	maxACLEntries  = 32 // what ext4 accepts (EXT4_ACL_MAX_ENTRIES)
-)
-
-// convertACL turns an ext4 on-disk ACL into the VFS xattr format.
-func convertACL(b []byte) ([]byte, error) {
-	le := binary.LittleEndian
-	if len(b) < 4 || le.Uint32(b) != extACLVersion {
-		return nil, errors.New("not an ext4 ACL (bad header)")
-	}
-	out := make([]byte, 4, 4+8*8)
-	le.PutUint32(out, vfsACLVersion)
-	b = b[4:]
-	for n := 0; len(b) > 0; n++ {
-		if n >= maxACLEntries || len(b) < 4 {
-			return nil, errors.New("ext4 ACL: truncated or too many entries")
-		}
-		tag, perm := le.Uint16(b), le.Uint16(b[2:])
-		id := uint32(aclUndefinedID)
-		switch tag {
-		case aclUser, aclGroup:
-			if len(b) < 8 {
-				return nil, errors.New("ext4 ACL: truncated entry")
-			}
-			id = le.Uint32(b[4:])
-			b = b[8:]
-		case aclUserObj, aclGroupObj, aclMask, aclOther:
-			b = b[4:]
-		default:
-			return nil, fmt.Errorf("ext4 ACL: unknown tag %#x", tag)
-		}
-		out = le.AppendUint16(out, tag)
-		out = le.AppendUint16(out, perm)
-		out = le.AppendUint32(out, id)
-	}
-	return out, nil
-}
-
-// hostXattr maps an attribute as stored by ext to what setxattr(2) takes:
-// ok is false for attributes that are ext's internals (system.data holds
-// inline data), ACLs are converted.
-func hostXattr(a ext.Xattr) (name string, val []byte, ok bool, err error) {
-	switch a.Name {
-	case "system.data":
-		return "", nil, false, nil
-	case "system.posix_acl_access", "system.posix_acl_default":
-		v, err := convertACL(a.Value)
-		if err != nil {
-			return "", nil, false, err
-		}
-		return a.Name, v, true, nil
-	}
+// hostXattr maps an attribute as the filesystem gives it (getxattr(2)
+// form, POSIX ACLs included) to what setxattr(2) takes: ok is false for
+// names the host cannot take (none today; the readers leave their
+// internal attributes out).
+func hostXattr(a vfs.Xattr) (name string, val []byte, ok bool, err error) {
 	return a.Name, a.Value, true, nil
 }

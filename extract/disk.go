@@ -11,7 +11,7 @@ import (
 	"sync"
 	"unsafe"
 
-	"github.com/imgtool/imgtool/ext"
+	"github.com/imgtool/imgtool/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,14 +45,14 @@ type openDir struct {
 	name string
 	fd   int
 	src  string
-	in   *ext.Inode // metadata to apply when left; nil for directories the caller only named
-	ours bool       // created by this run (so no setgid bit or default ACL of someone else's)
+	in   *vfs.Stat // metadata to apply when left; nil for directories the caller only named
+	ours bool      // created by this run (so no setgid bit or default ACL of someone else's)
 }
 
 type diskSink struct {
 	x           *Extractor
 	root        int
-	rootIn      *ext.Inode // metadata for the root, applied at close if we created it
+	rootIn      *vfs.Stat // metadata for the root, applied at close if we created it
 	rootSrc     string
 	rootCreated bool
 	rootACL     bool // the root inherited a default ACL from its parent
@@ -78,7 +78,7 @@ type diskSink struct {
 type fileJob struct {
 	fd                   int
 	src                  string
-	in                   *ext.Inode
+	in                   *vfs.Stat
 	skipChown, skipChmod bool
 }
 
@@ -96,13 +96,7 @@ type fileJob struct {
 // Per-entry problems are in the report (Report.Partial); the error is for
 // what stops the run (a source path not found, dest not writable, ctx
 // cancelled).
-func Run(ctx context.Context, fsys *ext.FS, srcPaths []string, dest string, opts Options) (*Report, error) {
-	return RunSource(ctx, ExtSource(fsys), srcPaths, dest, opts)
-}
-
-// RunSource is Run over any Source (an otherfs filesystem through
-// OtherSource, or ext through ExtSource).
-func RunSource(ctx context.Context, fsys Source, srcPaths []string, dest string, opts Options) (*Report, error) {
+func Run(ctx context.Context, fsys vfs.FS, srcPaths []string, dest string, opts Options) (*Report, error) {
 	srcs, err := resolveSources(fsys, srcPaths)
 	if err != nil {
 		return nil, err
@@ -146,12 +140,7 @@ func RunSource(ctx context.Context, fsys Source, srcPaths []string, dest string,
 // NewDisk returns an Extractor writing below the directory dest (created
 // if missing), for callers that choose what goes where (a salvage
 // walker). Close it to wait for the workers and get the report.
-func NewDisk(ctx context.Context, fsys *ext.FS, dest string, opts Options) (*Extractor, error) {
-	return NewDiskSource(ctx, ExtSource(fsys), dest, opts)
-}
-
-// NewDiskSource is NewDisk over any Source.
-func NewDiskSource(ctx context.Context, fsys Source, dest string, opts Options) (*Extractor, error) {
+func NewDisk(ctx context.Context, fsys vfs.FS, dest string, opts Options) (*Extractor, error) {
 	x := newExtractor(fsys, opts)
 	ds, err := newDiskSink(x, dest)
 	if err != nil {
@@ -268,7 +257,7 @@ func (d *diskSink) popTo(n int) {
 	}
 }
 
-func (d *diskSink) dir(names []string, src string, in *ext.Inode) error {
+func (d *diskSink) dir(names []string, src string, in *vfs.Stat) error {
 	if len(names) == 0 {
 		d.popTo(0)
 		if d.rootCreated {
@@ -331,7 +320,7 @@ func (d *diskSink) retry(pfd int, name string, mk func() error) error {
 	return err
 }
 
-func (d *diskSink) file(names []string, src string, in *ext.Inode) error {
+func (d *diskSink) file(names []string, src string, in *vfs.Stat) error {
 	pfd, err := d.parent(names)
 	if err != nil {
 		return err
@@ -381,7 +370,7 @@ func (d *diskSink) worker() {
 		for _, j := range batch {
 			// The block map is read here, in the worker, to take work off
 			// the walking goroutine.
-			f, err := d.x.fsys.OpenContent(j.in.Ino)
+			f, err := d.x.fsys.Open(j.in.Ino)
 			if err != nil {
 				d.x.problem(j.src, j.in.Ino, Damaged, fmt.Errorf("content not read (the file is left empty): %w", err))
 			} else {
@@ -403,7 +392,7 @@ func (d *diskSink) worker() {
 	}
 }
 
-func (d *diskSink) symlink(names []string, src string, in *ext.Inode, target string) error {
+func (d *diskSink) symlink(names []string, src string, in *vfs.Stat, target string) error {
 	pfd, err := d.parent(names)
 	if err != nil {
 		return err
@@ -416,11 +405,14 @@ func (d *diskSink) symlink(names []string, src string, in *ext.Inode, target str
 	return nil
 }
 
-func (d *diskSink) special(names []string, src string, in *ext.Inode) error {
+func (d *diskSink) special(names []string, src string, in *vfs.Stat) error {
 	var dev uint64
 	switch in.Type() {
-	case ext.ModeChar, ext.ModeBlock:
-		maj, min := in.Rdev()
+	case vfs.ModeChar, vfs.ModeBlock:
+		maj, min, err := d.x.deviceNumbers(in)
+		if err != nil {
+			return err
+		}
 		if !d.x.opts.Devices {
 			return fmt.Errorf("device node %d:%d not created (needs root)", maj, min)
 		}
@@ -431,7 +423,7 @@ func (d *diskSink) special(names []string, src string, in *ext.Inode) error {
 		return err
 	}
 	name := names[len(names)-1]
-	mode := uint32(in.Mode&ext.ModeType) | 0o600
+	mode := uint32(in.Mode&vfs.ModeType) | 0o600
 	if err := d.retry(pfd, name, func() error { return unix.Mknodat(pfd, name, mode, int(dev)) }); err != nil {
 		return fmt.Errorf("mknod %s: %w", quotePath(name), err)
 	}
@@ -439,7 +431,7 @@ func (d *diskSink) special(names []string, src string, in *ext.Inode) error {
 	return nil
 }
 
-func (d *diskSink) hardlink(names []string, src string, in *ext.Inode, first []string) error {
+func (d *diskSink) hardlink(names []string, src string, in *vfs.Stat, first []string) error {
 	pfd, err := d.parent(names)
 	if err != nil {
 		return err
@@ -503,11 +495,11 @@ func (d *diskSink) close() error {
 // directory, in that order: chown clears setuid bits, so the mode comes
 // after it; the times come last because every other change touches ctime
 // only, and writing would change mtime.
-func (d *diskSink) metaFd(fd int, src string, in *ext.Inode) {
+func (d *diskSink) metaFd(fd int, src string, in *vfs.Stat) {
 	d.metaFdSkip(fd, src, in, false, false)
 }
 
-func (d *diskSink) metaFdSkip(fd int, src string, in *ext.Inode, skipChown, skipChmod bool) {
+func (d *diskSink) metaFdSkip(fd int, src string, in *vfs.Stat, skipChown, skipChmod bool) {
 	x := d.x
 	if x.opts.Owner && !skipChown {
 		if err := unix.Fchown(fd, int(in.UID), int(in.GID)); err != nil {
@@ -530,7 +522,7 @@ func (d *diskSink) metaFdSkip(fd int, src string, in *ext.Inode, skipChown, skip
 
 // metaAt applies metadata to name in pfd without following it (symlinks,
 // device nodes, FIFOs, sockets: none can be opened safely for writing).
-func (d *diskSink) metaAt(pfd int, name, src string, in *ext.Inode) {
+func (d *diskSink) metaAt(pfd int, name, src string, in *vfs.Stat) {
 	x := d.x
 	if x.opts.Owner {
 		if err := unix.Fchownat(pfd, name, int(in.UID), int(in.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -557,7 +549,7 @@ func (d *diskSink) metaAt(pfd int, name, src string, in *ext.Inode) {
 }
 
 // xattrs reads the inode's extended attributes and sets each with set.
-func (d *diskSink) xattrs(src string, in *ext.Inode, set func(name string, val []byte) error) {
+func (d *diskSink) xattrs(src string, in *vfs.Stat, set func(name string, val []byte) error) {
 	xs, err := d.x.fsys.Xattrs(in.Ino)
 	if err != nil {
 		d.x.problem(src, in.Ino, Metadata, fmt.Errorf("reading xattrs: %w", err))

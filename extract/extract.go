@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/imgtool/imgtool/ext"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // Options tune an extraction. The zero value extracts contents, modes and
@@ -52,18 +53,20 @@ type Options struct {
 // naming where each inode goes. An Extractor is used from one goroutine;
 // it runs its own workers.
 type Extractor struct {
-	fsys Source
-	// synthetic: the source's ids are not inode numbers (not reported).
-	synthetic bool
-	opts      Options
-	sink      sink
-	rep       *Report
+	fsys vfs.FS
+	// synthetic: the source's Inos are not on-disk inode numbers (not
+	// reported); owners and devices: the format stores them (Caps).
+	synthetic, owners, devices bool
+	euid, egid                 uint32
+	opts                       Options
+	sink                       sink
+	rep                        *Report
 	// links maps an inode with several names to the destination path of
 	// the first name extracted, for hard links.
-	links map[uint32][]string
+	links map[vfs.Ino][]string
 	// dirsDone guards against directory loops and directories with
 	// several names in a damaged filesystem.
-	dirsDone map[uint32]bool
+	dirsDone map[vfs.Ino]bool
 
 	files, bytes atomic.Int64
 	current      atomic.Pointer[string]
@@ -84,11 +87,11 @@ const maxDepth = 512
 // below the root, each element already checked by checkName. Errors are
 // per entry unless wrapped in fatalError.
 type sink interface {
-	dir(names []string, src string, in *ext.Inode) error
-	file(names []string, src string, in *ext.Inode) error // opens the content itself (possibly in a worker)
-	symlink(names []string, src string, in *ext.Inode, target string) error
-	hardlink(names []string, src string, in *ext.Inode, first []string) error
-	special(names []string, src string, in *ext.Inode) error
+	dir(names []string, src string, in *vfs.Stat) error
+	file(names []string, src string, in *vfs.Stat) error // opens the content itself (possibly in a worker)
+	symlink(names []string, src string, in *vfs.Stat, target string) error
+	hardlink(names []string, src string, in *vfs.Stat, first []string) error
+	special(names []string, src string, in *vfs.Stat) error
 	close() error
 }
 
@@ -98,7 +101,7 @@ type fatalError struct{ err error }
 func (e *fatalError) Error() string { return e.err.Error() }
 func (e *fatalError) Unwrap() error { return e.err }
 
-func newExtractor(fsys Source, opts Options) *Extractor {
+func newExtractor(fsys vfs.FS, opts Options) *Extractor {
 	if opts.Workers <= 0 {
 		opts.Workers = 2
 	}
@@ -109,13 +112,13 @@ func newExtractor(fsys Source, opts Options) *Extractor {
 		fsys:     fsys,
 		opts:     opts,
 		rep:      &Report{},
-		links:    map[uint32][]string{},
-		dirsDone: map[uint32]bool{},
+		links:    map[vfs.Ino][]string{},
+		dirsDone: map[vfs.Ino]bool{},
 		start:    time.Now(),
 	}
-	if s, ok := fsys.(syntheticIDs); ok {
-		x.synthetic = s.SyntheticIDs()
-	}
+	caps := fsys.Info().Caps
+	x.synthetic, x.owners, x.devices = !caps.Inodes, caps.Owners, caps.Devices
+	x.euid, x.egid = uint32(os.Geteuid()), uint32(os.Getegid())
 	empty := ""
 	x.current.Store(&empty)
 	return x
@@ -132,7 +135,7 @@ func (x *Extractor) startProgress(ctx context.Context, srcPaths []string) {
 		x.progressDone.Add(1)
 		go func() {
 			defer x.progressDone.Done()
-			f, b := CountSource(cctx, x.fsys, srcPaths)
+			f, b := Count(cctx, x.fsys, srcPaths)
 			if cctx.Err() == nil {
 				x.totalFiles.Store(f)
 				x.totalBytes.Store(b)
@@ -175,7 +178,7 @@ func (x *Extractor) errorCount() int {
 	return x.rep.Errors()
 }
 
-func (x *Extractor) problem(src string, ino uint32, kind Kind, err error) {
+func (x *Extractor) problem(src string, ino vfs.Ino, kind Kind, err error) {
 	if x.synthetic {
 		ino = 0
 	}
@@ -187,7 +190,7 @@ func (x *Extractor) problem(src string, ino uint32, kind Kind, err error) {
 // directory (the directory is created and its metadata applied when the
 // extraction leaves it). Per-entry problems go into the report; the
 // error is non-nil only when the whole run must stop.
-func (x *Extractor) Add(ctx context.Context, names []string, src string, ino uint32) error {
+func (x *Extractor) Add(ctx context.Context, names []string, src string, ino vfs.Ino) error {
 	_, err := x.add(ctx, names, src, ino, nil)
 	return err
 }
@@ -195,11 +198,11 @@ func (x *Extractor) Add(ctx context.Context, names []string, src string, ino uin
 // AddTree extracts inode ino to names and, if it is a directory,
 // everything below it, depth first, streaming (one directory's entries
 // in memory per level).
-func (x *Extractor) AddTree(ctx context.Context, names []string, src string, ino uint32) error {
+func (x *Extractor) AddTree(ctx context.Context, names []string, src string, ino vfs.Ino) error {
 	return x.tree(ctx, names, src, ino, nil, 0)
 }
 
-func (x *Extractor) tree(ctx context.Context, names []string, src string, ino uint32, in *ext.Inode, depth int) error {
+func (x *Extractor) tree(ctx context.Context, names []string, src string, ino vfs.Ino, in *vfs.Stat, depth int) error {
 	in, err := x.add(ctx, names, src, ino, in)
 	if err != nil || in == nil || !in.IsDir() {
 		return err
@@ -208,25 +211,15 @@ func (x *Extractor) tree(ctx context.Context, names []string, src string, ino ui
 		x.problem(src, ino, Lost, fmt.Errorf("directory nested deeper than %d levels; not descended", maxDepth))
 		return nil
 	}
-	ents, err := x.fsys.ReadDirInode(ino)
+	ents, err := x.fsys.ReadDir(ino)
 	if err != nil {
 		// The entries read before the damage are still extracted.
 		x.problem(src, ino, Damaged, fmt.Errorf("reading directory: %w", err))
 	}
-	var dot, dotdot bool
 	seen := make(map[string]struct{}, len(ents))
 	for _, e := range ents {
-		// A directory starts with "." and ".."; only those two are
-		// skipped quietly. Any other "." or ".." entry is damage or an
-		// attack, and checkName refuses it below.
-		if e.Name == "." && !dot {
-			dot = true
-			continue
-		}
-		if e.Name == ".." && !dotdot {
-			dotdot = true
-			continue
-		}
+		// ReadDir leaves out a directory's own "." and "..": any such
+		// name it returns is damage or an attack, refused by CheckName.
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -252,7 +245,7 @@ func (x *Extractor) tree(ctx context.Context, names []string, src string, ino ui
 
 // add extracts one inode and returns it (nil when it could not be read or
 // the entry was not created).
-func (x *Extractor) add(ctx context.Context, names []string, src string, ino uint32, in *ext.Inode) (*ext.Inode, error) {
+func (x *Extractor) add(ctx context.Context, names []string, src string, ino vfs.Ino, in *vfs.Stat) (*vfs.Stat, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -265,16 +258,17 @@ func (x *Extractor) add(ctx context.Context, names []string, src string, ino uin
 	x.current.Store(&src)
 	if in == nil {
 		var err error
-		in, err = x.fsys.Inode(ino)
+		in, err = x.fsys.Stat(ino)
 		if err != nil {
 			x.problem(src, ino, Lost, err)
 			return nil, nil
 		}
 	}
+	in = x.defaults(in)
 	var err error
 	counted := true
 	switch in.Type() {
-	case ext.ModeDir:
+	case vfs.ModeDir:
 		if x.dirsDone[ino] {
 			x.problem(src, ino, Refused, errors.New("directory inode already extracted under another name (a loop or a directory hard link in a damaged filesystem)"))
 			return nil, nil
@@ -283,8 +277,8 @@ func (x *Extractor) add(ctx context.Context, names []string, src string, ino uin
 		if err = x.sink.dir(names, src, in); err == nil {
 			x.rep.Dirs++
 		}
-	case ext.ModeReg:
-		if in.Links > 1 {
+	case vfs.ModeReg:
+		if in.Nlink > 1 {
 			if first, ok := x.links[ino]; ok {
 				if err = x.sink.hardlink(names, src, in, first); err == nil {
 					x.rep.Hardlinks++
@@ -295,11 +289,11 @@ func (x *Extractor) add(ctx context.Context, names []string, src string, ino uin
 		if err = x.sink.file(names, src, in); err == nil {
 			x.rep.Files++
 			counted = false // the sink counts it when its content is done
-			if in.Links > 1 {
+			if in.Nlink > 1 {
 				x.links[ino] = append([]string(nil), names...)
 			}
 		}
-	case ext.ModeSymlink:
+	case vfs.ModeLink:
 		var target string
 		target, err = x.fsys.Readlink(ino)
 		if err == nil && strings.IndexByte(target, 0) >= 0 {
@@ -311,12 +305,12 @@ func (x *Extractor) add(ctx context.Context, names []string, src string, ino uin
 				x.rep.Symlinks++
 			}
 		}
-	case ext.ModeFIFO, ext.ModeSocket, ext.ModeChar, ext.ModeBlock:
+	case vfs.ModeFIFO, vfs.ModeSocket, vfs.ModeChar, vfs.ModeBlock:
 		if err = x.sink.special(names, src, in); err == nil {
 			x.rep.Specials++
 		}
 	default:
-		err = fmt.Errorf("inode at offset %#x: unknown file type %#o in i_mode %#o (zeroed or unused inode?)", in.Offset, in.Type(), in.Mode)
+		err = fmt.Errorf("inode %d: unknown file type %#o in mode %#o (zeroed or unused inode?)", ino, in.Type(), in.Mode)
 	}
 	if err != nil {
 		var fe *fatalError
@@ -335,6 +329,28 @@ func (x *Extractor) add(ctx context.Context, names []string, src string, ino uin
 		x.files.Add(1)
 	}
 	return in, nil
+}
+
+// defaults fills in what the format does not store so that extraction
+// changes nothing it cannot know: without owners the owner is the
+// extracting user (no chown happens).
+func (x *Extractor) defaults(in *vfs.Stat) *vfs.Stat {
+	if x.owners || (in.UID == x.euid && in.GID == x.egid) {
+		return in
+	}
+	c := *in
+	c.UID, c.GID = x.euid, x.egid
+	return &c
+}
+
+// deviceNumbers returns a device node's numbers, or an error when the
+// format's reader does not give them (a node made from them would be a
+// wrong device).
+func (x *Extractor) deviceNumbers(in *vfs.Stat) (maj, min uint32, err error) {
+	if !x.devices {
+		return 0, 0, fmt.Errorf("device node: the %s reader does not give its device numbers", x.fsys.Info().Type)
+	}
+	return in.RdevMajor, in.RdevMinor, nil
 }
 
 // problemError carries a Problem kind other than Lost out of a sink.
@@ -402,11 +418,11 @@ func CheckName(name string) error {
 // source is one source path resolved to an inode.
 type source struct {
 	path string
-	ino  uint32
-	in   *ext.Inode
+	ino  vfs.Ino
+	in   *vfs.Stat
 }
 
-func resolveSources(fsys Source, srcPaths []string) ([]source, error) {
+func resolveSources(fsys vfs.FS, srcPaths []string) ([]source, error) {
 	var out []source
 	for _, p := range srcPaths {
 		clean := path.Clean("/" + p)
@@ -414,7 +430,7 @@ func resolveSources(fsys Source, srcPaths []string) ([]source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", clean, err)
 		}
-		in, err := fsys.Inode(ino)
+		in, err := fsys.Stat(ino)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", clean, err)
 		}
@@ -426,42 +442,35 @@ func resolveSources(fsys Source, srcPaths []string) ([]source, error) {
 // Count walks the trees under srcPaths and returns how many entries and
 // how many logical bytes of regular files (each inode once) they hold.
 // Unreadable parts are skipped.
-func Count(ctx context.Context, fsys *ext.FS, srcPaths []string) (files, bytes int64) {
-	return CountSource(ctx, ExtSource(fsys), srcPaths)
-}
-
-// CountSource is Count over any Source.
-func CountSource(ctx context.Context, fsys Source, srcPaths []string) (files, bytes int64) {
-	seen := map[uint32]bool{}
-	var walk func(ino uint32, depth int)
-	walk = func(ino uint32, depth int) {
+func Count(ctx context.Context, fsys vfs.FS, srcPaths []string) (files, bytes int64) {
+	seen := map[vfs.Ino]bool{}
+	var walk func(ino vfs.Ino, depth int)
+	walk = func(ino vfs.Ino, depth int) {
 		if ctx.Err() != nil || depth > maxDepth {
 			return
 		}
-		in, err := fsys.Inode(ino)
+		in, err := fsys.Stat(ino)
 		if err != nil {
 			return
 		}
 		files++
 		switch {
 		case in.IsRegular():
-			if in.Links > 1 {
+			if in.Nlink > 1 {
 				if seen[ino] {
 					return
 				}
 				seen[ino] = true
 			}
-			bytes += int64(min(in.Size, 1<<62))
+			bytes += min(in.Size, 1<<62)
 		case in.IsDir():
 			if seen[ino] {
 				return
 			}
 			seen[ino] = true
-			ents, _ := fsys.ReadDirInode(ino)
+			ents, _ := fsys.ReadDir(ino)
 			for _, e := range ents {
-				if e.Name != "." && e.Name != ".." {
-					walk(e.Ino, depth+1)
-				}
+				walk(e.Ino, depth+1)
 			}
 		}
 	}
@@ -477,12 +486,7 @@ func CountSource(ctx context.Context, fsys Source, srcPaths []string) (files, by
 // Member names are relative: a directory source's contents appear as
 // "./..." (the directory itself as "./"); a file source under its base
 // name. With several sources, each appears under its base name.
-func RunTar(ctx context.Context, fsys *ext.FS, srcPaths []string, w io.Writer, opts Options) (*Report, error) {
-	return RunTarSource(ctx, ExtSource(fsys), srcPaths, w, opts)
-}
-
-// RunTarSource is RunTar over any Source.
-func RunTarSource(ctx context.Context, fsys Source, srcPaths []string, w io.Writer, opts Options) (*Report, error) {
+func RunTar(ctx context.Context, fsys vfs.FS, srcPaths []string, w io.Writer, opts Options) (*Report, error) {
 	srcs, err := resolveSources(fsys, srcPaths)
 	if err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 
 	"github.com/imgtool/imgtool/ext"
+	"github.com/imgtool/imgtool/vfs"
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
 )
 
@@ -98,7 +99,7 @@ func TestHostileDisk(t *testing.T) {
 		old := time.Unix(1000000000, 0)
 		os.Chtimes(outside, old, old)
 		dest := filepath.Join(tmp, "dest")
-		rep, err := Run(context.Background(), fsys, []string{"/"}, dest, Options{Force: force, Owner: true, Xattrs: true})
+		rep, err := Run(context.Background(), ext.NewVFS(fsys), []string{"/"}, dest, Options{Force: force, Owner: true, Xattrs: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +158,7 @@ func TestHostileDisk(t *testing.T) {
 func TestHostileTar(t *testing.T) {
 	fsys, _ := openHostile(t)
 	var buf bytes.Buffer
-	rep, err := RunTar(context.Background(), fsys, []string{"/"}, &buf, Options{})
+	rep, err := RunTar(context.Background(), ext.NewVFS(fsys), []string{"/"}, &buf, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func TestCorruptInodeTable(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			rep, err := Run(context.Background(), fsys, []string{"/"}, filepath.Join(tmpfsDir(t), "out"), Options{Devices: true})
+			rep, err := Run(context.Background(), ext.NewVFS(fsys), []string{"/"}, filepath.Join(tmpfsDir(t), "out"), Options{Devices: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -260,7 +261,7 @@ func TestAddForSalvage(t *testing.T) {
 	}
 	sub, _ := fsys.Lookup("/.config")
 	dest := filepath.Join(tmpfsDir(t), "rescue")
-	x, err := NewDisk(context.Background(), fsys, dest, Options{})
+	x, err := NewDisk(context.Background(), ext.NewVFS(fsys), dest, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,9 +276,9 @@ func TestAddForSalvage(t *testing.T) {
 		{[]string{"#lost", "a/b"}, ino, false},
 	} {
 		if step.tree {
-			err = x.AddTree(context.Background(), step.names, "inode", step.ino)
+			err = x.AddTree(context.Background(), step.names, "inode", vfs.Ino(step.ino))
 		} else {
-			err = x.Add(context.Background(), step.names, "inode", step.ino)
+			err = x.Add(context.Background(), step.names, "inode", vfs.Ino(step.ino))
 		}
 		if err != nil {
 			t.Fatal(err)

@@ -357,7 +357,7 @@ func TestRunAgainstManifest(t *testing.T) {
 			dest := filepath.Join(tmpfsDir(t), "out")
 			var last Progress
 			calls := 0
-			rep, err := Run(context.Background(), fsys, []string{"/"}, dest, Options{
+			rep, err := Run(context.Background(), ext.NewVFS(fsys), []string{"/"}, dest, Options{
 				Owner: true, Devices: true, Xattrs: true, Count: true,
 				Progress: func(p Progress) { last = p; calls++ },
 			})
@@ -371,7 +371,7 @@ func TestRunAgainstManifest(t *testing.T) {
 			if _, err := fsys.Lookup("/prealloc"); err == nil {
 				want++
 			}
-			if f, _ := Count(context.Background(), fsys, []string{"/"}); f != want {
+			if f, _ := Count(context.Background(), ext.NewVFS(fsys), []string{"/"}); f != want {
 				t.Errorf("Count: %d entries, want %d", f, want)
 			}
 			// The totals come from a concurrent walk: a run faster than
@@ -400,7 +400,7 @@ func TestTarWithGNUTar(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rep, err := RunTar(context.Background(), fsys, []string{"/"}, tf, Options{Xattrs: true})
+			rep, err := RunTar(context.Background(), ext.NewVFS(fsys), []string{"/"}, tf, Options{Xattrs: true})
 			tf.Close()
 			if err != nil {
 				t.Fatal(err)

@@ -70,7 +70,7 @@ func TestOtherFSAgainstManifest(t *testing.T) {
 			fsys := openOther(t, name)
 			fat := fsys.Kind().IsFAT()
 			dest := filepath.Join(t.TempDir(), "out")
-			rep, err := RunSource(context.Background(), OtherSource(fsys), []string{"/"}, dest, Options{Owner: root})
+			rep, err := Run(context.Background(), otherfs.NewVFS(fsys), []string{"/"}, dest, Options{Owner: root})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,7 +174,7 @@ func TestOtherFSTar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := RunTarSource(context.Background(), OtherSource(fsys), []string{"/dir2"}, f, Options{})
+	rep, err := RunTar(context.Background(), otherfs.NewVFS(fsys), []string{"/dir2"}, f, Options{})
 	f.Close()
 	if err != nil || rep.Partial() {
 		t.Fatal(err, rep)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // Kind classifies a Problem.
@@ -34,8 +36,8 @@ type Problem struct {
 	// names are shown Go-quoted by String).
 	Path string `json:"path"`
 	// Ino is the source inode number, or 0 when not known.
-	Ino  uint32 `json:"inode,omitempty"`
-	Kind Kind   `json:"kind"`
+	Ino  vfs.Ino `json:"inode,omitempty"`
+	Kind Kind    `json:"kind"`
 	// Err says why. ext's errors name the on-disk byte offset of damage.
 	Err error `json:"-"`
 }

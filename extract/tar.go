@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/imgtool/imgtool/ext"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // Tar output.
@@ -54,7 +54,7 @@ func memberName(names []string) string {
 	return "./" + path.Join(names...)
 }
 
-func (t *tarSink) header(names []string, src string, in *ext.Inode) *tar.Header {
+func (t *tarSink) header(names []string, src string, in *vfs.Stat) *tar.Header {
 	h := &tar.Header{
 		Name:       memberName(names),
 		Mode:       int64(in.Mode & 0o7777),
@@ -97,7 +97,7 @@ func (t *tarSink) write(h *tar.Header) error {
 	return nil
 }
 
-func (t *tarSink) dir(names []string, src string, in *ext.Inode) error {
+func (t *tarSink) dir(names []string, src string, in *vfs.Stat) error {
 	h := t.header(names, src, in)
 	h.Typeflag = tar.TypeDir
 	if !strings.HasSuffix(h.Name, "/") {
@@ -106,8 +106,8 @@ func (t *tarSink) dir(names []string, src string, in *ext.Inode) error {
 	return t.write(h)
 }
 
-func (t *tarSink) file(names []string, src string, in *ext.Inode) error {
-	f, err := t.x.fsys.OpenContent(in.Ino)
+func (t *tarSink) file(names []string, src string, in *vfs.Stat) error {
+	f, err := t.x.fsys.Open(in.Ino)
 	if err != nil {
 		return err
 	}
@@ -173,8 +173,8 @@ func (t *tarSink) file(names []string, src string, in *ext.Inode) error {
 
 // sparseData returns the data ranges of a file of size bytes, clipped,
 // sorted and merged, if they leave holes; nil if the file is dense.
-func sparseData(ranges []ext.Range, size int64) []ext.Range {
-	out := []ext.Range{} // non-nil: a file that is all hole is sparse too
+func sparseData(ranges []vfs.Range, size int64) []vfs.Range {
+	out := []vfs.Range{} // non-nil: a file that is all hole is sparse too
 	var data int64
 	for _, r := range ranges {
 		off, end := max(r.Off, 0), min(r.Off+r.Len, size)
@@ -191,7 +191,7 @@ func sparseData(ranges []ext.Range, size int64) []ext.Range {
 		if n := len(out); n > 0 && off < out[n-1].Off {
 			return nil // out of order: write it dense, which is always right
 		}
-		out = append(out, ext.Range{Off: off, Len: end - off})
+		out = append(out, vfs.Range{Off: off, Len: end - off})
 		data += end - off
 	}
 	if data >= size || size == 0 {
@@ -202,14 +202,14 @@ func sparseData(ranges []ext.Range, size int64) []ext.Range {
 
 // sparseFile writes one GNU.sparse 1.0 member: PAX header, ustar header,
 // map, data ranges.
-func (t *tarSink) sparseFile(h *tar.Header, src string, in *ext.Inode, f Content, data []ext.Range) error {
+func (t *tarSink) sparseFile(h *tar.Header, src string, in *vfs.Stat, f vfs.File, data []vfs.Range) error {
 	// The map: count, then offset and length of each range, and, when the
 	// file ends in a hole, a last empty range at the end (GNU tar then
 	// truncates the file to its full size).
 	var m []byte
 	entries := data
 	if len(data) == 0 || data[len(data)-1].Off+data[len(data)-1].Len < h.Size {
-		entries = append(append([]ext.Range{}, data...), ext.Range{Off: h.Size})
+		entries = append(append([]vfs.Range{}, data...), vfs.Range{Off: h.Size})
 	}
 	m = strconv.AppendInt(m, int64(len(entries)), 10)
 	m = append(m, '\n')
@@ -360,14 +360,14 @@ func ustarHeader(name string, mode int64, uid, gid int, size, mtime int64, typ b
 	return b
 }
 
-func (t *tarSink) symlink(names []string, src string, in *ext.Inode, target string) error {
+func (t *tarSink) symlink(names []string, src string, in *vfs.Stat, target string) error {
 	h := t.header(names, src, in)
 	h.Typeflag = tar.TypeSymlink
 	h.Linkname = target
 	return t.write(h)
 }
 
-func (t *tarSink) hardlink(names []string, src string, in *ext.Inode, first []string) error {
+func (t *tarSink) hardlink(names []string, src string, in *vfs.Stat, first []string) error {
 	h := t.header(names, src, in)
 	h.Typeflag = tar.TypeLink
 	h.Linkname = memberName(first)
@@ -375,19 +375,22 @@ func (t *tarSink) hardlink(names []string, src string, in *ext.Inode, first []st
 	return t.write(h)
 }
 
-func (t *tarSink) special(names []string, src string, in *ext.Inode) error {
+func (t *tarSink) special(names []string, src string, in *vfs.Stat) error {
 	h := t.header(names, src, in)
 	switch in.Type() {
-	case ext.ModeFIFO:
+	case vfs.ModeFIFO:
 		h.Typeflag = tar.TypeFifo
-	case ext.ModeChar, ext.ModeBlock:
+	case vfs.ModeChar, vfs.ModeBlock:
 		h.Typeflag = tar.TypeChar
-		if in.Type() == ext.ModeBlock {
+		if in.Type() == vfs.ModeBlock {
 			h.Typeflag = tar.TypeBlock
 		}
-		maj, min := in.Rdev()
+		maj, min, err := t.x.deviceNumbers(in)
+		if err != nil {
+			return err
+		}
 		h.Devmajor, h.Devminor = int64(maj), int64(min)
-	case ext.ModeSocket:
+	case vfs.ModeSocket:
 		return fmt.Errorf("socket: tar cannot hold sockets (as GNU tar, it is skipped)")
 	}
 	return t.write(h)
@@ -403,12 +406,7 @@ func (t *tarSink) close() error {
 // NewTar returns an Extractor writing a tar stream to w, for callers that
 // choose what goes where (a salvage walker). Close it to finish the stream
 // (the end-of-archive blocks) and get the report.
-func NewTar(ctx context.Context, fsys *ext.FS, w io.Writer, opts Options) *Extractor {
-	return NewTarSource(ctx, ExtSource(fsys), w, opts)
-}
-
-// NewTarSource is NewTar over any Source.
-func NewTarSource(ctx context.Context, fsys Source, w io.Writer, opts Options) *Extractor {
+func NewTar(ctx context.Context, fsys vfs.FS, w io.Writer, opts Options) *Extractor {
 	x := newExtractor(fsys, opts)
 	x.sink = newTarSink(x, w)
 	x.startProgress(ctx, nil)

@@ -65,7 +65,7 @@ func TestTarSparse16TiB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := RunTar(context.Background(), fsys, []string{"/"}, tf, Options{})
+	rep, err := RunTar(context.Background(), ext.NewVFS(fsys), []string{"/"}, tf, Options{})
 	tf.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -54,7 +54,7 @@ func (v *Volume) OpenFS(opts vfs.OpenOptions) (vfs.FS, error) {
 		d = driverFor(v.Content.Type)
 	}
 	if d == nil {
-		return nil, fmt.Errorf("volume %s holds %s; imgtool reads files from %s", v.DisplayAddress(), typ, readableTypes())
+		return nil, fmt.Errorf("volume %s holds %s; imgtool reads files from %s", v.DisplayAddress(), typ, ReadableTypes())
 	}
 	r := v.Reader()
 	if r == nil {
@@ -99,8 +99,8 @@ type sizedReader struct {
 
 func (s *sizedReader) Size() int64 { return s.size }
 
-// readableTypes names the types the registered drivers read.
-func readableTypes() string {
+// ReadableTypes names the types the registered drivers read.
+func ReadableTypes() string {
 	s := ""
 	for _, d := range Drivers {
 		for _, t := range d.Types {

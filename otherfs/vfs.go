@@ -99,8 +99,10 @@ func (v *VFS) Info() vfs.Info {
 		in.MaxIno = 1<<32 - 1
 		in.Caps = vfs.Caps{HardLinks: true, Owners: true, Perms: true, Inodes: true}
 	case k == ISO9660:
-		// Rock Ridge, when present, stores owners and modes; it is
-		// per entry, so Caps cannot promise it.
+		// Rock Ridge, when present (as on the root), stores owners,
+		// modes and symlinks.
+		root := v.fs.rootStat()
+		in.Caps = vfs.Caps{Owners: root.HasOwner, Perms: root.HasPerm}
 	}
 	return in
 }
@@ -437,3 +439,14 @@ func (v *VFS) WalkInodes(ctx context.Context, fn func(vfs.Ino, *vfs.Stat, error)
 
 // Notes implements vfs.FS: the formats report damage as errors only.
 func (v *VFS) Notes() []vfs.Note { return nil }
+
+var _ vfs.Detailer = (*VFS)(nil)
+
+// Details implements vfs.Detailer: the exact format and FAT's 8.3 name.
+func (v *VFS) Details(ino vfs.Ino) (vfs.Details, error) {
+	n, err := v.node(ino)
+	if err != nil {
+		return vfs.Details{Offset: -1}, err
+	}
+	return vfs.Details{Format: string(v.fs.kind), Offset: -1, ShortName: n.st.ShortName}, nil
+}

@@ -96,7 +96,7 @@ func orphanScan(t *testing.T, img string) (orphans []uint32, named bitset, opene
 		return nil, bitset{}, false
 	}
 	ctx := context.Background()
-	x := extract.NewTar(ctx, v.FS, io.Discard, extract.Options{})
+	x := extract.NewTar(ctx, ext.NewVFS(v.FS), io.Discard, extract.Options{})
 	w := newWalker(ctx, v.FS, x, Options{MaxEntries: 10000})
 	w.claimMetadata()
 	if err := w.walkRoot(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/extract"
 	"github.com/imgtool/imgtool/journal"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // Options tune a salvage. The zero value replays the journal in memory,
@@ -113,7 +114,7 @@ func RunView(ctx context.Context, v *journal.View, dest string, opts Options) (*
 // rather than left empty.
 func RunFS(ctx context.Context, fsys *ext.FS, dest string, opts Options) (*Report, error) {
 	start := time.Now()
-	x, err := extract.NewDisk(ctx, fsys, dest, opts.Extract)
+	x, err := extract.NewDisk(ctx, ext.NewVFS(fsys), dest, opts.Extract)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +125,7 @@ func RunFS(ctx context.Context, fsys *ext.FS, dest string, opts Options) (*Repor
 // the same walk, orphans under #orphans/, through extract.NewTar. No report
 // file is written into the stream; the Report is returned.
 func RunTar(ctx context.Context, fsys *ext.FS, out io.Writer, opts Options) (*Report, error) {
-	return runWith(ctx, fsys, extract.NewTar(ctx, fsys, out, opts.Extract), opts, time.Now())
+	return runWith(ctx, fsys, extract.NewTar(ctx, ext.NewVFS(fsys), out, opts.Extract), opts, time.Now())
 }
 
 func runWith(ctx context.Context, fsys *ext.FS, x *extract.Extractor, opts Options, start time.Time) (*Report, error) {
@@ -283,13 +284,13 @@ func (w *walker) visit(names []string, src string, ino uint32, depth int) error 
 	if in.IsDir() {
 		w.dirDone.set(uint64(ino))
 		if names != nil {
-			if err := w.x.Add(w.ctx, names, src, ino); err != nil {
+			if err := w.x.Add(w.ctx, names, src, vfs.Ino(ino)); err != nil {
 				return err
 			}
 		}
 		return w.children(names, src, in, depth)
 	}
-	return w.x.Add(w.ctx, names, src, ino)
+	return w.x.Add(w.ctx, names, src, vfs.Ino(ino))
 }
 
 // children walks the entries of directory in.
@@ -589,12 +590,13 @@ func (w *walker) finish(xr *extract.Report) *Report {
 				continue
 			}
 			typ := "unknown"
-			if in, err := w.fsys.Inode(p.Ino); err == nil {
+			ino := uint32(p.Ino) // ext's inode numbers fit
+			if in, err := w.fsys.Inode(ino); err == nil {
 				typ = typeName(in)
 			}
-			e, ok := w.byKey[inoKey(p.Ino)]
+			e, ok := w.byKey[inoKey(ino)]
 			if !ok {
-				e = w.entry(pathKey(p.Path), p.Path, p.Ino, typ)
+				e = w.entry(pathKey(p.Path), p.Path, ino, typ)
 			}
 			switch p.Kind {
 			case extract.Damaged:

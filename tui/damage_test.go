@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // TestDamage walks the tui-damaged fixture: every damage e2fsck reports
@@ -18,10 +19,10 @@ import (
 // summary) and the UI keeps working around it.
 func TestDamage(t *testing.T) {
 	golden := string(fixturetest.Golden(t, "tui-damaged-e2fsck.txt"))
-	corrupt := map[uint32]bool{}
+	corrupt := map[vfs.Ino]bool{}
 	for _, m := range regexp.MustCompile(`Inode (\d+) has corrupt extent header`).FindAllStringSubmatch(golden, -1) {
 		n, _ := strconv.Atoi(m[1])
-		corrupt[uint32(n)] = true
+		corrupt[vfs.Ino(n)] = true
 	}
 	if len(corrupt) != 2 || !strings.Contains(golden, "Entry 'ghost' in /docs (12) has invalid inode #") {
 		t.Fatalf("golden does not describe the damage the test expects:\n%s", golden)

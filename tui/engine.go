@@ -9,10 +9,10 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/extract"
 	"github.com/imgtool/imgtool/inspect"
 	"github.com/imgtool/imgtool/salvage"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // defaultEngine extracts with the extract package, the engine of `imgtool
@@ -25,7 +25,7 @@ import (
 // goes in it under its base name: marks may come from several directories
 // and the result must not depend on how many there are. Owners and device
 // nodes are restored when running as root, as the CLI does.
-func defaultEngine(ctx context.Context, fsys *ext.FS, srcPaths []string, dest string, progress func(Progress)) *Summary {
+func defaultEngine(ctx context.Context, fsys vfs.FS, srcPaths []string, dest string, progress func(Progress)) *Summary {
 	s := &Summary{}
 	root := os.Geteuid() == 0
 

@@ -13,8 +13,8 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
-	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // Progress is a snapshot of a running extraction.
@@ -54,7 +54,7 @@ type Summary struct {
 // engine extracts srcPaths of fsys into dest, calling progress now and
 // then from another goroutine. The default is the extract package (see
 // engine.go); tests may replace it.
-type engine func(ctx context.Context, fsys *ext.FS, srcPaths []string, dest string, progress func(Progress)) *Summary
+type engine func(ctx context.Context, fsys vfs.FS, srcPaths []string, dest string, progress func(Progress)) *Summary
 
 // salvageEngine salvages the whole volume v into dest (see
 // defaultSalvage): what `imgtool extract --salvage` does.

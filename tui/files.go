@@ -10,8 +10,8 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
-	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // entry is one directory entry of the files pane. Only name, inode number
@@ -23,26 +23,26 @@ import (
 // entry is kept small (32 bytes) because sorting 100k of them moves them.
 type entry struct {
 	name    string
-	ino     uint32
-	ftype   uint8 // ext.FT*
+	ino     vfs.Ino
+	ftype   uint8 // vfs.DT*
 	pending bool  // a statCmd for it is in flight
 	stat    *stat // nil until the inode was read
 }
 
 // stat is the result of reading an entry's inode.
 type stat struct {
-	in  *ext.Inode
+	in  *vfs.Stat
 	err error // reading the inode failed: shown on the row
 }
 
-func (e *entry) inode() *ext.Inode {
+func (e *entry) inode() *vfs.Stat {
 	if e.stat == nil {
 		return nil
 	}
 	return e.stat.in
 }
 
-func (e *entry) isDir() bool { return e.ftype == ext.FTDir }
+func (e *entry) isDir() bool { return e.ftype == vfs.DTDir }
 
 // statMargin is how many rows above and below the window are read ahead,
 // so paging does not show empty columns.
@@ -51,7 +51,7 @@ const statMargin = 64
 // filesPane lists one directory of one filesystem.
 type filesPane struct {
 	vol  *inspect.Volume
-	fsys *ext.FS
+	fsys vfs.FS
 
 	dir     string // absolute path in the filesystem, e.g. "/home/alice"
 	seq     int    // generation: results for older loads are dropped
@@ -88,7 +88,7 @@ func newFilesPane() filesPane {
 type (
 	fsOpenedMsg struct {
 		vol  *inspect.Volume
-		fsys *ext.FS
+		fsys vfs.FS
 		err  error
 	}
 	dirLoadedMsg struct {
@@ -101,7 +101,7 @@ type (
 	statMsg struct {
 		seq  int
 		idx  []int
-		ins  []*ext.Inode
+		ins  []*vfs.Stat
 		errs []error
 	}
 )
@@ -113,18 +113,18 @@ func openFSCmd(v *inspect.Volume, noJournal bool) tea.Cmd {
 		// The same opening as the CLI: a journal that needs recovery is
 		// replayed in memory, so the files are those a mount would show
 		// (unless --no-journal).
-		view, err := v.OpenExt(&inspect.FSOptions{NoJournal: noJournal})
+		fsys, err := v.OpenFS(vfs.OpenOptions{NoJournal: noJournal})
 		if err != nil {
 			return fsOpenedMsg{vol: v, err: err}
 		}
-		return fsOpenedMsg{vol: v, fsys: view.FS}
+		return fsOpenedMsg{vol: v, fsys: fsys}
 	}
 }
 
 // loadDirCmd reads and sorts a directory: directories first, then names in
 // byte order (as ls with LC_ALL=C). The inodes of the first screen are read
 // too, so the first frame is complete.
-func loadDirCmd(fsys *ext.FS, seq int, dir string, firstRows int) tea.Cmd {
+func loadDirCmd(fsys vfs.FS, seq int, dir string, firstRows int) tea.Cmd {
 	return func() tea.Msg {
 		msg := dirLoadedMsg{seq: seq, dir: dir}
 		ino, err := fsys.LookupFollow(dir)
@@ -132,16 +132,13 @@ func loadDirCmd(fsys *ext.FS, seq int, dir string, firstRows int) tea.Cmd {
 			msg.err = err
 			return msg
 		}
-		des, err := fsys.ReadDirInode(ino)
+		des, err := fsys.ReadDir(ino)
 		msg.err = err
 		// Entries the reader skipped (an inode number out of range, a
 		// bad record) are notes on the directory's inode: show them.
 		seen := map[string]bool{}
 		for _, n := range fsys.Notes() {
 			s := n.Msg
-			if n.Err != nil {
-				s = n.Err.Error()
-			}
 			if n.Ino == ino && !seen[s] {
 				seen[s] = true
 				msg.notes = append(msg.notes, s)
@@ -149,10 +146,13 @@ func loadDirCmd(fsys *ext.FS, seq int, dir string, firstRows int) tea.Cmd {
 		}
 		ents := make([]entry, 0, len(des))
 		for _, d := range des {
-			if d.Name == "." || d.Name == ".." {
-				continue
+			ft := d.Type
+			if ft == vfs.DTUnknown {
+				if st, err := fsys.Stat(d.Ino); err == nil {
+					ft = vfs.DTOf(st.Mode)
+				}
 			}
-			ents = append(ents, entry{name: d.Name, ino: d.Ino, ftype: d.FileType})
+			ents = append(ents, entry{name: d.Name, ino: d.Ino, ftype: ft})
 		}
 		ents = sortEntries(ents)
 		// Read the inodes of the first screen here, off the UI goroutine.
@@ -167,9 +167,9 @@ func loadDirCmd(fsys *ext.FS, seq int, dir string, firstRows int) tea.Cmd {
 }
 
 // statCmd reads the inodes of the given entries.
-func statCmd(fsys *ext.FS, seq int, idx []int, inos []uint32) tea.Cmd {
+func statCmd(fsys vfs.FS, seq int, idx []int, inos []vfs.Ino) tea.Cmd {
 	return func() tea.Msg {
-		m := statMsg{seq: seq, idx: idx, ins: make([]*ext.Inode, len(idx)), errs: make([]error, len(idx))}
+		m := statMsg{seq: seq, idx: idx, ins: make([]*vfs.Stat, len(idx)), errs: make([]error, len(idx))}
 		for i, ino := range inos {
 			m.ins[i], m.errs[i] = statInode(fsys, ino)
 		}
@@ -259,13 +259,13 @@ func containsFold(s string, lower []byte) bool {
 // be read (for a small file that is the extent root inside the inode, no
 // extra I/O), so damage shows on the row before anyone opens the file.
 // The inode is returned even when the map is damaged.
-func statInode(fsys *ext.FS, ino uint32) (*ext.Inode, error) {
-	in, err := fsys.Inode(ino)
+func statInode(fsys vfs.FS, ino vfs.Ino) (*vfs.Stat, error) {
+	in, err := fsys.Stat(ino)
 	if err != nil {
 		return nil, err
 	}
-	if in.IsRegular() || in.IsDir() {
-		if _, err := fsys.BlockMap(ino); err != nil {
+	if bm, ok := fsys.(vfs.BlockMapper); ok && (in.IsRegular() || in.IsDir()) {
+		if _, _, err := bm.BlockMap(ino); err != nil {
 			return in, err
 		}
 	}
@@ -366,7 +366,7 @@ func (p *filesPane) statVisible() tea.Cmd {
 	lo := max(0, p.top-statMargin)
 	hi := min(len(p.view), p.top+p.height+statMargin)
 	var idx []int
-	var inos []uint32
+	var inos []vfs.Ino
 	for _, ix := range p.view[lo:hi] {
 		e := &p.entries[ix]
 		if e.stat != nil || e.pending {
@@ -608,10 +608,9 @@ func (m *Model) fileRow(e *entry, w int, marked, cursor, focused bool) string {
 		case in.IsDir():
 			size = "-"
 		case fm&(fs.ModeDevice|fs.ModeCharDevice) != 0:
-			maj, min := in.Rdev()
-			size = fmt.Sprintf("%d,%d", maj, min)
+			size = fmt.Sprintf("%d,%d", in.RdevMajor, in.RdevMinor)
 		default:
-			size = humanSize(int64(min(in.Size, 1<<62)))
+			size = humanSize(min(in.Size, 1<<62))
 		}
 	}
 	switch {
@@ -619,10 +618,10 @@ func (m *Model) fileRow(e *entry, w int, marked, cursor, focused bool) string {
 	case e.isDir():
 		name += "/"
 		sty = st.Dir
-	case e.ftype == ext.FTSymlink:
+	case e.ftype == vfs.DTLink:
 		name += "@"
 		sty = st.Link
-	case e.ftype != ext.FTReg:
+	case e.ftype != vfs.DTReg:
 		sty = st.Special
 	case e.inode() != nil && e.inode().Mode&0o111 != 0:
 		sty = st.Exec

@@ -7,8 +7,8 @@ import (
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
-	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // Options configure the program.
@@ -417,14 +417,14 @@ func (m *Model) filesKey(k tea.KeyPressMsg) tea.Cmd {
 		if e == nil {
 			return nil
 		}
-		if why := badName(e.name); why != "" && (e.isDir() || e.ftype == ext.FTSymlink) {
+		if why := badName(e.name); why != "" && (e.isDir() || e.ftype == vfs.DTLink) {
 			m.setStatus(true, "%q cannot be entered: %s (damaged directory)", e.name, why)
 			return nil
 		}
 		if e.isDir() {
 			return p.chdir(p.pathOf(e), "")
 		}
-		if e.ftype == ext.FTSymlink {
+		if e.ftype == vfs.DTLink {
 			return linkCmd(p.fsys, p.seq, p.pathOf(e))
 		}
 		if m.previewShown() {
@@ -564,13 +564,13 @@ type linkMsg struct {
 
 // linkCmd resolves a symlink inside the filesystem (at most the symlink hop
 // limit of inode reads) off the UI goroutine.
-func linkCmd(fsys *ext.FS, seq int, p string) tea.Cmd {
+func linkCmd(fsys vfs.FS, seq int, p string) tea.Cmd {
 	return func() tea.Msg {
 		ino, err := fsys.LookupFollow(p)
 		if err != nil {
 			return linkMsg{seq: seq, path: p}
 		}
-		in, err := fsys.Inode(ino)
+		in, err := fsys.Stat(ino)
 		return linkMsg{seq: seq, path: p, isDir: err == nil && in.IsDir()}
 	}
 }

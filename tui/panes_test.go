@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imgtool/imgtool/vfs"
+
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
@@ -250,9 +252,9 @@ func TestSortEntries(t *testing.T) {
 	names := []string{"b", "a", "abcdefgh2", "abcdefgh1", "abcdefgh", "abcdefg", "\xff", "Z", "", "a\x00", "日本", "abcdefghi", "dir2", "dir1"}
 	var ents []entry
 	for _, n := range names {
-		ft := uint8(1)
+		ft := uint8(vfs.DTReg)
 		if strings.HasPrefix(n, "dir") {
-			ft = 2
+			ft = vfs.DTDir
 		}
 		ents = append(ents, entry{name: n, ftype: ft})
 	}

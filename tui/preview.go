@@ -13,7 +13,7 @@ import (
 
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
-	"github.com/imgtool/imgtool/ext"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // Preview limits: text is shown up to previewText bytes, binary data as a
@@ -62,7 +62,7 @@ func (p *previewPane) setLines(key, title string, lines []string) {
 
 // load asks for the preview of a file entry; nothing happens when it is
 // already shown.
-func (p *previewPane) load(fsys *ext.FS, dir string, e *entry) tea.Cmd {
+func (p *previewPane) load(fsys vfs.FS, dir string, e *entry) tea.Cmd {
 	full := path.Join(dir, e.name)
 	key := fmt.Sprintf("%p:%s:%d", fsys, full, e.ino)
 	if p.key == key {
@@ -95,15 +95,15 @@ func (p *previewPane) clear() {
 
 // previewLines builds the preview of inode ino: a stat header, then the
 // content. Errors become lines: damage is shown, not fatal.
-func previewLines(fsys *ext.FS, ino uint32, ft uint8) []string {
-	in, err := fsys.Inode(ino)
+func previewLines(fsys vfs.FS, ino vfs.Ino, ft uint8) []string {
+	in, err := fsys.Stat(ino)
 	if err != nil {
 		return []string{"! cannot read inode " + fmt.Sprint(ino) + ":", "  " + err.Error()}
 	}
 	// Short lines: the preview may be narrow.
 	out := []string{
 		fmt.Sprintf("%s %d:%d", modeString(in.FileMode()), in.UID, in.GID),
-		fmt.Sprintf("%s · inode %d · %d link%s", sizeText(in), ino, in.Links, plural(int(in.Links))),
+		fmt.Sprintf("%s · inode %d · %d link%s", sizeText(in), ino, in.Nlink, plural(int(in.Nlink))),
 		in.Mtime.UTC().Format("2006-01-02 15:04:05 MST"),
 		"",
 	}
@@ -119,7 +119,7 @@ func previewLines(fsys *ext.FS, ino uint32, ft uint8) []string {
 	case !in.IsRegular():
 		return append(out, "(special file: no content)")
 	}
-	f, err := fsys.OpenInode(ino)
+	f, err := fsys.Open(ino)
 	if err != nil {
 		return append(out, "! cannot read the file: "+err.Error())
 	}
@@ -155,26 +155,23 @@ func plural(n int) string {
 	return "s"
 }
 
-func sizeText(in *ext.Inode) string {
+func sizeText(in *vfs.Stat) string {
 	if in.Size < 1024 {
 		return fmt.Sprintf("%d bytes", in.Size)
 	}
-	return fmt.Sprintf("%s (%d bytes)", humanSize(int64(min(in.Size, 1<<62))), in.Size)
+	return fmt.Sprintf("%s (%d bytes)", humanSize(min(in.Size, 1<<62)), in.Size)
 }
 
-func dirPreview(fsys *ext.FS, ino uint32) []string {
-	des, err := fsys.ReadDirInode(ino)
+func dirPreview(fsys vfs.FS, ino vfs.Ino) []string {
+	des, err := fsys.ReadDir(ino)
 	var out []string
 	if err != nil {
 		out = append(out, "! "+err.Error(), "")
 	}
 	names := make([]string, 0, len(des))
 	for _, d := range des {
-		if d.Name == "." || d.Name == ".." {
-			continue
-		}
 		n := safeName(d.Name)
-		if d.FileType == ext.FTDir {
+		if d.Type == vfs.DTDir {
 			n += "/"
 		}
 		names = append(names, n)

@@ -19,10 +19,10 @@ import (
 	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/teatest/v2"
-	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
 	"github.com/imgtool/imgtool/image"
 	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -211,7 +211,7 @@ func TestGuestRootListing(t *testing.T) {
 		if in == nil {
 			t.Fatalf("%s: inode not read", w.name)
 		}
-		if uint64(in.Mode) != w.mode || in.UID != w.uid || in.GID != w.gid || in.Size != w.size {
+		if uint64(in.Mode) != w.mode || in.UID != w.uid || in.GID != w.gid || uint64(in.Size) != w.size {
 			t.Errorf("%s: mode %o uid %d gid %d size %d, debugfs %o %d %d %d", w.name, in.Mode, in.UID, in.GID, in.Size, w.mode, w.uid, w.gid, w.size)
 		}
 		row := findLine(scr, w.name)
@@ -467,7 +467,7 @@ func TestExtractProgressKeepsUIResponsive(t *testing.T) {
 	m := New(tree, Options{Dest: t.TempDir()})
 	release := make(chan struct{})
 	reported := make(chan struct{})
-	m.ex.run = func(ctx context.Context, fsys *ext.FS, src []string, dest string, progress func(Progress)) *Summary {
+	m.ex.run = func(ctx context.Context, fsys vfs.FS, src []string, dest string, progress func(Progress)) *Summary {
 		progress(Progress{Files: 3, TotalFiles: 10, Bytes: 3 << 20, TotalBytes: 10 << 20, Elapsed: time.Second, Current: "/home/alice/projects/big.txt"})
 		close(reported)
 		select {
@@ -517,7 +517,7 @@ func TestExtractCancel(t *testing.T) {
 	reported := make(chan struct{})
 	sawCancel := make(chan struct{})
 	never := make(chan struct{}) // the engine only ends through ctx
-	m.ex.run = func(ctx context.Context, fsys *ext.FS, src []string, dest string, progress func(Progress)) *Summary {
+	m.ex.run = func(ctx context.Context, fsys vfs.FS, src []string, dest string, progress func(Progress)) *Summary {
 		progress(Progress{Files: 3, TotalFiles: 10, Bytes: 3 << 20, TotalBytes: 10 << 20, Elapsed: time.Second, Current: "/home/alice/notes.txt"})
 		close(reported)
 		select {
@@ -604,7 +604,7 @@ func TestNoColor(t *testing.T) {
 		}()
 		m := New(tree, Options{Open: guestRoot, Dest: t.TempDir()})
 		release := make(chan struct{})
-		m.ex.run = func(ctx context.Context, fsys *ext.FS, src []string, dest string, progress func(Progress)) *Summary {
+		m.ex.run = func(ctx context.Context, fsys vfs.FS, src []string, dest string, progress func(Progress)) *Summary {
 			progress(Progress{Files: 3, TotalFiles: 10, Bytes: 3 << 20, TotalBytes: 10 << 20, Elapsed: time.Second})
 			select {
 			case <-release:

@@ -95,8 +95,8 @@ func enterable(v *inspect.Volume) string {
 		return "a partition table: its partitions are listed below it"
 	case v.Partition != nil && v.Partition.Container:
 		return "an extended partition: its logical partitions are listed below it"
-	case !v.IsExt():
-		return v.Content.Type + " is not readable yet (imgtool reads ext2/3/4)"
+	case !v.Readable() && v.Reader() != nil:
+		return v.Content.Type + " is not readable yet (imgtool reads " + inspect.ReadableTypes() + ")"
 	case v.Reader() == nil:
 		return "its bytes cannot be read"
 	}

@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"time"
 )
 
@@ -254,4 +255,37 @@ type FS interface {
 	// Notes returns what the filesystem noticed so far (it grows as
 	// damaged structures are met).
 	Notes() []Note
+}
+
+// FileMode returns Mode as an io/fs mode (type bits, permissions,
+// setuid, setgid and sticky).
+func (s *Stat) FileMode() fs.FileMode {
+	m := fs.FileMode(s.Mode & 0o777)
+	if s.Mode&ModeSetuid != 0 {
+		m |= fs.ModeSetuid
+	}
+	if s.Mode&ModeSetgid != 0 {
+		m |= fs.ModeSetgid
+	}
+	if s.Mode&ModeSticky != 0 {
+		m |= fs.ModeSticky
+	}
+	switch s.Type() {
+	case ModeDir:
+		m |= fs.ModeDir
+	case ModeLink:
+		m |= fs.ModeSymlink
+	case ModeChar:
+		m |= fs.ModeDevice | fs.ModeCharDevice
+	case ModeBlock:
+		m |= fs.ModeDevice
+	case ModeFIFO:
+		m |= fs.ModeNamedPipe
+	case ModeSocket:
+		m |= fs.ModeSocket
+	case ModeReg:
+	default:
+		m |= fs.ModeIrregular
+	}
+	return m
 }

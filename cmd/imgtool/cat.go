@@ -28,33 +28,29 @@ preallocated (unwritten) ranges read as zeros.`,
 				return err
 			}
 			defer h.Close()
-			ino, err := h.lookupFollow(h.path)
+			ino, err := h.fs.LookupFollow(h.path)
 			if err != nil {
 				return h.errAt(h.path, err)
 			}
-			in, err := h.src.Inode(ino)
+			in, err := h.fs.Stat(ino)
 			if err != nil {
 				return h.errAt(h.path, err)
 			}
 			if !in.IsRegular() {
 				return fmt.Errorf("%s: is a %s, not a regular file", h.where(h.path), typeName(in.Mode))
 			}
-			if h.fsys == nil {
-				content, err := h.src.OpenContent(ino)
-				if err != nil {
-					return h.errAt(h.path, err)
-				}
-				n, err := io.Copy(cmd.OutOrStdout(), io.NewSectionReader(content, 0, content.Size()))
-				if err != nil {
-					return h.errAt(h.path, fmt.Errorf("after %d of %d bytes: %w", n, content.Size(), err))
-				}
-				return nil
-			}
-			file, err := h.fsys.OpenInode(ino)
+			file, err := h.fs.Open(ino)
 			if err != nil {
 				return h.errAt(h.path, err)
 			}
-			n, err := file.WriteTo(cmd.OutOrStdout())
+			// A reader that streams itself (ext: one read per contiguous
+			// run) does; otherwise copy through a section reader.
+			var n int64
+			if wt, ok := file.(io.WriterTo); ok {
+				n, err = wt.WriteTo(cmd.OutOrStdout())
+			} else {
+				n, err = io.Copy(cmd.OutOrStdout(), io.NewSectionReader(file, 0, file.Size()))
+			}
 			if err != nil {
 				return h.errAt(h.path, fmt.Errorf("after %d of %d bytes: %w", n, file.Size(), err))
 			}

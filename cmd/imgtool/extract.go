@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/extract"
+	"github.com/imgtool/imgtool/vfs"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
@@ -138,14 +138,14 @@ func runExtract(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 			}
 			w = file
 		}
-		rep, err = extract.RunTarSource(ctx, h.src, []string{h.path}, w, opts)
+		rep, err = extract.RunTar(ctx, h.fs, []string{h.path}, w, opts)
 		if file != nil {
 			if cerr := file.Close(); err == nil {
 				err = cerr
 			}
 		}
 	} else {
-		rep, err = extract.RunSource(ctx, h.src, []string{h.path}, args[2], opts)
+		rep, err = extract.Run(ctx, h.fs, []string{h.path}, args[2], opts)
 	}
 	if bar != nil {
 		bar.finish()
@@ -167,10 +167,11 @@ func runExtract(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 		fmt.Fprintf(stderr, "imgtool: ... and %d more problems\n", rep.MoreProblems)
 	}
 	// The reader's notes (checksum mismatches, fallbacks) do not stop
-	// anything, but say which extracted data may be suspect.
-	var notes []ext.Note
-	if h.fsys != nil {
-		notes = h.fsys.Notes()
+	// anything, but say which extracted data may be suspect. Those of the
+	// open (the journal replay) were shown then.
+	notes := h.fs.Notes()
+	if h.shown <= len(notes) {
+		notes = notes[h.shown:]
 	}
 	for i, n := range notes {
 		if i == 20 {
@@ -190,6 +191,9 @@ func runExtract(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 	}
 	if rep.Partial() {
 		return &codeError{exitPartial, fmt.Errorf("%s: %d problems (listed above): the copy is incomplete", h.where(h.path), rep.Errors())}
+	}
+	if h.stale() {
+		return &codeError{exitPartial, fmt.Errorf("%s: extracted from a stale view of the filesystem (said above): the copy may be older than the disk's last state", h.where(h.path))}
 	}
 	return nil
 }
@@ -211,10 +215,10 @@ type reportJSON struct {
 }
 
 type problemJSON struct {
-	Path   string `json:"path"`
-	Inode  uint32 `json:"inode,omitempty"`
-	Kind   string `json:"kind"`
-	Reason string `json:"reason"`
+	Path   string  `json:"path"`
+	Inode  vfs.Ino `json:"inode,omitempty"`
+	Kind   string  `json:"kind"`
+	Reason string  `json:"reason"`
 }
 
 func writeReport(file string, h *fsHandle, rep *extract.Report) error {

@@ -116,7 +116,7 @@ func TestLsAgainstDebugfs(t *testing.T) {
 					if f[6] != "" { // debugfs leaves directories' size out
 						check("size", e.Size, f[6])
 					}
-					if e.Mode == "" || e.ModeString[1:] != modeString(uint16(mode))[1:] {
+					if e.Mode == "" || e.ModeString[1:] != modeString(uint32(mode))[1:] {
 						t.Errorf("%s/%s: mode string %q", dir, f[5], e.ModeString)
 					}
 				}

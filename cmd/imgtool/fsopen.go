@@ -11,59 +11,40 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/imgtool/imgtool/ext"
-	"github.com/imgtool/imgtool/extract"
 	"github.com/imgtool/imgtool/inspect"
-	"github.com/imgtool/imgtool/journal"
-	"github.com/imgtool/imgtool/otherfs"
+	"github.com/imgtool/imgtool/vfs"
 	"github.com/spf13/cobra"
 )
 
-// fsHandle is a filesystem opened from a VOL:/path file address: ext
-// (fsys) or FAT/squashfs/ISO 9660 (other). src reads either, by ids:
-// inode numbers for ext, ids handed out by extract.OtherSource for the
-// others.
+// fsHandle is a filesystem opened from a VOL:/path file address, through
+// the one interface every reader implements.
 type fsHandle struct {
-	sess  *session
-	vol   *inspect.Volume
-	fsys  *ext.FS     // nil unless ext
-	other *otherfs.FS // nil unless FAT, squashfs or ISO 9660
-	src   extract.Source
-	path  string // cleaned absolute path inside the filesystem
+	sess *session
+	vol  *inspect.Volume
+	fs   vfs.FS
+	caps vfs.Caps
+	path string // cleaned absolute path inside the filesystem
+	// shown is how many of the filesystem's notes were printed when it
+	// was opened (extract prints the rest at the end).
+	shown int
 }
 
-// lookupFollow resolves the handle's kind of path following a final
-// symlink inside the filesystem.
-func (h *fsHandle) lookupFollow(p string) (uint32, error) {
-	if h.fsys != nil {
-		return h.fsys.LookupFollow(p)
-	}
-	return h.src.(interface{ LookupFollow(string) (uint32, error) }).LookupFollow(p)
-}
-
-// shownIno is the inode number to print for id: ext's inode number, the
-// squashfs inode number or Rock Ridge serial, or 0 (FAT, plain ISO).
-func (h *fsHandle) shownIno(id uint32) uint32 {
-	if h.fsys != nil {
-		return id
-	}
-	st, err := h.src.(interface {
-		Stat(uint32) (*otherfs.Stat, error)
-	}).Stat(id)
-	if err != nil {
+// shownIno is the inode number to print: the filesystem's when it has
+// on-disk inode numbers, else 0 (FAT and ISO 9660 Inos are positions).
+func (h *fsHandle) shownIno(ino vfs.Ino) vfs.Ino {
+	if !h.caps.Inodes {
 		return 0
 	}
-	return uint32(st.Ino)
+	return ino
 }
 
-// isOtherFS reports whether v holds a filesystem read through otherfs.
-func isOtherFS(v *inspect.Volume) bool {
-	if v.Content == nil {
-		return false
-	}
-	switch v.Content.Type {
-	case "vfat", "squashfs", "iso9660":
-		return true
+// stale reports whether the view is known to be older than the disk (a
+// journal that could not be replayed).
+func (h *fsHandle) stale() bool {
+	for _, n := range h.fs.Notes() {
+		if n.Stale {
+			return true
+		}
 	}
 	return false
 }
@@ -79,8 +60,8 @@ func (h *fsHandle) where(p string) string {
 	return h.vol.Address + ":" + showName(p)
 }
 
-// errAt wraps err with the file address it concerns; ext's errors carry
-// the inode and on-disk byte offset of any damage.
+// errAt wraps err with the file address it concerns; the readers' errors
+// carry the inode and on-disk byte offset of any damage.
 func (h *fsHandle) errAt(p string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s: no such file or directory", h.where(p))
@@ -89,7 +70,9 @@ func (h *fsHandle) errAt(p string, err error) error {
 }
 
 // openFS opens image (and -a images), resolves the volume of spec
-// ("VOL:/path" or "/path") and opens its ext filesystem.
+// ("VOL:/path" or "/path") and opens its filesystem (inspect.OpenFS). The
+// volume-level notes of the open (the journal replay) are logged; a stale
+// view is said on stderr.
 func openFS(cmd *cobra.Command, image, spec string, f *imageFlags) (*fsHandle, error) {
 	volAddr, p, err := inspect.SplitFileSpec(spec)
 	if err != nil {
@@ -104,56 +87,40 @@ func openFS(cmd *cobra.Command, image, spec string, f *imageFlags) (*fsHandle, e
 		s.Close()
 		return nil, err
 	}
-	if isOtherFS(v) {
-		r := v.Reader()
-		if r == nil {
-			s.Close()
-			return nil, fmt.Errorf("volume %s: no bytes to read", v.DisplayAddress())
-		}
-		ofs, err := otherfs.Open(r, r.Size(), v.DisplayAddress())
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		return &fsHandle{sess: s, vol: v, other: ofs, src: extract.OtherSource(ofs), path: path.Clean("/" + p)}, nil
-	}
-	view, err := v.OpenExt(&inspect.FSOptions{NoJournal: f.noJournal})
+	fsys, err := v.OpenFS(vfs.OpenOptions{NoJournal: f.noJournal})
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	if msg := inspect.JournalSummary(view); msg != "" {
-		slog.Info(msg, "volume", v.DisplayAddress())
-		if view.ReplayErr != nil {
-			var ej *journal.ExternalJournalError
-			if errors.As(view.ReplayErr, &ej) {
-				msg += " (give the journal device with --journal-dev FILE)"
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "imgtool: %s: %s\n", v.DisplayAddress(), msg)
+	notes := fsys.Notes()
+	for _, n := range notes {
+		if n.Stale {
+			fmt.Fprintf(cmd.ErrOrStderr(), "imgtool: %s: %s\n", v.DisplayAddress(), n)
+		} else {
+			slog.Info(n.String(), "volume", v.DisplayAddress())
 		}
 	}
-	fsys := view.FS
-	return &fsHandle{sess: s, vol: v, fsys: fsys, src: extract.ExtSource(fsys), path: path.Clean("/" + p)}, nil
+	return &fsHandle{sess: s, vol: v, fs: fsys, caps: fsys.Info().Caps, path: path.Clean("/" + p), shown: len(notes)}, nil
 }
 
 // modeString renders i_mode as ls does: type letter, then rwx with s/S and
 // t/T for setuid, setgid and sticky.
-func modeString(mode uint16) string {
+func modeString(mode uint32) string {
 	var b [10]byte
-	switch mode & ext.ModeType {
-	case ext.ModeDir:
+	switch mode & vfs.ModeType {
+	case vfs.ModeDir:
 		b[0] = 'd'
-	case ext.ModeSymlink:
+	case vfs.ModeLink:
 		b[0] = 'l'
-	case ext.ModeChar:
+	case vfs.ModeChar:
 		b[0] = 'c'
-	case ext.ModeBlock:
+	case vfs.ModeBlock:
 		b[0] = 'b'
-	case ext.ModeFIFO:
+	case vfs.ModeFIFO:
 		b[0] = 'p'
-	case ext.ModeSocket:
+	case vfs.ModeSocket:
 		b[0] = 's'
-	case ext.ModeReg:
+	case vfs.ModeReg:
 		b[0] = '-'
 	default:
 		b[0] = '?'
@@ -166,7 +133,7 @@ func modeString(mode uint16) string {
 			b[1+i] = '-'
 		}
 	}
-	special := func(bit uint16, pos int, set, unset byte) {
+	special := func(bit uint32, pos int, set, unset byte) {
 		if mode&bit != 0 {
 			if b[pos] == 'x' {
 				b[pos] = set
@@ -182,21 +149,21 @@ func modeString(mode uint16) string {
 }
 
 // typeName names the file type of i_mode.
-func typeName(mode uint16) string {
-	switch mode & ext.ModeType {
-	case ext.ModeDir:
+func typeName(mode uint32) string {
+	switch mode & vfs.ModeType {
+	case vfs.ModeDir:
 		return "directory"
-	case ext.ModeSymlink:
+	case vfs.ModeLink:
 		return "symlink"
-	case ext.ModeChar:
+	case vfs.ModeChar:
 		return "char"
-	case ext.ModeBlock:
+	case vfs.ModeBlock:
 		return "block"
-	case ext.ModeFIFO:
+	case vfs.ModeFIFO:
 		return "fifo"
-	case ext.ModeSocket:
+	case vfs.ModeSocket:
 		return "socket"
-	case ext.ModeReg:
+	case vfs.ModeReg:
 		return "regular"
 	}
 	return "unknown"
@@ -230,22 +197,7 @@ func joinPath(dir, name string) string {
 	return dir + "/" + name
 }
 
-func isDevice(mode uint16) bool {
-	t := mode & ext.ModeType
-	return t == ext.ModeChar || t == ext.ModeBlock
-}
-
-// shownLinks is the link count to print: ext's, the Rock Ridge count, or
-// 0 where the format (or go-diskfs) does not give it (FAT, squashfs).
-func (h *fsHandle) shownLinks(id uint32, in *ext.Inode) uint16 {
-	if h.fsys != nil {
-		return in.Links
-	}
-	st, err := h.src.(interface {
-		Stat(uint32) (*otherfs.Stat, error)
-	}).Stat(id)
-	if err != nil {
-		return 0
-	}
-	return uint16(min(st.Nlink, 0xffff))
+func isDevice(mode uint32) bool {
+	t := mode & vfs.ModeType
+	return t == vfs.ModeChar || t == vfs.ModeBlock
 }

@@ -7,7 +7,7 @@ import (
 	"io"
 	"sort"
 
-	"github.com/imgtool/imgtool/ext"
+	"github.com/imgtool/imgtool/vfs"
 	"github.com/spf13/cobra"
 )
 
@@ -17,21 +17,21 @@ func init() { commands = append(commands, newLsCmd) }
 type lsEntry struct {
 	Path       string  `json:"path"`
 	Name       string  `json:"name"`
-	Inode      uint32  `json:"inode"`
+	Inode      vfs.Ino `json:"inode"`
 	Type       string  `json:"type"`
 	Mode       string  `json:"mode"`        // permission bits, octal: "0755", "4755"
 	ModeString string  `json:"mode_string"` // as ls -l: "drwxr-xr-x"
 	UID        uint32  `json:"uid"`
 	GID        uint32  `json:"gid"`
-	Size       uint64  `json:"size"`
-	Links      uint16  `json:"links"`
+	Size       int64   `json:"size"`
+	Links      uint32  `json:"links"`
 	Mtime      string  `json:"mtime"` // RFC 3339, nanoseconds, UTC
 	Target     string  `json:"target,omitempty"`
 	DevMajor   *uint32 `json:"dev_major,omitempty"`
 	DevMinor   *uint32 `json:"dev_minor,omitempty"`
 	Error      string  `json:"error,omitempty"` // the inode could not be read
 
-	inode *ext.Inode
+	inode *vfs.Stat
 }
 
 type lsCmd struct {
@@ -43,7 +43,7 @@ type lsCmd struct {
 	errw    io.Writer
 	first   bool // JSON: no comma before the first object
 	errors  int
-	seen    map[uint32]bool // directories listed (-R), against loops
+	seen    map[vfs.Ino]bool // directories listed (-R), against loops
 }
 
 func newLsCmd(g *globalFlags) *cobra.Command {
@@ -88,7 +88,7 @@ Ridge serial number, or 0.`,
 			c.w = bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
 			c.errw = cmd.ErrOrStderr()
 			c.first = true
-			c.seen = map[uint32]bool{}
+			c.seen = map[vfs.Ino]bool{}
 			err = c.run()
 			if ferr := c.w.Flush(); err == nil {
 				err = ferr
@@ -109,17 +109,17 @@ Ridge serial number, or 0.`,
 
 func (c *lsCmd) run() error {
 	h := c.h
-	ino, err := h.src.Lookup(h.path)
+	ino, err := h.fs.Lookup(h.path)
 	if err != nil {
 		return h.errAt(h.path, err)
 	}
-	in, err := h.src.Inode(ino)
+	in, err := h.fs.Stat(ino)
 	if err != nil {
 		return h.errAt(h.path, err)
 	}
 	if in.IsSymlink() && !c.long && !c.asJSON {
-		if fino, err := h.lookupFollow(h.path); err == nil {
-			if fin, err := h.src.Inode(fino); err == nil && fin.IsDir() {
+		if fino, err := h.fs.LookupFollow(h.path); err == nil {
+			if fin, err := h.fs.Stat(fino); err == nil && fin.IsDir() {
 				ino, in = fino, fin
 			}
 		}
@@ -149,10 +149,10 @@ func baseOf(p string) string {
 
 // listDir lists directory dir (inode ino) and, with -R, its
 // subdirectories after it, as ls -R does.
-func (c *lsCmd) listDir(dir string, ino uint32, header bool) error {
+func (c *lsCmd) listDir(dir string, ino vfs.Ino, header bool) error {
 	h := c.h
 	c.seen[ino] = true
-	ents, err := h.src.ReadDirInode(ino)
+	ents, err := h.fs.ReadDir(ino)
 	if err != nil {
 		c.errors++
 		fmt.Fprintf(c.errw, "imgtool: %v\n", h.errAt(dir, err))
@@ -166,16 +166,13 @@ func (c *lsCmd) listDir(dir string, ino uint32, header bool) error {
 	} else if c.recurse && !c.asJSON {
 		fmt.Fprintf(c.w, "%s:\n", showName(dir))
 	}
-	var subdirs []ext.DirEntry
+	var subdirs []vfs.DirEntry
 	for _, e := range ents {
-		if e.Name == "." || e.Name == ".." {
-			continue
-		}
 		p := joinPath(dir, e.Name)
-		var in *ext.Inode
+		var in *vfs.Stat
 		var ierr error
 		if c.long || c.asJSON || c.recurse {
-			in, ierr = h.src.Inode(e.Ino)
+			in, ierr = h.fs.Stat(e.Ino)
 			if ierr != nil {
 				c.errors++
 				fmt.Fprintf(c.errw, "imgtool: %v\n", h.errAt(p, ierr))
@@ -194,7 +191,7 @@ func (c *lsCmd) listDir(dir string, ino uint32, header bool) error {
 	return nil
 }
 
-func (c *lsCmd) entry(p, name string, ino uint32, in *ext.Inode, ierr error) *lsEntry {
+func (c *lsCmd) entry(p, name string, ino vfs.Ino, in *vfs.Stat, ierr error) *lsEntry {
 	e := &lsEntry{Path: p, Name: name, Inode: c.h.shownIno(ino)}
 	if ierr != nil {
 		e.Error = ierr.Error()
@@ -208,10 +205,10 @@ func (c *lsCmd) entry(p, name string, ino uint32, in *ext.Inode, ierr error) *ls
 	e.ModeString = modeString(in.Mode)
 	e.UID, e.GID = in.UID, in.GID
 	e.Size = in.Size
-	e.Links = c.h.shownLinks(ino, in)
+	e.Links = in.Nlink
 	e.Mtime = timeJSON(in.Mtime)
 	if in.IsSymlink() {
-		t, err := c.h.src.Readlink(ino)
+		t, err := c.h.fs.Readlink(ino)
 		if err != nil {
 			c.errors++
 			fmt.Fprintf(c.errw, "imgtool: %v\n", c.h.errAt(p, err))
@@ -219,7 +216,7 @@ func (c *lsCmd) entry(p, name string, ino uint32, in *ext.Inode, ierr error) *ls
 		e.Target = t
 	}
 	if isDevice(in.Mode) {
-		ma, mi := in.Rdev()
+		ma, mi := in.RdevMajor, in.RdevMinor
 		e.DevMajor, e.DevMinor = &ma, &mi
 	}
 	e.inode = in

@@ -8,8 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/imgtool/imgtool/ext"
-	"github.com/imgtool/imgtool/otherfs"
+	"github.com/imgtool/imgtool/vfs"
 	"github.com/spf13/cobra"
 )
 
@@ -19,32 +18,32 @@ func init() { commands = append(commands, newStatCmd) }
 type statInfo struct {
 	Path       string       `json:"path"`
 	Volume     string       `json:"volume"`
-	Inode      uint32       `json:"inode"`
+	Inode      vfs.Ino      `json:"inode"`
 	Type       string       `json:"type"`
 	Mode       string       `json:"mode"`
 	ModeString string       `json:"mode_string"`
 	UID        uint32       `json:"uid"`
 	GID        uint32       `json:"gid"`
-	Size       uint64       `json:"size"`
-	Blocks     uint64       `json:"blocks"` // 512-byte units, as st_blocks
-	Links      uint16       `json:"links"`
+	Size       int64        `json:"size"`
+	Blocks     int64        `json:"blocks"` // 512-byte units, as st_blocks
+	Links      uint32       `json:"links"`
 	Flags      uint32       `json:"flags"`
 	FlagNames  []string     `json:"flag_names,omitempty"`
 	Generation uint32       `json:"generation"`
 	Atime      string       `json:"atime"`
 	Mtime      string       `json:"mtime"`
 	Ctime      string       `json:"ctime"`
-	Crtime     string       `json:"crtime,omitempty"` // only with large inodes
+	Crtime     string       `json:"crtime,omitempty"` // where the format stores it (ext: large inodes)
 	Target     string       `json:"target,omitempty"`
 	DevMajor   *uint32      `json:"dev_major,omitempty"`
 	DevMinor   *uint32      `json:"dev_minor,omitempty"`
 	FileACL    uint64       `json:"xattr_block,omitempty"`
-	Offset     int64        `json:"inode_offset"` // byte offset of the inode on the volume
+	Offset     int64        `json:"inode_offset"` // byte offset of the inode on the volume, -1 when the format has none
 	Extents    []statExtent `json:"extents"`
 	Xattrs     []statXattr  `json:"xattrs"`
 	Errors     []string     `json:"errors,omitempty"`
-	// Format is fat12/fat16/fat32/squashfs/iso9660 for volumes read
-	// through otherfs (ext: empty), ShortName FAT's 8.3 name.
+	// Format is the exact format (ext4, fat32, squashfs, ...),
+	// ShortName FAT's 8.3 name.
 	Format    string `json:"format,omitempty"`
 	ShortName string `json:"short_name,omitempty"`
 }
@@ -64,19 +63,6 @@ type statXattr struct {
 	Hex   string `json:"hex"`
 }
 
-// flagNames names the i_flags bits (as chattr/lsattr and debugfs know them).
-var flagNames = []struct {
-	bit  uint32
-	name string
-}{
-	{ext.FlagSecRm, "secrm"}, {ext.FlagUnrm, "unrm"}, {ext.FlagCompr, "compr"}, {ext.FlagSync, "sync"},
-	{ext.FlagImmutable, "immutable"}, {ext.FlagAppend, "append"}, {ext.FlagNodump, "nodump"},
-	{ext.FlagNoatime, "noatime"}, {ext.FlagEncrypt, "encrypt"}, {ext.FlagIndex, "index"},
-	{ext.FlagJournalData, "journal_data"}, {ext.FlagHugeFile, "huge_file"}, {ext.FlagExtents, "extents"},
-	{ext.FlagVerity, "verity"}, {ext.FlagEAInode, "ea_inode"}, {ext.FlagInlineData, "inline_data"},
-	{ext.FlagProjInherit, "projinherit"}, {ext.FlagCasefold, "casefold"},
-}
-
 func newStatCmd(g *globalFlags) *cobra.Command {
 	var f imageFlags
 	var asJSON bool
@@ -89,11 +75,12 @@ nanoseconds (birth time only with large inodes), symlink target, device
 numbers, the block map (logical block, physical block, length, unwritten) and
 the extended attributes. A final symlink is not followed (lstat).
 
-On FAT, squashfs and ISO 9660 volumes it shows what the format stores
-("format" says which): the entry's type, mode, owner, size, mtime (atime and
-ctime are shown equal to it), symlink target, the FAT 8.3 name, the
-squashfs inode number or Rock Ridge serial ("inode"; 0 when none). Fields
-the format lacks are as ls shows them (FAT: 0755/0644, the caller's ids).`,
+Every filesystem is read through the same interface; "format" names the exact
+format. Where a format stores less (FAT, squashfs, ISO 9660) stat shows what
+it has: type, mode, owner, size, mtime (atime and ctime equal to it), symlink
+target, the FAT 8.3 name, the squashfs inode number ("inode"; 0 where the
+format has no inode numbers: FAT, ISO 9660). Fields the format lacks are the
+reader's documented defaults (FAT: 0755/0644, owner 0:0).`,
 		Example: `  imgtool stat disk.img VolGroup00/LogVol00:/etc/shadow
   imgtool stat disk.img /var/lib/vm.img --json`,
 		Args: cobra.ExactArgs(2),
@@ -103,20 +90,15 @@ the format lacks are as ls shows them (FAT: 0755/0644, the caller's ids).`,
 				return err
 			}
 			defer h.Close()
-			ino, err := h.src.Lookup(h.path)
+			ino, err := h.fs.Lookup(h.path)
 			if err != nil {
 				return h.errAt(h.path, err)
 			}
-			in, err := h.src.Inode(ino)
+			in, err := h.fs.Stat(ino)
 			if err != nil {
 				return h.errAt(h.path, err)
 			}
-			var st *statInfo
-			if h.fsys != nil {
-				st = collectStat(h, in)
-			} else {
-				st = collectOtherStat(h, ino, in)
-			}
+			st := collectStat(h, in)
 			if asJSON {
 				err = writeJSON(cmd.OutOrStdout(), st)
 			} else {
@@ -136,46 +118,51 @@ the format lacks are as ls shows them (FAT: 0755/0644, the caller's ids).`,
 	return cmd
 }
 
-func collectStat(h *fsHandle, in *ext.Inode) *statInfo {
+// collectStat gathers what the filesystem says about an inode: Stat,
+// symlink target, xattrs, and where the format has them the block map
+// (vfs.ExtentMapper) and details (vfs.Detailer: inode offset, 8.3 name).
+func collectStat(h *fsHandle, in *vfs.Stat) *statInfo {
 	st := &statInfo{
-		Path: h.path, Volume: h.vol.DisplayAddress(), Inode: in.Ino,
+		Path: h.path, Volume: h.vol.DisplayAddress(), Inode: h.shownIno(in.Ino),
 		Type: typeName(in.Mode), Mode: fmt.Sprintf("%04o", in.Mode&0o7777), ModeString: modeString(in.Mode),
-		UID: in.UID, GID: in.GID, Size: in.Size, Blocks: in.Blocks, Links: in.Links,
-		Flags: in.Flags, Generation: in.Generation,
+		UID: in.UID, GID: in.GID, Size: in.Size, Blocks: in.Blocks, Links: in.Nlink,
+		Flags: in.Flags, FlagNames: vfs.FlagNames(in.Flags), Generation: in.Generation,
 		Atime: timeJSON(in.Atime), Mtime: timeJSON(in.Mtime), Ctime: timeJSON(in.Ctime),
-		FileACL: in.FileACL, Offset: in.Offset,
-		Extents: []statExtent{}, Xattrs: []statXattr{},
+		Offset: -1, Extents: []statExtent{}, Xattrs: []statXattr{},
 	}
-	if in.HasCrtime {
-		st.Crtime = timeJSON(in.Crtime)
-	}
-	for _, f := range flagNames {
-		if in.Flags&f.bit != 0 {
-			st.FlagNames = append(st.FlagNames, f.name)
-		}
+	if !in.Btime.IsZero() {
+		st.Crtime = timeJSON(in.Btime)
 	}
 	fail := func(what string, err error) {
 		st.Errors = append(st.Errors, fmt.Sprintf("%s: %s: %v", h.where(h.path), what, err))
 	}
+	if d, ok := h.fs.(vfs.Detailer); ok {
+		if det, err := d.Details(in.Ino); err == nil {
+			st.Format, st.ShortName, st.Offset, st.FileACL = det.Format, det.ShortName, det.Offset, det.XattrBlock
+		}
+	}
 	if in.IsSymlink() {
-		t, err := h.fsys.Readlink(in.Ino)
+		t, err := h.fs.Readlink(in.Ino)
 		if err != nil {
 			fail("symlink target", err)
 		}
 		st.Target = t
 	}
 	if isDevice(in.Mode) {
-		ma, mi := in.Rdev()
+		ma, mi := in.RdevMajor, in.RdevMinor
 		st.DevMajor, st.DevMinor = &ma, &mi
 	}
-	m, err := h.fsys.BlockMap(in.Ino)
-	if err != nil {
-		fail("block map", err)
+	if em, ok := h.fs.(vfs.ExtentMapper); ok {
+		m, err := em.Extents(in.Ino)
+		if err != nil {
+			fail("block map", err)
+		}
+		bs := max(h.fs.Info().BlockSize, 1)
+		for _, e := range m {
+			st.Extents = append(st.Extents, statExtent{uint64(e.Logical / bs), uint64(e.Physical / bs), uint64(e.Len / bs), e.Unwritten})
+		}
 	}
-	for _, e := range m {
-		st.Extents = append(st.Extents, statExtent{e.Logical, e.Physical, e.Len, e.Unwritten})
-	}
-	xs, err := h.fsys.Xattrs(in.Ino)
+	xs, err := h.fs.Xattrs(in.Ino)
 	if err != nil {
 		fail("xattrs", err)
 	}
@@ -210,7 +197,7 @@ func printStat(w io.Writer, st *statInfo) {
 	if st.Target != "" {
 		fmt.Fprintf(w, "Target: %s\n", showName(st.Target))
 	}
-	if st.Format != "" {
+	if st.Offset < 0 {
 		fmt.Fprintf(w, "Format: %s", st.Format)
 		if st.ShortName != "" {
 			fmt.Fprintf(w, "  8.3 name: %s", showName(st.ShortName))
@@ -269,28 +256,4 @@ func printStat(w io.Writer, st *statInfo) {
 			fmt.Fprintf(w, "  %s (%d) = %s\n", showName(x.Name), x.Size, v)
 		}
 	}
-}
-
-// collectOtherStat is stat for a FAT, squashfs or ISO 9660 entry.
-func collectOtherStat(h *fsHandle, id uint32, in *ext.Inode) *statInfo {
-	st := &statInfo{
-		Path: h.path, Volume: h.vol.DisplayAddress(), Inode: h.shownIno(id), Format: string(h.other.Kind()),
-		Type: typeName(in.Mode), Mode: fmt.Sprintf("%04o", in.Mode&0o7777), ModeString: modeString(in.Mode),
-		UID: in.UID, GID: in.GID, Size: in.Size, Links: h.shownLinks(id, in),
-		Atime: timeJSON(in.Atime), Mtime: timeJSON(in.Mtime), Ctime: timeJSON(in.Ctime),
-		Extents: []statExtent{}, Xattrs: []statXattr{},
-	}
-	if os, err := h.src.(interface {
-		Stat(uint32) (*otherfs.Stat, error)
-	}).Stat(id); err == nil {
-		st.ShortName = os.ShortName
-	}
-	if in.IsSymlink() {
-		t, err := h.src.Readlink(id)
-		if err != nil {
-			st.Errors = append(st.Errors, fmt.Sprintf("%s: symlink target: %v", h.where(h.path), err))
-		}
-		st.Target = t
-	}
-	return st
 }
