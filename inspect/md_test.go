@@ -257,3 +257,70 @@ func TestMDSameNameArrays(t *testing.T) {
 		t.Errorf("bare name: %v, want an ambiguity listing both", err)
 	}
 }
+
+// TestMDTwoDisks: "here are its two disks". Each disk's partitions are
+// members of two raid1 arrays; given together (-a) the arrays sit at the
+// top and read as the kernel read them. p2 ends at the end of the disk,
+// so its 0.90 superblock is also where one for the whole disk would be:
+// the disk is still a partitioned disk, as blkid says. Signatures of the
+// members match blkid -p (the 0.90 UUID in blkid's word order).
+func TestMDTwoDisks(t *testing.T) {
+	tree := inspectImages(t, "md-disk-a", "md-disk-b")
+	for i, d := range []string{"a", "b"} {
+		root := tree.Roots[i]
+		golden := string(fixturetest.Golden(t, "md-disk-"+d+".blkid-disk"))
+		if root.Content == nil || root.Content.Type != "dos" || !strings.Contains(golden, "PTTYPE=dos") || strings.Contains(golden, "\nTYPE=") {
+			t.Errorf("disk %s: content %+v, blkid %q", d, root.Content, golden)
+		}
+		sub := &Tree{Roots: []*Volume{root}}
+		prefix := ""
+		if i > 0 {
+			prefix = root.Address + "/"
+		}
+		for _, g := range readBlkidGolden(t, "md-disk-"+d+".blkid") {
+			v, err := sub.Resolve(prefix + g.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Offset != g.off || v.Size != g.size || v.Content == nil {
+				t.Fatalf("%s: %d+%d %+v, blkid %d+%d", v.Address, v.Offset, v.Size, v.Content, g.off, g.size)
+			}
+			for k, got := range map[string]string{"TYPE": v.Content.Type, "UUID": v.Content.UUID, "VERSION": v.Content.Version, "LABEL": v.Content.Label} {
+				if g.attrs[k] != got {
+					t.Errorf("%s: %s = %q, blkid %q", v.Address, k, got, g.attrs[k])
+				}
+			}
+		}
+	}
+	for _, c := range []struct{ addr, array, members string }{
+		{"md-r1v12", "r1v12", "p1 a1/p1"}, {"md0", "r1v090", "p2 a1/p2"},
+	} {
+		v := resolveKind(t, tree, c.addr, KindMD)
+		if v.Parent() != nil {
+			t.Errorf("%s is under %s, want the top", c.addr, v.Parent().DisplayAddress())
+		}
+		var got []string
+		for _, m := range v.MD.Members {
+			got = append(got, m.Address)
+		}
+		if strings.Join(got, " ") != c.members {
+			t.Errorf("%s members %v, want %s", c.addr, got, c.members)
+		}
+		want, _ := mdGolden(t, c.array, "")
+		if volumeSum(t, v) != want {
+			t.Errorf("%s differs from the kernel's", c.addr)
+		}
+	}
+	// One disk alone: both arrays degraded, under the disk, still readable.
+	one := inspectImages(t, "md-disk-a")
+	for _, c := range []struct{ addr, array string }{{"md-r1v12", "r1v12"}, {"md0", "r1v090"}} {
+		v := resolveKind(t, one, c.addr, KindMD)
+		if v.Parent() != one.Roots[0] || !v.MD.Degraded {
+			t.Errorf("%s: parent %v, degraded %v", c.addr, v.Parent(), v.MD.Degraded)
+		}
+		want, _ := mdGolden(t, c.array, "")
+		if volumeSum(t, v) != want {
+			t.Errorf("%s alone differs from the kernel's", c.addr)
+		}
+	}
+}

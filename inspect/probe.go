@@ -179,9 +179,11 @@ func probeMD(r io.ReaderAt, size int64) *Signature {
 	if size >= 128<<10 {
 		off := (size &^ (64<<10 - 1)) - 64<<10
 		if b := readAt(r, size, off, 256); b != nil && le.Uint32(b[0:4]) == mdMagic && le.Uint32(b[4:8]) == 0 {
+			// blkid prints the four set_uuid words as host-order numbers.
 			u := make([]byte, 16)
-			copy(u[0:4], b[5*4:6*4])
-			copy(u[4:16], b[13*4:16*4])
+			for i, w := range []int{5, 13, 14, 15} {
+				be.PutUint32(u[4*i:], le.Uint32(b[4*w:]))
+			}
 			return &Signature{Type: "linux_raid_member", Version: "0.90.0", UUID: uuidString(u)}
 		}
 	}
