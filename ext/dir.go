@@ -223,7 +223,10 @@ func (fsys *FS) scanDir(in *Inode, fn func(name []byte, ino uint32, ft uint8) bo
 
 // parseDirBlock calls fn for the live entries of one directory block b
 // (found at byte offset off, -1 if not a block on disk); stop reports that
-// fn asked to stop. isBlock enables the checksum tail check.
+// fn asked to stop. isBlock enables the checksum tail check. A live entry
+// it cannot pass on (an empty name, an inode number out of range) is
+// skipped, the block is read on, and the first such entry is returned as
+// the error: every skipped entry is a reported loss, never a silent one.
 func (fsys *FS) parseDirBlock(in *Inode, b []byte, off int64, isBlock bool, fn func(name []byte, ino uint32, ft uint8) bool) (stop bool, err error) {
 	le := binary.LittleEndian
 	hasFT := fsys.sb.hasFiletype()
@@ -266,17 +269,28 @@ func (fsys *FS) parseDirBlock(in *Inode, b []byte, off int64, isBlock bool, fn f
 			}
 			break
 		}
-		if ino != 0 && nameLen > 0 {
+		switch {
+		case ino != 0 && nameLen == 0:
+			// A live entry without a name cannot be listed or extracted,
+			// but it is a file that the reader leaves out: say so (the
+			// rest of the block is still read).
+			if err == nil {
+				err = corrupt(in.Ino, at(pos), "directory entry", "inode %d has an empty name (name_len 0): skipped, the file is not reachable by name (extract --salvage finds it as an orphan)", ino)
+			}
+		case ino != 0:
 			name := e[direntHeader : direntHeader+nameLen]
 			if ino > fsys.sb.InodesCount {
-				fsys.note(in.Ino, at(pos), fmt.Sprintf("directory entry %q points to inode %d beyond the inode count %d; skipped", name, ino, fsys.sb.InodesCount), nil)
+				if err == nil {
+					err = corrupt(in.Ino, at(pos), "directory entry", "%q points to inode %d beyond the inode count %d: skipped", name, ino, fsys.sb.InodesCount)
+				}
 			} else if !fn(name, ino, ft) {
 				return true, nil
 			}
 		}
 		pos += recLen
 	}
-	return false, nil
+	// err is the first entry skipped in this block, if any.
+	return false, err
 }
 
 // isFastSymlink reports whether a symlink's target is stored in i_block.

@@ -34,9 +34,9 @@ func badNamesFromFsck(t *testing.T) []string {
 		out = append(out, n)
 	}
 	sort.Strings(out)
-	// ext drops a directory entry with a zero-length name without a word
-	// (parseDirBlock skips name_len 0), so the extractor never sees it.
-	// Reported to the ext owner; the entry's inode is simply not reached.
+	// The entry with a zero-length name never reaches the extractor as a
+	// name: ext skips it and reports it as damage to the directory
+	// (TestHostileEmptyName checks that report).
 	if len(out) > 0 && out[0] == "" {
 		out = out[1:]
 	}
@@ -301,5 +301,35 @@ func TestAddForSalvage(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(filepath.Dir(dest), "escape")); err == nil {
 		t.Errorf("\"..\" escaped DEST")
+	}
+}
+
+// TestHostileEmptyName (issue 13.4): the entry with name_len 0 (inode 17 in
+// debugfs's listing, "zero-length name" in e2fsck's) is a reported loss in
+// the directory /, with the inode and the byte offset of the entry, never
+// a silent skip.
+func TestHostileEmptyName(t *testing.T) {
+	ls := string(fixturetest.Golden(t, "hostile-ext.ls"))
+	fsck := string(fixturetest.Golden(t, "hostile-ext.fsck"))
+	if !strings.Contains(ls, "/17/100644/0/0//8/") || !strings.Contains(fsck, "Entry '' in / (2) has a zero-length name") {
+		t.Fatalf("goldens do not show the empty name as inode 17 in /")
+	}
+	fsys, _ := openHostile(t)
+	rep, err := Run(context.Background(), fsys, []string{"/"}, filepath.Join(t.TempDir(), "dest"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range rep.Problems {
+		r := p.Reason()
+		if p.Path == "/" && strings.Contains(r, "inode 17 has an empty name") && strings.Contains(r, "at offset 0x") {
+			found = true
+		}
+	}
+	if !found || !rep.Partial() {
+		t.Errorf("no loss reported for the nameless inode 17 in /; problems:")
+		for _, p := range rep.Problems {
+			t.Log(p)
+		}
 	}
 }

@@ -34,21 +34,19 @@ func TestDamage(t *testing.T) {
 	drive(m, cmd)
 	drive(m, m.enterVolume())
 	drive(m, m.files.chdir("/docs", ""))
-	if m.files.err != nil {
-		t.Fatalf("/docs itself is intact, got %v", m.files.err)
+	// ghost points beyond the inode count: the reader skips it and says
+	// so with the directory's entries (a loss, issue 13.4), which the pane
+	// shows.
+	if m.files.err == nil || !strings.Contains(m.files.err.Error(), `"ghost" points to inode 4294967040`) {
+		t.Fatalf("/docs: err = %v; want the skipped entry ghost", m.files.err)
 	}
-	// ghost points beyond the inode count: the reader skips it with a
-	// note, which the pane shows.
 	want := []string{"baddir", "badfile", "ok.txt", "zz-after.txt"}
 	if got := m.Shown(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("shown %q, want %q", got, want)
 	}
 	scr := ansi.Strip(m.render())
 
-	if len(m.files.notes) != 1 || !strings.Contains(m.files.notes[0], "4294967040") {
-		t.Errorf("notes %q: want the skipped entry ghost", m.files.notes)
-	}
-	if !strings.Contains(scr, `! directory entry "ghost"`) || !strings.Contains(scr, "4294967040") {
+	if !strings.Contains(scr, `"ghost" points to inode 4294967040`) {
 		t.Errorf("the skipped entry ghost is not reported in the pane:\n%s", scr)
 	}
 	// badfile: the inode reads, its extent tree does not: the row says
