@@ -13,9 +13,10 @@ func BenchmarkDecrypt(b *testing.B) {
 		key  int
 		ss   int
 	}{
-		{"aes-xts-plain64", 64, 512}, {"aes-xts-plain64", 64, 4096}, {"aes-cbc-essiv:sha256", 32, 512},
+		{"aes-xts-plain64", 32, 4096}, {"aes-xts-plain64", 64, 4096}, {"aes-xts-plain64", 64, 512},
+		{"aes-cbc-essiv:sha256", 32, 512},
 	} {
-		b.Run(c.spec+"/"+itoa(int64(c.ss)), func(b *testing.B) {
+		b.Run(c.spec+"-"+itoa(int64(c.key*8))+"b/"+itoa(int64(c.ss)), func(b *testing.B) {
 			sc, err := newSectorCipher(c.spec, bytes.Repeat([]byte{5}, c.key))
 			if err != nil {
 				b.Fatal(err)

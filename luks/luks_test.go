@@ -152,3 +152,32 @@ func TestBadPrimaryUsesSecondary(t *testing.T) {
 		t.Errorf("undamaged header has notes %q", good.Notes)
 	}
 }
+
+// TestUnalignedReads: windows at odd offsets and lengths equal the same
+// bytes of one whole read (the bounce-buffer path against the in-place one).
+func TestUnalignedReads(t *testing.T) {
+	for _, name := range []string{"luks1-essiv-lvm", "luks2-argon2i-4k"} {
+		h, _ := openFixture(t, name)
+		v, err := h.Unlock(fixturetest.Golden(t, "luks.pass"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := make([]byte, v.Size())
+		if n, err := v.ReadAt(all, 0); n != len(all) || (err != nil && err != io.EOF) {
+			t.Fatalf("%s: whole read %d: %v", name, n, err)
+		}
+		for _, w := range [][2]int64{{1, 1}, {511, 2}, {4095, 4098}, {12345, 77777}, {v.Size() - 3, 3}, {v.Size() - 5000, 5000}, {0, 3<<20 + 7}} {
+			b := make([]byte, w[1])
+			n, err := v.ReadAt(b, w[0])
+			if n != len(b) || (err != nil && err != io.EOF) {
+				t.Fatalf("%s: read %v: %d, %v", name, w, n, err)
+			}
+			if !bytes.Equal(b, all[w[0]:w[0]+w[1]]) {
+				t.Errorf("%s: window %v differs", name, w)
+			}
+		}
+		if _, err := v.ReadAt(make([]byte, 10), v.Size()); err != io.EOF {
+			t.Errorf("%s: read at the end: %v", name, err)
+		}
+	}
+}
