@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# bench/mount.sh: imgtool mount against its peer and against itself.
+#
+#  1. Mount to the first ls of the demo (dom0.img, the nested Xen disk):
+#     `imgtool mount dom0.img MNT` started, then `ls MNT` answered;
+#     median of N (default 11). Interleaved with guestmount -a dom0.img
+#     -m /dev/VolGroup00/LogVol00 --ro (libguestfs boots its appliance),
+#     G runs (default 3; 0 skips it).
+#  2. A large file read through the mount (cat MNT/big) against
+#     `imgtool cat IMG /big`: 512 MiB of random data in an ext4 image,
+#     median of R (default 5) runs each, interleaved; a fresh mount per run
+#     so the kernel's page cache of the FUSE file is cold, the image file
+#     itself warm for both.
+# Run from the repository root as root: bash bench/mount.sh
+set -euo pipefail
+N=${N:-11}
+G=${G:-3}
+R=${R:-5}
+W=${XBENCH:-/tmp/xbench}
+mkdir -p "$W"
+CGO_ENABLED=0 go build -o "$W/imgtool" ./cmd/imgtool
+IMG=$W/dom0.img
+[ -f "$IMG" ] || xz -dc fixtures/images/dom0.img.xz > "$IMG"
+MNT=$(mktemp -d /tmp/mount-bench.XXXXXX)
+cleanup() {
+	mountpoint -q "$MNT" && fusermount3 -u -z "$MNT" || true
+	rmdir "$MNT" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+now() { date +%s%N; }
+median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m}'; }
+
+echo "load: $(uptime)"
+
+# --- 1. mount to first ls --------------------------------------------------
+: > "$W/mount-imgtool.ms"
+: > "$W/mount-guestmount.ms"
+for i in $(seq 1 "$N"); do
+	t0=$(now)
+	"$W/imgtool" mount "$IMG" "$MNT" 2>/dev/null &
+	pid=$!
+	until mountpoint -q "$MNT"; do :; done
+	ls "$MNT" >/dev/null
+	t1=$(now)
+	echo "scale=1; ($t1 - $t0) / 1000000" | bc >> "$W/mount-imgtool.ms"
+	kill -TERM $pid
+	wait $pid
+	if [ "$i" -le "$G" ] && command -v guestmount >/dev/null; then
+		t0=$(now)
+		LIBGUESTFS_BACKEND=direct guestmount --format=raw -a "$IMG" -m /dev/VolGroup00/LogVol00 --ro "$MNT"
+		ls "$MNT" >/dev/null
+		t1=$(now)
+		echo "scale=1; ($t1 - $t0) / 1000000" | bc >> "$W/mount-guestmount.ms"
+		guestunmount "$MNT"
+	fi
+done
+a=$(median < "$W/mount-imgtool.ms")
+echo "mount to first ls, imgtool:    median $a ms of $N ($(tr '\n' ' ' < "$W/mount-imgtool.ms"))"
+if [ -s "$W/mount-guestmount.ms" ]; then
+	b=$(median < "$W/mount-guestmount.ms")
+	echo "mount to first ls, guestmount: median $b ms of $(wc -l < "$W/mount-guestmount.ms") ($(tr '\n' ' ' < "$W/mount-guestmount.ms"))"
+	echo "ratio guestmount/imgtool: $(echo "scale=1; $b / $a" | bc)"
+fi
+
+# --- 2. large file throughput -----------------------------------------------
+BIG=$W/bigfile.img
+if [ ! -f "$BIG" ]; then
+	mkdir -p "$W/bigsrc"
+	head -c $((512 * 1024 * 1024)) /dev/urandom > "$W/bigsrc/big"
+	mke2fs -q -F -t ext4 -d "$W/bigsrc" "$BIG" 600M
+	rm -rf "$W/bigsrc"
+fi
+cat "$BIG" > /dev/null # the image warm in the page cache for both
+: > "$W/read-mount.s"
+: > "$W/read-cat.s"
+for i in $(seq 1 "$R"); do
+	"$W/imgtool" mount "$BIG" "$MNT" 2>/dev/null &
+	pid=$!
+	until mountpoint -q "$MNT"; do sleep 0.01; done
+	t0=$(now)
+	cat "$MNT/big" > /dev/null
+	t1=$(now)
+	echo "scale=3; ($t1 - $t0) / 1000000000" | bc >> "$W/read-mount.s"
+	kill -TERM $pid
+	wait $pid
+	t0=$(now)
+	"$W/imgtool" cat "$BIG" /big > /dev/null
+	t1=$(now)
+	echo "scale=3; ($t1 - $t0) / 1000000000" | bc >> "$W/read-cat.s"
+done
+m=$(median < "$W/read-mount.s")
+c=$(median < "$W/read-cat.s")
+echo "512 MiB through the mount: median $m s ($(echo "scale=0; 512 / $m" | bc) MiB/s)"
+echo "512 MiB by imgtool cat:    median $c s ($(echo "scale=0; 512 / $c" | bc) MiB/s)"
+echo "mount throughput / cat throughput: $(echo "scale=2; $c / $m" | bc)"
+echo "load: $(uptime)"
