@@ -26,6 +26,9 @@ type Options struct {
 	// NoJournal shows filesystems as they are on disk: a journal that
 	// needs recovery is not replayed (browsing, x and S alike).
 	NoJournal bool
+	// OSLabels names the operating system found on a disk, by the disk's
+	// address ("VolGroup00/domu1": "CentOS 5.8 (www1)"), shown on its row.
+	OSLabels map[string]string
 }
 
 // pane identifies who has the keyboard.
@@ -75,7 +78,7 @@ func New(t *inspect.Tree, opts Options) *Model {
 		keys:   defaultKeys(),
 		st:     defaultStyles(),
 		help:   help.New(),
-		vols:   newVolumesPane(t),
+		vols:   newVolumesPane(t, opts.OSLabels),
 		files:  newFilesPane(),
 		prev:   newPreviewPane(),
 		ex:     newExtractPane(opts.Dest, opts.SalvageDest, opts.NoJournal),

@@ -14,6 +14,7 @@ import (
 type volRow struct {
 	v     *inspect.Volume
 	depth int
+	os    string // the guest OS on this disk ("CentOS 5.8 (www1)"), Options.OSLabels
 }
 
 // volumesPane lists the inspect tree, flattened depth-first. It never
@@ -23,11 +24,11 @@ type volumesPane struct {
 	cursor, top int
 }
 
-func newVolumesPane(t *inspect.Tree) volumesPane {
+func newVolumesPane(t *inspect.Tree, osLabels map[string]string) volumesPane {
 	var p volumesPane
 	var walk func(v *inspect.Volume, d int)
 	walk = func(v *inspect.Volume, d int) {
-		p.rows = append(p.rows, volRow{v, d})
+		p.rows = append(p.rows, volRow{v, d, osLabels[v.Address]})
 		for _, c := range v.Children {
 			walk(c, d+1)
 		}
@@ -151,6 +152,15 @@ func volBadge(v *inspect.Volume) (badge, warn string) {
 	return badge, warn
 }
 
+// badge is volBadge with the OS found on the disk in front.
+func (r volRow) badge() (badge, warn string) {
+	badge, warn = volBadge(r.v)
+	if r.os != "" {
+		badge = safeName(r.os) + " · " + badge
+	}
+	return badge, warn
+}
+
 // naturalWidth is the width the volumes pane needs to show every row
 // whole; compact counts names only.
 func (p *volumesPane) naturalWidth(compact bool) int {
@@ -160,7 +170,7 @@ func (p *volumesPane) naturalWidth(compact bool) int {
 		if compact {
 			n += 2 // room for a "!"
 		} else {
-			b, _ := volBadge(r.v)
+			b, _ := r.badge()
 			n += lipgloss.Width(b) + 1
 		}
 		w = max(w, n)
@@ -178,7 +188,7 @@ func (m *Model) viewVolumes(w, h int, focused, compact bool) []string {
 	for i := p.top; i < len(p.rows) && len(lines) < h; i++ {
 		r := p.rows[i]
 		v := r.v
-		badge, warn := volBadge(v)
+		badge, warn := r.badge()
 		if compact {
 			badge = ""
 			if warn != "" {

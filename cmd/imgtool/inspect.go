@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/osinspect"
 	"github.com/spf13/cobra"
 )
 
@@ -39,10 +40,12 @@ With no IMAGE, the embedded demo image is shown.`,
 				return err
 			}
 			defer s.Close()
+			oses := osinspect.Inspect(s.tree, openerFor(&f))
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), s.tree)
+				return writeJSON(cmd.OutOrStdout(), inspectJSON{Tree: s.tree, OS: oses})
 			}
 			printTree(cmd.OutOrStdout(), s.tree)
+			printOS(cmd.OutOrStdout(), oses)
 			return nil
 		},
 	}

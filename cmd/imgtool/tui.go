@@ -42,7 +42,8 @@ With no IMAGE, the embedded demo image is shown.`,
 			if s.demo {
 				title = fixtures.DemoName
 			}
-			m := tui.New(s.tree, tui.Options{Title: title, Dest: dest, SalvageDest: salvageDest, Open: open, NoJournal: f.noJournal})
+			m := tui.New(s.tree, tui.Options{Title: title, Dest: dest, SalvageDest: salvageDest, Open: open, NoJournal: f.noJournal,
+				OSLabels: osLabels(s.tree, &f)})
 			_, err = tea.NewProgram(m, tea.WithContext(cmd.Context())).Run()
 			return err
 		},
