@@ -501,4 +501,3 @@ func TestMountGuest(t *testing.T) {
 	}
 	m.stop(t, "SIGTERM")
 }
-
