@@ -315,7 +315,7 @@ func TestHostileEmptyName(t *testing.T) {
 		t.Fatalf("goldens do not show the empty name as inode 17 in /")
 	}
 	fsys, _ := openHostile(t)
-	rep, err := Run(context.Background(), fsys, []string{"/"}, filepath.Join(t.TempDir(), "dest"), Options{})
+	rep, err := Run(context.Background(), ext.NewVFS(fsys), []string{"/"}, filepath.Join(t.TempDir(), "dest"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
