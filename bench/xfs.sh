@@ -9,6 +9,13 @@
 # wrong against the mounted image (type, mode, owner, mtime ns, target).
 #
 # Usage: bench/xfs.sh [N]   (default 5; root: loop mounts, owners)
+#
+# Result 2026-12-05, Debian 12, 2 cores shared with ~8 helpers' builds and
+# fuzzers (load average 32 on 2 cores: wall times are inflated, CPU time is
+# the steadier number), /usr/share = 805 MB in 59,647 entries, 2.0 GB image:
+#   N=3: imgtool xfs reader wall 5.65 s, cpu 1.71 s, peak RSS 20 MB |
+#        kernel mount + cp -a (warm) wall 14.91 s, cpu 1.90 s |
+#        ratio wall 0.38, cpu 0.90 | entries differing: imgtool 0, cp -a 0
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-5}
