@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/osinspect"
 	"github.com/imgtool/imgtool/vfs"
 	"github.com/spf13/cobra"
 )
@@ -27,6 +28,8 @@ type fsHandle struct {
 	// shown is how many of the filesystem's notes were printed when it
 	// was opened (extract prints the rest at the end).
 	shown int
+	// guest: fs is the guest view of the OS rooted at vol (VOL:@/path).
+	guest bool
 }
 
 // shownIno is the inode number to print: the filesystem's when it has
@@ -54,6 +57,9 @@ func (h *fsHandle) Close() { h.sess.Close() }
 // where names a path for messages: "VOL:/path" (the volume's address,
 // even when the user gave a bare /path).
 func (h *fsHandle) where(p string) string {
+	if h.guest {
+		return h.vol.Address + ":@" + showName(p)
+	}
 	if h.vol.Address == "" {
 		return showName(p)
 	}
@@ -74,6 +80,9 @@ func (h *fsHandle) errAt(p string, err error) error {
 // volume-level notes of the open (the journal replay) are logged; a stale
 // view is said on stderr.
 func openFS(cmd *cobra.Command, image, spec string, f *imageFlags) (*fsHandle, error) {
+	if gvol, gp, ok := osinspect.SplitGuestSpec(spec); ok {
+		return openGuest(cmd, image, gvol, gp, f)
+	}
 	volAddr, p, err := inspect.SplitFileSpec(spec)
 	if err != nil {
 		return nil, usageErrorf("%v", err)

@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/imgtool/imgtool/inspect"
 	"github.com/imgtool/imgtool/osinspect"
+	"github.com/spf13/cobra"
 )
 
 // inspectJSON is `inspect --json`: the tree, plus the operating systems
@@ -70,4 +72,38 @@ func osLabels(t *inspect.Tree, f *imageFlags) map[string]string {
 		}
 	}
 	return out
+}
+
+// openGuest opens the guest view "VOL:@/path": the OS whose root is VOL
+// or below it, with its fstab applied. fstab lines that could not be
+// attached are said on stderr (they change what the guest view shows);
+// the rest of the notes are logged.
+func openGuest(cmd *cobra.Command, image, vol, p string, f *imageFlags) (*fsHandle, error) {
+	s, err := openImages(cmd, image, f, false)
+	if err != nil {
+		return nil, err
+	}
+	open := openerFor(f)
+	o, err := findOS(s.tree, vol, open)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	g, err := o.Guest(open, nil)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	for _, n := range o.Notes {
+		fmt.Fprintf(cmd.ErrOrStderr(), "imgtool: %s:@: %s\n", o.Root, n)
+	}
+	notes := g.Notes()
+	for _, n := range notes {
+		if n.Stale {
+			fmt.Fprintf(cmd.ErrOrStderr(), "imgtool: %s:@: %s\n", o.Root, n)
+		} else {
+			slog.Info(n.String(), "guest", o.Root+":@")
+		}
+	}
+	return &fsHandle{sess: s, vol: o.RootVolume(), fs: g, caps: g.Info().Caps, path: p, shown: len(notes), guest: true}, nil
 }
