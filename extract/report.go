@@ -2,6 +2,7 @@ package extract
 
 import (
 	"fmt"
+	"github.com/imgtool/imgtool/termsafe"
 	"strings"
 	"sync"
 	"time"
@@ -163,13 +164,7 @@ func HumanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", f, "KMGTPE"[i])
 }
 
-// quotePath shows a path Go-quoted when it holds bytes that would mislead
-// on a terminal (control characters, invalid UTF-8, a NUL).
-func quotePath(p string) string {
-	for _, r := range p {
-		if r < 0x20 || r == 0x7f || r == 0xfffd {
-			return fmt.Sprintf("%q", p)
-		}
-	}
-	return p
-}
+// quotePath shows a path as termsafe.Quote does (the one rule for names on
+// a terminal: controls, C1 CSI, bidi characters and invalid UTF-8 are
+// escaped, and the path is then quoted).
+func quotePath(p string) string { return termsafe.Quote(p) }

@@ -2,11 +2,10 @@ package tui
 
 import (
 	"fmt"
+	"github.com/imgtool/imgtool/termsafe"
 	"io/fs"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -115,20 +114,8 @@ func fitLeft(s string, w int) string {
 // safeName makes a file name printable on one terminal line: control
 // characters (a damaged or hostile directory may hold any byte but / and
 // NUL) are shown as Go escapes so they cannot move the cursor.
-func safeName(s string) string {
-	clean := true
-	for _, r := range s {
-		// Controls move the cursor; format characters (bidi overrides,
-		// prepended marks like U+0604) reorder or merge cells; U+FFFD
-		// stands for invalid UTF-8. All are shown escaped.
-		if r == utf8.RuneError || !unicode.IsGraphic(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	q := fmt.Sprintf("%q", s)
-	return q[1 : len(q)-1]
-}
+//
+// It is termsafe.Quote, the rule the CLI, the reports and the errors use
+// too: controls (C0, C1 with CSI), bidi and other format characters and
+// invalid UTF-8 are escaped, and an escaped name is shown in quotes.
+func safeName(s string) string { return termsafe.Quote(s) }

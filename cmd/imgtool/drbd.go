@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/imgtool/imgtool/termsafe"
 	"io"
 	"os"
 	"strings"
@@ -216,7 +217,7 @@ func drbdJSON(m *drbd.Metadata) map[string]any {
 // decompressProgress returns an image.Options.Progress callback that draws a bar
 // on w when w is a terminal, and nil (quiet) otherwise.
 func decompressProgress(w io.Writer, name string) func(done, total int64) {
-	f, ok := w.(*os.File)
+	f, ok := termsafe.Unwrap(w).(*os.File)
 	if !ok {
 		return nil
 	}

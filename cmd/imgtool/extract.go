@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/imgtool/imgtool/termsafe"
 	"io"
 	"os"
 	"os/signal"
@@ -240,7 +241,7 @@ func writeReport(file string, h *fsHandle, rep *extract.Report) error {
 
 // isTerminal reports whether w is a terminal (TCGETS succeeds).
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := termsafe.Unwrap(w).(*os.File)
 	if !ok {
 		return false
 	}

@@ -3,13 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/imgtool/imgtool/termsafe"
 	"io/fs"
 	"log/slog"
 	"path"
-	"strconv"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/imgtool/imgtool/inspect"
 	"github.com/imgtool/imgtool/osinspect"
@@ -181,17 +179,7 @@ func typeName(mode uint32) string {
 // showName makes a name from a guest filesystem safe to print on a
 // terminal: names with control characters or invalid UTF-8 are shown
 // Go-quoted, so a hostile name cannot move the cursor or fake a line.
-func showName(s string) string {
-	if !utf8.ValidString(s) {
-		return strconv.Quote(s)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) || r == utf8.RuneError {
-			return strconv.Quote(s)
-		}
-	}
-	return s
-}
+func showName(s string) string { return termsafe.Quote(s) }
 
 // timeJSON is RFC 3339 with nanoseconds, in UTC.
 func timeJSON(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

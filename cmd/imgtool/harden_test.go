@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,5 +21,50 @@ func TestEmptyNameIsALoss(t *testing.T) {
 	_, errs, code = imgtool(t, "extract", img, "/", filepath.Join(t.TempDir(), "out"))
 	if code != exitPartial || !strings.Contains(errs, "inode 17 has an empty name") {
 		t.Errorf("extract: exit %d, stderr %q; want 3 and the skipped inode 17", code, errs)
+	}
+}
+
+// TestTerminalSafeNames (issue 13.5): names holding ESC[2J, a 0x9B byte,
+// U+009B and U+202E reach neither stdout (ls) nor stderr (extract's
+// errors and report) as they are: one rule (termsafe) escapes them.
+func TestTerminalSafeNames(t *testing.T) {
+	if _, err := exec.LookPath("mke2fs"); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "src")
+	os.Mkdir(src, 0o755)
+	names := []string{"clear\x1b[2J", "csi\x9b31m", "csi\u009b32m", "evil\u202etxt.exe"}
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(src, n), []byte("x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := filepath.Join(t.TempDir(), "names.img")
+	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-d", src, img, "4M").CombinedOutput(); err != nil {
+		t.Fatalf("mke2fs: %v\n%s", err, out)
+	}
+	bad := func(s string) bool {
+		return strings.ContainsAny(s, "\x1b\u009b\u202e") || strings.Contains(s, "\x9b")
+	}
+	out, errs, code := imgtool(t, "ls", "-l", img, "/")
+	if code != exitOK || bad(out) || bad(errs) {
+		t.Errorf("ls: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	for _, want := range []string{`"clear\x1b[2J"`, `"csi\x9b31m"`, `"csi\u009b32m"`, `"evil\u202etxt.exe"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ls does not show %s; got\n%s", want, out)
+		}
+	}
+	// Extract twice into the same DEST: the second run refuses every file
+	// by name (it exists), on stderr.
+	dest := filepath.Join(t.TempDir(), "out")
+	imgtool(t, "extract", img, "/", dest)
+	_, errs, code = imgtool(t, "extract", img, "/", dest)
+	if code != exitPartial || bad(errs) || !strings.Contains(errs, `evil\u202etxt.exe`) {
+		t.Errorf("extract again: exit %d, stderr %q", code, errs)
+	}
+	_, errs, _ = imgtool(t, "stat", img, "/nope\x1b[2J\u202e")
+	if bad(errs) || !strings.Contains(errs, `\x1b[2J`) {
+		t.Errorf("stat of a missing hostile name: stderr %q", errs)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/imgtool/imgtool/termsafe"
 	"io"
 	"log/slog"
 
@@ -82,6 +83,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // runWithStdin is run with stdin (nil: the process's).
 func runWithStdin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// Everything on stderr — errors, reports, notes, logs — may embed a
+	// name from the image: escape what a terminal would obey (termsafe).
+	stderr = termsafe.Writer(stderr)
 	root, _ := newRoot(stdout, stderr)
 	if stdin != nil {
 		root.SetIn(stdin)
