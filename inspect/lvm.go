@@ -117,6 +117,13 @@ func (b *builder) addVG(parent *Volume, g *vgGroup, depth int) *Volume {
 		}
 		c.LV.Readable = true
 		c.r = r
+		if sts, err := lv.RaidStatus(); err == nil {
+			for _, st := range sts {
+				for _, line := range st.Summary() {
+					c.addNote("%s", line)
+				}
+			}
+		}
 		c.Image, c.Offset = b.locate(r, lv.Size)
 		b.level(c, depth+1)
 	}

@@ -34,10 +34,17 @@
 // point-in-time view: COW chunk where dm-snapshot's persistent exception
 // store has an exception, else the origin; LV.Snapshot reports the COW
 // header's valid flag), and "thin" (through the pool's dm-thin metadata;
-// unmapped blocks read as zeros). "zero" reads zeros. Everything else
-// (raid4/5/6/10, raid0_meta with reshape, cache, writecache, vdo,
-// integrity, a thin-pool itself) fails with an error wrapping
-// ErrNotReadable, never a silent misread. Readers of linear, striped and
+// unmapped blocks read as zeros). raid4, raid5_{ls,rs,la,ra,n},
+// raid6_{zr,nr,nc,n_6,ls_6,rs_6,la_6,ra_6,0_6} and raid10 (near, 2 copies)
+// read through package raid: data chunks straight from their rimage
+// sub-LVs, and chunks of members that sit on a missing PV, are marked
+// failed in the freshest rmeta dm-raid superblock, or lie above a rebuild's
+// recovery offset, rebuilt from P (and Q) or the other copy. LV.RaidStatus
+// reports that state and LV.CheckParity recomputes every stripe's parity,
+// naming bad stripes with PV and image offsets. A reshape in progress is
+// refused. "zero" reads zeros. Everything else (raid0_meta with reshape,
+// cache, writecache, vdo, integrity, a thin-pool itself) fails with an
+// error wrapping ErrNotReadable, never a silent misread. Readers of linear, striped and
 // raid0 LVs implement image.Mapper so image.Resolve can turn an LV offset
 // into an offset in the outermost image file.
 //

@@ -28,7 +28,7 @@ type LV struct {
 }
 
 // ErrNotReadable is wrapped by Open for segment types imgtool cannot read
-// (yet): raid4/5/6/10, cache, writecache, vdo, integrity, ...
+// (yet): cache, writecache, vdo, integrity, ...
 var ErrNotReadable = errors.New("segment type not readable")
 
 // MissingPVError is returned by reads that touch extents on a missing PV.
@@ -47,7 +47,9 @@ func (e *MissingPVError) Error() string {
 const maxLVDepth = 8
 
 // Open returns a reader of the LV's content as a user of /dev/VG/LV sees it:
-// linear, striped, raid0 and raid1/mirror LVs read their data; the visible
+// linear, striped, raid0 and raid1/mirror LVs read their data; raid4/5/6/10
+// LVs read their data chunks and rebuild those of missing or failed members
+// from parity or a copy; the visible
 // LV of a snapshot reads the snapshot's point-in-time view (origin plus COW
 // exceptions); a thin LV reads through its pool's mappings, with unmapped
 // blocks as zeros. Readers of linear/striped/raid0 LVs implement
@@ -241,6 +243,8 @@ func (lv *LV) segReader(s *Segment, depth int) (segReader, error) {
 		return lv.stripedReader(s, depth, s.DataOffset)
 	case "raid1", "mirror":
 		return lv.mirrorReader(s, depth)
+	case "raid10":
+		return lv.raidReader(s, depth)
 	case "zero":
 		return zeroSeg{}, nil
 	case "error":
@@ -252,6 +256,9 @@ func (lv *LV) segReader(s *Segment, depth int) (segReader, error) {
 	case "thin-pool":
 		return nil, fmt.Errorf("%w: a thin pool has no content of its own; read its thin LVs", ErrNotReadable)
 	default:
+		if isParityRaid(s.Type) {
+			return lv.raidReader(s, depth)
+		}
 		return nil, fmt.Errorf("%w: %s", ErrNotReadable, s.Type)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -39,7 +40,11 @@ file is written sparsely (all-zero blocks become holes).`,
 			}
 			r := v.Reader()
 			if r == nil {
-				return fmt.Errorf("volume %s: no bytes to read (%s)", v.DisplayAddress(), v.Kind)
+				why := ""
+				if len(v.Notes) > 0 {
+					why = ": " + strings.Join(v.Notes, "; ")
+				}
+				return fmt.Errorf("volume %s: no bytes to read (%s)%s", v.DisplayAddress(), v.Kind, why)
 			}
 			src := io.NewSectionReader(r, 0, r.Size())
 			if out == "" || out == "-" {
