@@ -108,12 +108,19 @@ type (
 
 // openFSCmd opens the ext filesystem of a volume (which may read backup
 // superblocks, so it is not done in Update).
-func openFSCmd(v *inspect.Volume, noJournal bool) tea.Cmd {
+func openFSCmd(v *inspect.Volume, noJournal bool, open func(*inspect.Volume) (vfs.FS, error)) tea.Cmd {
 	return func() tea.Msg {
 		// The same opening as the CLI: a journal that needs recovery is
 		// replayed in memory, so the files are those a mount would show
-		// (unless --no-journal).
-		fsys, err := v.OpenFS(vfs.OpenOptions{NoJournal: noJournal})
+		// (unless --no-journal). Options.OpenFS may show another view
+		// (the guest view of an OS root).
+		var fsys vfs.FS
+		var err error
+		if open != nil {
+			fsys, err = open(v)
+		} else {
+			fsys, err = v.OpenFS(vfs.OpenOptions{NoJournal: noJournal})
+		}
 		if err != nil {
 			return fsOpenedMsg{vol: v, err: err}
 		}

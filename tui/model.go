@@ -29,6 +29,10 @@ type Options struct {
 	// OSLabels names the operating system found on a disk, by the disk's
 	// address ("VolGroup00/domu1": "CentOS 5.8 (www1)"), shown on its row.
 	OSLabels map[string]string
+	// OpenFS, when set, opens a volume's files instead of
+	// Volume.OpenFS: imgtool tui --open VOL:@ shows the guest view (the
+	// OS with its fstab applied) when its root volume is entered.
+	OpenFS func(v *inspect.Volume) (vfs.FS, error)
 }
 
 // pane identifies who has the keyboard.
@@ -394,7 +398,7 @@ func (m *Model) enterVolume() tea.Cmd {
 	m.files.loading = true
 	m.files.dir = "/"
 	m.prev.clear()
-	return openFSCmd(v, m.opts.NoJournal)
+	return openFSCmd(v, m.opts.NoJournal, m.opts.OpenFS)
 }
 
 func (m *Model) filesKey(k tea.KeyPressMsg) tea.Cmd {

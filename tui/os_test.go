@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,5 +53,47 @@ func TestOSRow(t *testing.T) {
 				t.Errorf("no row %q:\n%s", c.row, screen(t, tm))
 			}
 		})
+	}
+}
+
+// imgtool tui --open VOL:@ enters the OS root as the guest sees it: /home
+// of the CentOS 5 guest lists alice and bob, who live on their own LV
+// (LogVol02), not on the root LV whose /home is an empty mount point.
+func TestGuestViewInTUI(t *testing.T) {
+	tree := openTree(t, "os-centos5")
+	open := func(v *inspect.Volume) (vfs.FS, error) { return v.OpenFS(vfs.OpenOptions{}) }
+	oses := osinspect.Inspect(tree, open)
+	if len(oses) != 1 {
+		t.Fatalf("%d OSes", len(oses))
+	}
+	g, err := oses[0].Guest(open, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := oses[0].RootVolume()
+	m := New(tree, Options{Title: "os-centos5", Open: root.Address, OpenFS: func(v *inspect.Volume) (vfs.FS, error) {
+		if v == root {
+			return g, nil
+		}
+		return open(v)
+	}})
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(120, 30),
+		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
+	waitModel(t, tm, "guest root listing", func(m *Model) bool {
+		v, d := m.Dir()
+		return v == root.Address && d == "/" && idle(m) && len(m.Shown()) > 0
+	})
+	tm.Type("/home")
+	tm.Send(kEnter)
+	waitModel(t, tm, "cursor on home", func(m *Model) bool { return m.Current() == "home" })
+	tm.Send(kEnter)
+	waitModel(t, tm, "/home listing", func(m *Model) bool {
+		_, d := m.Dir()
+		return d == "/home" && idle(m) && len(m.Shown()) > 0
+	})
+	ch := make(chan []string, 1)
+	tm.Send(funcMsg(func(m *Model) { ch <- slices.Clone(m.Shown()) }))
+	if got := strings.Join(<-ch, " "); got != "alice bob lost+found" {
+		t.Errorf("/home in the guest view: %s", got)
 	}
 }

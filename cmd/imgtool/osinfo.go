@@ -107,3 +107,17 @@ func openGuest(cmd *cobra.Command, image, vol, p string, f *imageFlags) (*fsHand
 	}
 	return &fsHandle{sess: s, vol: o.RootVolume(), fs: g, caps: g.Info().Caps, path: p, shown: len(notes), guest: true}, nil
 }
+
+// guestView opens the guest view of the OS under vol (as VOL:@).
+func guestView(t *inspect.Tree, vol string, f *imageFlags) (*osinspect.Guest, *inspect.Volume, error) {
+	open := openerFor(f)
+	o, err := findOS(t, vol, open)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := o.Guest(open, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return g, o.RootVolume(), nil
+}

@@ -3,7 +3,10 @@ package main
 import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/imgtool/imgtool/fixtures"
+	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/osinspect"
 	"github.com/imgtool/imgtool/tui"
+	"github.com/imgtool/imgtool/vfs"
 	"github.com/spf13/cobra"
 )
 
@@ -25,6 +28,7 @@ selected volume, as 'imgtool extract --salvage' does (unreachable inodes into
 With no IMAGE, the embedded demo image is shown.`,
 		Example: `  imgtool tui disk.img
   imgtool tui /dev/VolGroup00/domu1-snap --open VolGroup00/LogVol00
+  imgtool tui dom0.img --open VolGroup00/domu1:@      # the guest's own view (/boot, /home mounted)
   imgtool tui                       # the demo image`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -42,14 +46,30 @@ With no IMAGE, the embedded demo image is shown.`,
 			if s.demo {
 				title = fixtures.DemoName
 			}
-			m := tui.New(s.tree, tui.Options{Title: title, Dest: dest, SalvageDest: salvageDest, Open: open, NoJournal: f.noJournal,
-				OSLabels: osLabels(s.tree, &f)})
+			opts := tui.Options{Title: title, Dest: dest, SalvageDest: salvageDest, Open: open, NoJournal: f.noJournal,
+				OSLabels: osLabels(s.tree, &f)}
+			if gvol, _, ok := osinspect.SplitGuestSpec(open); ok {
+				// --open VOL:@: the OS's root volume, shown as the guest
+				// sees it (its fstab applied).
+				g, root, err := guestView(s.tree, gvol, &f)
+				if err != nil {
+					return err
+				}
+				opts.Open = root.Address
+				opts.OpenFS = func(v *inspect.Volume) (vfs.FS, error) {
+					if v == root {
+						return g, nil
+					}
+					return v.OpenFS(vfs.OpenOptions{NoJournal: f.noJournal})
+				}
+			}
+			m := tui.New(s.tree, opts)
 			_, err = tea.NewProgram(m, tea.WithContext(cmd.Context())).Run()
 			return err
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&open, "open", "", "volume address to open at start (e.g. VolGroup00/LogVol00)")
+	cmd.Flags().StringVar(&open, "open", "", "volume address to open at start (e.g. VolGroup00/LogVol00), or VOL:@ for the guest OS under VOL with its fstab applied")
 	cmd.Flags().StringVar(&dest, "dest", "./imgtool-extract", "default destination offered by x")
 	cmd.Flags().StringVar(&salvageDest, "salvage-dest", "./imgtool-salvage", "default destination offered by S (salvage the whole volume)")
 	return cmd
