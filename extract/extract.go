@@ -34,6 +34,14 @@ type Options struct {
 	// without it they are reported as lost. FIFOs and sockets are always
 	// created.
 	Devices bool
+	// NoSetuid clears the setuid and setgid bits of everything extracted
+	// (the sticky bit stays), so that a file from an untrusted image does
+	// not become a set-id program on the host.
+	NoSetuid bool
+	// NoDevices leaves character and block device nodes out even as root
+	// (each one is reported as refused): a node from an untrusted image
+	// can name any device of the host, such as its disks.
+	NoDevices bool
 	// Workers is the number of goroutines copying file contents to disk
 	// (0: 2). The walk itself is one goroutine. Ignored for tar.
 	Workers int
@@ -265,6 +273,15 @@ func (x *Extractor) add(ctx context.Context, names []string, src string, ino vfs
 		}
 	}
 	in = x.defaults(in)
+	if x.opts.NoDevices && (in.Type() == vfs.ModeChar || in.Type() == vfs.ModeBlock) {
+		x.problem(src, ino, Refused, errors.New("device node not created (--no-devices/--safe)"))
+		return nil, nil
+	}
+	if x.opts.NoSetuid && in.Mode&0o6000 != 0 {
+		c := *in
+		c.Mode &^= 0o6000
+		in = &c
+	}
 	var err error
 	counted := true
 	switch in.Type() {

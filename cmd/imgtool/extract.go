@@ -29,6 +29,15 @@ type extractFlags struct {
 	report       string
 	noProgress   bool
 	salvage      bool
+	noDevices    bool
+	noSetuid     bool
+	safe         bool
+}
+
+// safety applies --safe, --no-devices and --no-setuid to o.
+func (xf *extractFlags) safety(o *extract.Options) {
+	o.NoDevices = xf.noDevices || xf.safe
+	o.NoSetuid = xf.noSetuid || xf.safe
 }
 
 func newExtractCmd(g *globalFlags) *cobra.Command {
@@ -53,6 +62,13 @@ names and names with NUL are refused; symlinks are created as symlinks and
 never followed while extracting (entries are created relative to directory
 file descriptors with O_NOFOLLOW); existing files are kept unless --force
 (directories are merged, never replaced).
+
+The default is tar-like: as root, device nodes are created and setuid and
+setgid bits are kept. For an untrusted image use --safe, which is
+--no-devices (character and block devices are not created; each is listed
+as refused, so the exit code is 3) plus --no-setuid (setuid and setgid bits
+are cleared on every file and directory; the sticky bit stays). Both apply
+to --tar too.
 
 Ownership is always numeric: user and group names from a guest mean nothing
 on this host. --numeric-owner is accepted for tar compatibility and changes
@@ -90,6 +106,9 @@ symlinks. No xattrs are read from these formats.`,
 	fl.BoolVar(&xf.force, "force", false, "replace existing files in DEST (never directories)")
 	fl.IntVar(&xf.workers, "workers", 2, "goroutines copying file contents")
 	fl.StringVar(&xf.report, "report", "", "also write the report as JSON to FILE")
+	fl.BoolVar(&xf.noDevices, "no-devices", false, "do not create character or block device nodes, even as root (each is reported)")
+	fl.BoolVar(&xf.noSetuid, "no-setuid", false, "clear setuid and setgid bits on everything extracted")
+	fl.BoolVar(&xf.safe, "safe", false, "for untrusted images, especially as root: --no-devices and --no-setuid")
 	fl.BoolVar(&xf.noProgress, "no-progress", false, "no progress line even on a terminal")
 	fl.BoolVar(&xf.salvage, "salvage", false, "rescue a damaged ext filesystem: whole tree read tolerantly, unreachable inodes into DEST/#orphans, salvage-report.json")
 	return cmd
@@ -115,6 +134,7 @@ func runExtract(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 		Devices: root,
 		Workers: xf.workers,
 	}
+	xf.safety(&opts)
 	stderr := cmd.ErrOrStderr()
 	var bar *progressBar
 	if !xf.noProgress && isTerminal(stderr) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/tar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
+	"golang.org/x/sys/unix"
 )
 
 // TestEmptyNameIsALoss (issue 13.4): the hostile-ext entry with name_len 0
@@ -66,5 +68,69 @@ func TestTerminalSafeNames(t *testing.T) {
 	_, errs, _ = imgtool(t, "stat", img, "/nope\x1b[2J\u202e")
 	if bad(errs) || !strings.Contains(errs, `\x1b[2J`) {
 		t.Errorf("stat of a missing hostile name: stderr %q", errs)
+	}
+}
+
+// TestExtractSafe (issue 13.6): the default stays tar-like (as root: device
+// nodes made, setuid kept); --safe leaves devices out (reported, exit 3)
+// and clears setuid/setgid, for a directory and for --tar.
+func TestExtractSafe(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("mknod and a root extraction need root (as .ci/run does)")
+	}
+	src := filepath.Join(t.TempDir(), "src")
+	os.Mkdir(src, 0o755)
+	if err := unix.Mknod(filepath.Join(src, "mem"), unix.S_IFCHR|0o600, int(unix.Mkdev(1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(src, "suid"), []byte("#!/bin/sh\n"), 0o755)
+	os.Chmod(filepath.Join(src, "suid"), 0o4755|os.ModeSetuid)
+	os.Mkdir(filepath.Join(src, "sgid"), 0o755)
+	os.Chmod(filepath.Join(src, "sgid"), 0o2755|os.ModeSetgid)
+	img := filepath.Join(t.TempDir(), "safe.img")
+	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-d", src, img, "4M").CombinedOutput(); err != nil {
+		t.Fatalf("mke2fs: %v\n%s", err, out)
+	}
+	mode := func(p string) (uint32, bool) {
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return 0, false
+		}
+		return st.Mode, true
+	}
+	plain := filepath.Join(t.TempDir(), "plain")
+	if _, errs, code := imgtool(t, "extract", img, "/", plain); code != exitOK {
+		t.Fatalf("extract: exit %d: %s", code, errs)
+	}
+	if m, ok := mode(filepath.Join(plain, "mem")); !ok || m&unix.S_IFMT != unix.S_IFCHR {
+		t.Errorf("default extract as root: mem mode %#o; want the device node", m)
+	}
+	if m, _ := mode(filepath.Join(plain, "suid")); m&0o4000 == 0 {
+		t.Errorf("default extract: suid mode %#o; want setuid kept", m)
+	}
+	safe := filepath.Join(t.TempDir(), "safe")
+	_, errs, code := imgtool(t, "extract", "--safe", img, "/", safe)
+	if code != exitPartial || !strings.Contains(errs, "/mem") || !strings.Contains(errs, "--no-devices") {
+		t.Errorf("extract --safe: exit %d, stderr %q; want 3 and mem refused", code, errs)
+	}
+	if _, ok := mode(filepath.Join(safe, "mem")); ok {
+		t.Errorf("extract --safe made the device node")
+	}
+	if m, _ := mode(filepath.Join(safe, "suid")); m&0o7777 != 0o755 {
+		t.Errorf("extract --safe: suid mode %#o, want 0755", m&0o7777)
+	}
+	if m, _ := mode(filepath.Join(safe, "sgid")); m&0o7777 != 0o755 {
+		t.Errorf("extract --safe: sgid mode %#o, want 0755", m&0o7777)
+	}
+	out, _, _ := imgtool(t, "extract", "--safe", img, "/", "--tar", "-")
+	tr := tar.NewReader(strings.NewReader(out))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		if h.Typeflag == tar.TypeChar || h.Mode&0o6000 != 0 {
+			t.Errorf("--tar --safe: member %s type %c mode %#o", h.Name, h.Typeflag, h.Mode)
+		}
 	}
 }

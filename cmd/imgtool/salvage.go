@@ -49,6 +49,7 @@ func runSalvage(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 		NoJournal: f.noJournal,
 		Journal:   s.journal,
 	}
+	xf.safety(&opts.Extract)
 	stderr := cmd.ErrOrStderr()
 	if !xf.noProgress && isTerminal(stderr) {
 		bar := &progressBar{w: stderr}
