@@ -46,7 +46,11 @@ func NewCompressor(kind string, w io.Writer) (io.WriteCloser, error) {
 func NewCompressorContext(ctx context.Context, kind string, w io.Writer) (io.WriteCloser, error) {
 	switch kind {
 	case CompressZstd:
-		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault))
+		// A 4 MiB window. Measured on the /usr/share bench image (pprof,
+		// RSS by /usr/bin/time): 8 MiB (the default) 320 MB output at 73 MB
+		// RSS; 4 MiB 324 MB at 50 MB; 2 MiB 333 MB at 46 MB; dump | zstd
+		// -T2 wrote 331 MB.
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithWindowSize(4<<20))
 	case CompressXZ:
 		p := newParallelXZ(w, xzChunk, runtime.GOMAXPROCS(0))
 		p.ctx = ctx

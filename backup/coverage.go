@@ -82,6 +82,10 @@ func classifyContent(v *inspect.Volume) (Verdict, string) {
 		}
 		return LeftOut, "MD member whose array could not be assembled: " + strings.Join(v.Notes, "; ")
 	case t == "crypto_LUKS":
+		// Opened (key_files), it has a child and is a Container above.
+		if len(v.Notes) > 0 {
+			return LeftOut, "LUKS encrypted, not opened: " + strings.Join(v.Notes, "; ")
+		}
 		return LeftOut, "LUKS encrypted, no key to open it"
 	case v.Readable():
 		// A registered reader opens it (ext, FAT, squashfs, ISO 9660, ...).

@@ -108,7 +108,7 @@ func TestNeverSilent(t *testing.T) {
 	want := strings.Join([]string{
 		"p2:true:btrfs: imgtool cannot dump this filesystem type",
 		"p3:true:unknown signature: holds data but no filesystem imgtool recognises",
-		"p4:true:LUKS encrypted, no key to open it",
+		"p4:true:LUKS encrypted, not opened: encrypted: not readable without the key; LUKS1 volume " + luksUUID(t, disk) + " is locked: give a passphrase or key file to open it",
 		"p5:false:empty (all zeros)",
 		"p6:false:swap",
 	}, "\n")
@@ -180,4 +180,10 @@ func TestNeverSilent(t *testing.T) {
 	if err := VerifyCoverage(ctx, c, st); err == nil || !strings.Contains(err.Error(), disk+"#p1 should be backed up") {
 		t.Errorf("coverage with no backup of p1: %v", err)
 	}
+}
+
+// luksUUID is the UUID cryptsetup wrote in p4's header.
+func luksUUID(t *testing.T, disk string) string {
+	t.Helper()
+	return strings.TrimSpace(sh(t, filepath.Dir(disk), "cryptsetup", "luksUUID", filepath.Join(filepath.Dir(disk), "luks.img")))
 }

@@ -27,6 +27,11 @@ skip             = []          volumes deliberately NOT backed up, by address
                                other volume holding data that cannot be dumped
                                fails the run (exit 6)
 
+[key_files]                    LUKS: the key file (cryptsetup --key-file content)
+                               that opens the encrypted volumes of a source;
+                               without one they are NOT backed up (exit 6)
+"/dev/vg0/web1-data" = "/etc/imgtool/keys/web1-data.key"
+
 [retention]
 keep_days        = 0           keep every backup younger than this (0: no limit
                                by age)

@@ -16,6 +16,12 @@ func TestConfigReferenceComplete(t *testing.T) {
 			if key == "" || key == "-" {
 				continue
 			}
+			if f.Type.Kind() == reflect.Map {
+				if !strings.Contains(ConfigReference, "\n["+key+"]") {
+					t.Errorf("table [%s] is not in the reference", key)
+				}
+				continue
+			}
 			if f.Type.Kind() == reflect.Struct {
 				if !strings.Contains(ConfigReference, "\n["+key+"]") {
 					t.Errorf("table [%s] is not in the reference", key)

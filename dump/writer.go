@@ -150,6 +150,7 @@ type writer struct {
 	parent             map[uint32]uint32 // directory -> its parent
 
 	bw   *bufio.Writer
+	buf  []byte // file data, one header's worth (dumpRegular)
 	hdr  Header
 	rec  [TPBSize]byte
 	tape uint32 // records written so far
@@ -552,7 +553,13 @@ func (wr *writer) dumpRegular(ino uint32, in *Inode) error {
 
 	size := int64(in.Size)
 	nblocks := (size + TPBSize - 1) / TPBSize
-	buf := make([]byte, TPNIndir*TPBSize)
+	// One buffer for every file: a fresh 512 KiB per file was most of the
+	// time (allocation and zeroing) and of the RSS on filesystems with
+	// many files (pprof: 25 GB allocated dumping an 800 MB /usr/share).
+	if wr.buf == nil {
+		wr.buf = make([]byte, TPNIndir*TPBSize)
+	}
+	buf := wr.buf
 	for start := int64(0); start < nblocks; start += TPNIndir {
 		count := min(int64(TPNIndir), nblocks-start)
 		wr.hdr.Count = int32(count)
