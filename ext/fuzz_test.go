@@ -106,15 +106,6 @@ func FuzzOpen(f *testing.F) {
 	})
 }
 
-// withBytes returns a copy of base with b written at off (clipped).
-func withBytes(base []byte, off int64, b []byte) []byte {
-	img := bytes.Clone(base)
-	if off >= 0 && off < int64(len(img)) {
-		copy(img[off:], b)
-	}
-	return img
-}
-
 // overlay is base with patch laid over it at off, without copying base:
 // fuzz iterations stay cheap.
 type overlay struct {

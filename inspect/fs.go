@@ -26,10 +26,11 @@ type fsEntry struct {
 // fsCache holds each volume's opened views, so that a journal is replayed
 // at most once per volume and options in a process.
 type fsCache struct {
-	mu sync.Mutex
-	m  map[fsKey]*fsEntry
+	m map[fsKey]*fsEntry
 }
 
+// cacheMu guards every volume's fsCache (and logDev); the opens run
+// outside it, each once (fsEntry.once).
 var cacheMu sync.Mutex
 
 // Readable reports whether a registered driver reads the volume's

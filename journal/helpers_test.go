@@ -3,7 +3,6 @@ package journal
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 
 	"github.com/imgtool/imgtool/ext"
@@ -214,7 +212,3 @@ func changedBlocks(a, b []byte, bs int) []uint64 {
 	}
 	return out
 }
-
-func u32le(b []byte, off int) uint32 { return binary.LittleEndian.Uint32(b[off:]) }
-
-func hasLine(out, s string) bool { return strings.Contains(out, s) }

@@ -48,8 +48,6 @@ func openTree(tb testing.TB, name string) *inspect.Tree {
 var (
 	kEnter = tea.KeyPressMsg{Code: tea.KeyEnter}
 	kBack  = tea.KeyPressMsg{Code: tea.KeyBackspace}
-	kDown  = tea.KeyPressMsg{Code: tea.KeyDown}
-	kUp    = tea.KeyPressMsg{Code: tea.KeyUp}
 	kEsc   = tea.KeyPressMsg{Code: tea.KeyEscape}
 	kSpace = tea.KeyPressMsg{Code: tea.KeySpace, Text: " "}
 	kCtrlU = tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl}

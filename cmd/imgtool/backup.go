@@ -237,7 +237,7 @@ func (f *backupFlags) runCmd() *cobra.Command {
 				}
 			}
 			host, _ := os.Hostname()
-			offset := date.Sub(time.Now())
+			offset := time.Until(date)
 			r := &backup.Runner{Logger: log, StateDir: f.stateDir, Level: level, Compress: compress, Host: host,
 				Now: func() time.Time { return time.Now().Add(offset) }}
 			results, err := r.Run(ctx, cfgs)

@@ -184,9 +184,6 @@ func showName(s string) string { return termsafe.Quote(s) }
 // timeJSON is RFC 3339 with nanoseconds, in UTC.
 func timeJSON(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// timeText is a fixed-width UTC time with nanoseconds.
-func timeText(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000000 MST") }
-
 func joinPath(dir, name string) string {
 	if dir == "/" {
 		return "/" + name

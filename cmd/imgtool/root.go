@@ -36,7 +36,6 @@ func usageErrorf(format string, a ...any) error {
 
 type globalFlags struct {
 	verbose bool
-	json    bool
 }
 
 func newRoot(stdout, stderr io.Writer) (*cobra.Command, *globalFlags) {
