@@ -11,6 +11,7 @@ func init() { commands = append(commands, newCatCmd) }
 
 func newCatCmd(g *globalFlags) *cobra.Command {
 	var f imageFlags
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "cat IMAGE [VOL:]/path",
 		Short: "Write a file of a filesystem inside an image to stdout",
@@ -18,7 +19,10 @@ func newCatCmd(g *globalFlags) *cobra.Command {
 or ISO 9660 filesystem to stdout, straight from the image.
 Symlinks are followed inside the filesystem (an absolute target starts again
 at the filesystem's root, never the host's), at most 40 of them. Holes and
-preallocated (unwritten) ranges read as zeros.`,
+preallocated (unwritten) ranges read as zeros.
+
+A file that is not text (a NUL byte or invalid UTF-8 in its first 8 KiB) is
+not written to a terminal: redirect stdout, or give --force.`,
 		Example: `  imgtool cat disk.img VolGroup00/LogVol00:/etc/fstab
   imgtool cat disk.img /var/log/messages | less`,
 		Args: cobra.ExactArgs(2),
@@ -43,6 +47,12 @@ preallocated (unwritten) ranges read as zeros.`,
 			if err != nil {
 				return h.errAt(h.path, err)
 			}
+			head := make([]byte, min(file.Size(), 8192))
+			if k, _ := file.ReadAt(head, 0); looksBinary(head[:k]) {
+				if err := refuseTerminal(cmd.OutOrStdout(), "the binary file "+h.where(h.path), force); err != nil {
+					return err
+				}
+			}
 			// A reader that streams itself (ext: one read per contiguous
 			// run) does; otherwise copy through a section reader.
 			var n int64
@@ -58,5 +68,6 @@ preallocated (unwritten) ranges read as zeros.`,
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "write a binary file to a terminal too")
 	return cmd
 }

@@ -13,6 +13,7 @@ func init() { commands = append(commands, newDDCmd) }
 
 func newDDCmd(g *globalFlags) *cobra.Command {
 	var f imageFlags
+	var force bool
 	var out string
 	cmd := &cobra.Command{
 		Use:   "dd IMAGE VOLUME [-o FILE]",
@@ -48,6 +49,9 @@ file is written sparsely (all-zero blocks become holes).`,
 			}
 			src := io.NewSectionReader(r, 0, r.Size())
 			if out == "" || out == "-" {
+				if err := refuseTerminal(cmd.OutOrStdout(), "the raw bytes of volume "+v.DisplayAddress(), force); err != nil {
+					return err
+				}
 				n, err := io.Copy(cmd.OutOrStdout(), src)
 				if err != nil {
 					return fmt.Errorf("volume %s: failed after %d bytes: %w", v.DisplayAddress(), n, err)
@@ -73,6 +77,7 @@ file is written sparsely (all-zero blocks become holes).`,
 	}
 	f.register(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to FILE (must not exist) instead of stdout")
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "write to stdout even when it is a terminal")
 	return cmd
 }
 

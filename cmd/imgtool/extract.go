@@ -149,7 +149,11 @@ func runExtract(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 	if xf.tar != "" {
 		var w io.Writer = cmd.OutOrStdout()
 		var file *os.File
-		if xf.tar != "-" {
+		if xf.tar == "-" {
+			if err := refuseTerminal(w, "a tar archive", xf.force); err != nil {
+				return err
+			}
+		} else {
 			file, err = os.OpenFile(xf.tar, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 			if err != nil && xf.force {
 				file, err = os.Create(xf.tar)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,5 +133,75 @@ func TestExtractSafe(t *testing.T) {
 		if h.Typeflag == tar.TypeChar || h.Mode&0o6000 != 0 {
 			t.Errorf("--tar --safe: member %s type %c mode %#o", h.Name, h.Typeflag, h.Mode)
 		}
+	}
+}
+
+// openPTY returns the two ends of a new pseudo-terminal.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("no pseudo-terminals: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetUint32(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); m.Close() })
+	return m, s
+}
+
+// TestBinaryToTerminal (issue 13.7): dd, extract --tar - and cat of a
+// binary file refuse a terminal stdout (exit 2), as GNU tar and gzip do;
+// cat of a text file, a redirected stdout and --force go through.
+func TestBinaryToTerminal(t *testing.T) {
+	img := fixturetest.Image(t, "hostile-ext")
+	_, tty := openPTY(t)
+	runTTY := func(args ...string) (string, int) {
+		var errb strings.Builder
+		code := run(args, tty, &errb)
+		return errb.String(), code
+	}
+	for _, args := range [][]string{
+		{"dd", img, ""},
+		{"extract", img, "/", "--tar", "-"},
+		{"extract", "--salvage", img, "/", "--tar", "-"},
+	} {
+		errs, code := runTTY(args...)
+		if code != exitUsage || !strings.Contains(errs, "refusing to write") {
+			t.Errorf("%v to a terminal: exit %d, %q", args, code, errs)
+		}
+	}
+	// cat: a text file goes to the terminal, a binary one does not.
+	src := filepath.Join(t.TempDir(), "src")
+	os.Mkdir(src, 0o755)
+	os.WriteFile(filepath.Join(src, "text"), []byte("hello, terminal\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "bin"), []byte("\x7fELF\x02\x01\x01\x00\x00\x00"), 0o644)
+	fsimg := filepath.Join(t.TempDir(), "cat.img")
+	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-d", src, fsimg, "4M").CombinedOutput(); err != nil {
+		t.Fatalf("mke2fs: %v\n%s", err, out)
+	}
+	if errs, code := runTTY("cat", fsimg, "/text"); code != exitOK {
+		t.Errorf("cat of a text file to a terminal: exit %d, %q", code, errs)
+	}
+	if errs, code := runTTY("cat", fsimg, "/bin"); code != exitUsage || !strings.Contains(errs, "binary file") {
+		t.Errorf("cat of a binary file to a terminal: exit %d, %q", code, errs)
+	}
+	if errs, code := runTTY("cat", "--force", fsimg, "/bin"); code != exitOK {
+		t.Errorf("cat --force of a binary file to a terminal: exit %d, %q", code, errs)
+	}
+	// Redirected (a buffer, not a terminal): written.
+	if out, _, code := imgtool(t, "cat", fsimg, "/bin"); code != exitOK || !strings.HasPrefix(out, "\x7fELF") {
+		t.Errorf("cat of a binary file to a pipe: exit %d", code)
+	}
+	if out, _, code := imgtool(t, "dd", fsimg, ""); code != exitOK || len(out) != 4<<20 {
+		t.Errorf("dd to a pipe: exit %d, %d bytes", code, len(out))
 	}
 }

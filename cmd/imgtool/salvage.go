@@ -85,7 +85,11 @@ func salvageTar(ctx context.Context, cmd *cobra.Command, v *inspect.Volume, xf *
 		return nil, err
 	}
 	var w io.Writer = cmd.OutOrStdout()
-	if xf.tar != "-" {
+	if xf.tar == "-" {
+		if err := refuseTerminal(w, "a tar archive", xf.force); err != nil {
+			return nil, err
+		}
+	} else {
 		file, err := os.OpenFile(xf.tar, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			return nil, err
