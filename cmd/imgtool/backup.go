@@ -32,8 +32,6 @@ const (
 	exitIncomplete = 6
 )
 
-func init() { commands = append(commands, newBackupCmd) }
-
 type backupFlags struct {
 	g         *globalFlags
 	configDir string

@@ -7,8 +7,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, newCatCmd) }
-
 func newCatCmd(g *globalFlags) *cobra.Command {
 	var f imageFlags
 	var force bool

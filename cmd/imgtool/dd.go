@@ -9,8 +9,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, newDDCmd) }
-
 func newDDCmd(g *globalFlags) *cobra.Command {
 	var f imageFlags
 	var force bool

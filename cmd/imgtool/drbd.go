@@ -13,8 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func init() { commands = append(commands, newDrbdCmd) }
-
 func newDrbdCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "drbd",

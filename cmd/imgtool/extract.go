@@ -18,8 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func init() { commands = append(commands, newExtractCmd) }
-
 type extractFlags struct {
 	tar          string
 	xattrs       bool

@@ -12,8 +12,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, newInspectCmd) }
-
 func newInspectCmd(g *globalFlags) *cobra.Command {
 	var f imageFlags
 	var asJSON bool

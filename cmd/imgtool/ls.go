@@ -11,8 +11,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, newLsCmd) }
-
 // lsEntry is one line of `ls --json`.
 type lsEntry struct {
 	Path       string  `json:"path"`

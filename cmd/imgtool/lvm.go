@@ -11,8 +11,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, newLVMCmd) }
-
 func newLVMCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lvm",
@@ -25,8 +23,8 @@ func newLVMCmd(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
-// lvmCommands lets other files add lvm subcommands.
-var lvmCommands []func(*globalFlags) *cobra.Command
+// lvmCommands are the lvm subcommands.
+var lvmCommands = []func(*globalFlags) *cobra.Command{newLVMCheckCmd, newLVMRenameCmd, newLVMUndoCmd}
 
 // lvmListing is `lvm list --json`: pvs/vgs/lvs rows in the field names
 // of `pvs/vgs/lvs --reportformat json --units b`, plus imgtool addresses.
@@ -183,8 +181,6 @@ func resolveVG(t *inspect.Tree, addr string) (*lvm.VG, *inspect.Volume, error) {
 	}
 	return vg, v, nil
 }
-
-func init() { lvmCommands = append(lvmCommands, newLVMCheckCmd) }
 
 // newLVMCheckCmd compares the legs of raid1/mirror LVs.
 func newLVMCheckCmd(g *globalFlags) *cobra.Command {

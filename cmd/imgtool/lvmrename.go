@@ -13,8 +13,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { lvmCommands = append(lvmCommands, newLVMRenameCmd, newLVMUndoCmd) }
-
 func newLVMRenameCmd(g *globalFlags) *cobra.Command {
 	var f imageFlags
 	var opts lvm.RenameOptions

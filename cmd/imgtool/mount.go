@@ -19,8 +19,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, newMountCmd, newUmountCmd) }
-
 func newMountCmd(g *globalFlags) *cobra.Command {
 	var f imageFlags
 	var opts []string

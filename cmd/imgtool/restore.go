@@ -10,8 +10,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, newRestoreCmd) }
-
 func newRestoreCmd(g *globalFlags) *cobra.Command {
 	var from, volume, date string
 	var s3c backup.S3Config

@@ -73,8 +73,24 @@ Files are VOLUME:/path, or /path when the image holds one filesystem.`,
 	return root, g
 }
 
-// commands registers subcommand constructors; each file adds its own.
-var commands []func(*globalFlags) *cobra.Command
+// commands is the command list, in the order of the architecture's CLI
+// contract: reading, browsing, volumes, backup.
+var commands = []func(*globalFlags) *cobra.Command{
+	newInspectCmd,
+	newLsCmd,
+	newCatCmd,
+	newStatCmd,
+	newDDCmd,
+	newExtractCmd,
+	newUndeleteCmd,
+	newTuiCmd,
+	newMountCmd,
+	newUmountCmd,
+	newLVMCmd,
+	newDrbdCmd,
+	newBackupCmd,
+	newRestoreCmd,
+}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	return runWithStdin(args, nil, stdout, stderr)

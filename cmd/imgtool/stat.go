@@ -12,8 +12,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, newStatCmd) }
-
 // statInfo is `stat --json`.
 type statInfo struct {
 	Path       string       `json:"path"`

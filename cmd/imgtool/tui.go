@@ -10,8 +10,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, newTuiCmd) }
-
 func newTuiCmd(g *globalFlags) *cobra.Command {
 	var f imageFlags
 	var open, dest, salvageDest string

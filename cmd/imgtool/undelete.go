@@ -11,8 +11,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, newUndeleteCmd) }
-
 func newUndeleteCmd(g *globalFlags) *cobra.Command {
 	var f imageFlags
 	var list, all, asJSON bool
