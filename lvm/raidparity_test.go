@@ -1,6 +1,8 @@
 package lvm
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"sort"
@@ -261,6 +263,67 @@ func TestRaidCheckFindsCorruption(t *testing.T) {
 		// Reading still works (the data chunk itself is what is stored).
 		if _, err := vg.LV(c.lv).Open(); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// A member part-way through a rebuild (disk_recovery_offset in its rmeta
+// superblock) serves only the bytes below that offset; above it its chunks
+// are rebuilt. The fixture's superblock of r6zr member 2 is edited to say
+// the rebuild reached 256 KiB, and the member's data above is overwritten
+// with junk: the LV must still read as the kernel wrote it, and the same
+// junk without the superblock edit must change what is read (so the test
+// can fail).
+func TestRaidRebuildPosition(t *testing.T) {
+	names := []string{"lvm-raid-pv0", "lvm-raid-pv1", "lvm-raid-pv2", "lvm-raid-pv3", "lvm-raid-pv4"}
+	want := goldenSHA(t, "lvm-raid.sha256")["vgraid/r6zr"]
+	const rebuilt = 256 << 10
+	for _, edit := range []bool{true, false} {
+		pvs := raidPVs(t, names...)
+		vg := findVG(t, assemble(t, pvs...), "vgraid")
+		place := func(lv string) (*PV, int64) {
+			a := vg.LV(lv).Segments[0].Areas[0]
+			p := vg.pvByName[a.PV]
+			for _, pv := range pvs {
+				if pv.UUID == p.UUID {
+					return pv, p.PEStart + a.Extent*vg.ExtentSize
+				}
+			}
+			t.Fatalf("%s: PV not open", lv)
+			return nil, 0
+		}
+		r, _ := vg.LV("r6zr_rmeta_2").Open()
+		sb := make([]byte, 512)
+		if _, err := r.ReadAt(sb, 0); err != nil {
+			t.Fatal(err)
+		}
+		if edit {
+			binary.LittleEndian.PutUint64(sb[32:], rebuilt/512)
+		}
+		junk := bytes.Repeat([]byte{0xaa}, 64<<10)
+		mpv, moff := place("r6zr_rmeta_2")
+		mpv.R = overlayReader{mpv.R, moff, &sb}
+		dpv, doff := place("r6zr_rimage_2")
+		dpv.R = overlayReader{dpv.R, doff + rebuilt + 4096, &junk}
+		vg = findVG(t, assemble(t, pvs...), "vgraid")
+		st, err := vg.LV("r6zr").RaidStatus()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lr, err := vg.LV("r6zr").Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := shaOf(t, lr)
+		if edit {
+			if m := st[0].Members[2]; m.RebuildFrom != rebuilt || !st[0].Degraded {
+				t.Errorf("rebuild position not taken: %+v", m)
+			}
+			if got != want {
+				t.Errorf("r6zr with member 2 rebuilt to %d reads %s, the kernel wrote %s", rebuilt, got, want)
+			}
+		} else if got == want {
+			t.Error("junk in member 2 did not change the read: the test cannot tell")
 		}
 	}
 }
