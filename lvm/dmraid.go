@@ -69,7 +69,7 @@ func ParseRaidSuperblock(b []byte) (*RaidSuperblock, error) {
 		if v == maxSector {
 			return -1, nil
 		}
-		if v > 1<<54 {
+		if v > 1<<53 {
 			return 0, fmt.Errorf("dm-raid superblock: sector count %d is implausible", v)
 		}
 		return int64(v) * 512, nil
