@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -203,5 +205,38 @@ func TestBinaryToTerminal(t *testing.T) {
 	}
 	if out, _, code := imgtool(t, "dd", fsimg, ""); code != exitOK || len(out) != 4<<20 {
 		t.Errorf("dd to a pipe: exit %d, %d bytes", code, len(out))
+	}
+}
+
+// TestVersionFromBuildInfo (issue 13.11): --version says what was built
+// (module version, VCS revision and time, dirty tree, Go version), from
+// debug.ReadBuildInfo, never a bare "dev".
+func TestVersionFromBuildInfo(t *testing.T) {
+	out, _, code := imgtool(t, "--version")
+	if code != exitOK || strings.TrimSpace(out) == "imgtool version dev" || !strings.Contains(out, runtime.Version()) {
+		t.Errorf("--version: exit %d, %q", code, out)
+	}
+	bi := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0f5e5d50d470154d14ec92fa4b2273bd921e46b6"},
+		{Key: "vcs.time", Value: "2026-12-05T07:43:11Z"},
+		{Key: "vcs.modified", Value: "true"},
+	}}
+	if got, want := buildVersion(bi, true), "(devel) 0f5e5d50d470+dirty 2026-12-05T07:43:11Z go1.26.8"; got != want {
+		t.Errorf("buildVersion = %q, want %q", got, want)
+	}
+	bi = &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.4.0"}}
+	if got := buildVersion(bi, true); got != "v1.4.0 go1.26.8" {
+		t.Errorf("buildVersion of a released module = %q", got)
+	}
+}
+
+// TestExitStatusDocumented (issue 13.10): ls and stat say in their help
+// what exit 3 means.
+func TestExitStatusDocumented(t *testing.T) {
+	for _, c := range []string{"ls", "stat"} {
+		out, _, code := imgtool(t, c, "--help")
+		if code != exitOK || !strings.Contains(out, "Exit status:") || !strings.Contains(out, "3 when") {
+			t.Errorf("%s --help does not document exit 3:\n%s", c, out)
+		}
 	}
 }

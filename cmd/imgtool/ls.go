@@ -67,7 +67,12 @@ FAT, squashfs and ISO 9660 show what they store: FAT has no owners or modes
 (0755/0644 and the caller's uid/gid are shown), and its times are 2-second
 local times shown as UTC; squashfs and Rock Ridge keep modes, owners and
 1-second mtimes. The inode column is the squashfs inode number or the Rock
-Ridge serial number, or 0.`,
+Ridge serial number, or 0.
+
+Exit status: 0 when everything was listed; 3 when some entries could not be
+read (each is named on stderr, with the inode and byte offset of the damage,
+and everything else is still listed); 1 on an error that stops the listing
+(no such path, no such volume); 2 on a usage error.`,
 		Example: `  imgtool ls disk.img VolGroup00/LogVol00:/etc -l
   imgtool ls disk.img /home -R --json`,
 		Args: cobra.ExactArgs(2),

@@ -6,12 +6,60 @@ import (
 	"github.com/imgtool/imgtool/termsafe"
 	"io"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version may be set at build time with -ldflags "-X main.version=...";
+// otherwise versionString reads the module version and VCS revision that
+// the go command records in the binary (debug.ReadBuildInfo).
+var version = ""
+
+// versionString is what --version prints after "imgtool version ":
+// "v1.2.3", or for a build from a checkout "(devel) 1a2b3c4d5e6f
+// 2026-12-05T07:00:00Z" with "+dirty" when the tree had changes.
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	return buildVersion(debug.ReadBuildInfo())
+}
+
+func buildVersion(bi *debug.BuildInfo, ok bool) string {
+	if !ok || bi == nil {
+		return "unknown (no build information in the binary)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, at string
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		v += " " + rev
+		if dirty {
+			v += "+dirty"
+		}
+		if at != "" {
+			v += " " + at
+		}
+	}
+	return v + " " + bi.GoVersion
+}
 
 // Exit codes (architecture doc): 0 ok, 1 error, 2 usage, 3 partial.
 const (
@@ -50,7 +98,7 @@ the image unless a command is given --write.
 Volumes are addressed by path from the image root: p1, p5 (logical),
 VolGroup00/LogVol00, VolGroup00/domu1/VolGroup00/LogVol00, LABEL=/boot, UUID=...
 Files are VOLUME:/path, or /path when the image holds one filesystem.`,
-		Version:       version,
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {

@@ -78,7 +78,11 @@ format. Where a format stores less (FAT, squashfs, ISO 9660) stat shows what
 it has: type, mode, owner, size, mtime (atime and ctime equal to it), symlink
 target, the FAT 8.3 name, the squashfs inode number ("inode"; 0 where the
 format has no inode numbers: FAT, ISO 9660). Fields the format lacks are the
-reader's documented defaults (FAT: 0755/0644, owner 0:0).`,
+reader's documented defaults (FAT: 0755/0644, owner 0:0).
+
+Exit status: 0 when the whole inode was read; 3 when parts of it could not
+be (its xattrs, its block map: each is named on stderr, the rest is
+shown); 1 on an error that stops it (no such path); 2 on a usage error.`,
 		Example: `  imgtool stat disk.img VolGroup00/LogVol00:/etc/shadow
   imgtool stat disk.img /var/lib/vm.img --json`,
 		Args: cobra.ExactArgs(2),
