@@ -48,11 +48,16 @@ for i in $(seq 1 "$N"); do
 	wait $pid
 	if [ "$i" -le "$G" ] && command -v guestmount >/dev/null; then
 		t0=$(now)
-		LIBGUESTFS_BACKEND=direct guestmount --format=raw -a "$IMG" -m /dev/VolGroup00/LogVol00 --ro "$MNT"
-		ls "$MNT" >/dev/null
-		t1=$(now)
-		echo "scale=1; ($t1 - $t0) / 1000000" | bc >> "$W/mount-guestmount.ms"
-		guestunmount "$MNT"
+		# no KVM here: the appliance runs under TCG, as everywhere in this project
+		if LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg \
+			guestmount --format=raw -a "$IMG" -m /dev/VolGroup00/LogVol00 --ro "$MNT"; then
+			ls "$MNT" >/dev/null
+			t1=$(now)
+			echo "scale=1; ($t1 - $t0) / 1000000" | bc >> "$W/mount-guestmount.ms"
+			guestunmount "$MNT"
+		else
+			echo "guestmount failed (run $i)" >&2
+		fi
 	fi
 done
 a=$(median < "$W/mount-imgtool.ms")

@@ -100,7 +100,11 @@ func startMount(t *testing.T, args ...string) *mounted {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(imgtoolBin(t), append(append([]string{"mount"}, args...), dir)...)
+	return startMountCmd(t, dir, exec.Command(imgtoolBin(t), append(append([]string{"mount"}, args...), dir)...))
+}
+
+func startMountCmd(t *testing.T, dir string, cmd *exec.Cmd) *mounted {
+	t.Helper()
 	m := &mounted{dir: dir, cmd: cmd, log: &syncBuffer{}, done: make(chan error, 1)}
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
@@ -500,4 +504,54 @@ func TestMountGuest(t *testing.T) {
 		t.Errorf("the fstab line naming a missing device is not reported:\n%s", m.log.String())
 	}
 	m.stop(t, "SIGTERM")
+}
+
+// TestMountAsUser: a normal user mounts through the setuid fusermount3
+// and unmounts with imgtool umount (as root the test drops to nobody with
+// setpriv; as a normal user it is that user).
+func TestMountAsUser(t *testing.T) {
+	bin := imgtoolBin(t)
+	work, err := os.MkdirTemp("", "imgtool-mount-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	img := filepath.Join(work, "fat32.img")
+	if err := fixturetest.CopySparse(fixturetest.Image(t, "otherfs-fat32"), img); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(work, "mnt")
+	os.Mkdir(dir, 0o755)
+	var wrap []string
+	if os.Geteuid() == 0 {
+		for _, p := range []string{work, img, dir, filepath.Dir(bin), bin} {
+			os.Chmod(p, 0o755)
+			os.Chown(p, 65534, 65534)
+		}
+		wrap = []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}
+	}
+	argv := append(append([]string{}, wrap...), bin, "mount", img, dir)
+	m := startMountCmd(t, dir, exec.Command(argv[0], argv[1:]...))
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	uidOpt := fmt.Sprintf("user_id=%d", os.Geteuid())
+	if os.Geteuid() == 0 {
+		uidOpt = "user_id=65534"
+	}
+	found := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, " "+dir+" ") && strings.Contains(line, uidOpt) && strings.Contains(line, "fuse.imgtool") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no fuse.imgtool mount with %s on %s:\n%s", uidOpt, dir, b)
+	}
+	if _, err := os.Stat(filepath.Join(m.dir, "README.txt")); err != nil && os.Geteuid() != 0 {
+		t.Error(err)
+	}
+	umount := append(append([]string{}, wrap...), bin, "umount", dir)
+	if out, err := exec.Command(umount[0], umount[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("imgtool umount as the user: %v\n%s", err, out)
+	}
+	m.stop(t, "already unmounted")
 }
