@@ -555,3 +555,46 @@ func TestMountAsUser(t *testing.T) {
 	}
 	m.stop(t, "already unmounted")
 }
+
+// TestMountOptions: -o allow_other reaches the kernel (with
+// default_permissions, so the guest's modes are enforced for others) and
+// -o uid=,gid= show every file as owned by them.
+func TestMountOptions(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Log("not root: allow_other needs user_allow_other in /etc/fuse.conf; checking uid=/gid= only")
+	}
+	opts := "uid=4242,gid=4243"
+	if os.Geteuid() == 0 {
+		opts = "allow_other," + opts
+	}
+	m := startMount(t, "-o", opts, fixturetest.Image(t, "ext-tiny-ext4"))
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, " "+m.dir+" ") {
+			continue
+		}
+		if os.Geteuid() == 0 && (!strings.Contains(line, "allow_other") || !strings.Contains(line, "default_permissions")) {
+			t.Errorf("mount options: %s", line)
+		}
+		if !strings.Contains(line, " ro,") {
+			t.Errorf("not read-only: %s", line)
+		}
+	}
+	n := 0
+	filepath.Walk(m.dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if st.Uid != 4242 || st.Gid != 4243 {
+			t.Errorf("%s: owner %d:%d, want 4242:4243", p, st.Uid, st.Gid)
+		}
+		n++
+		return nil
+	})
+	if n < 3 {
+		t.Errorf("walked %d entries", n)
+	}
+	m.stop(t, "SIGTERM")
+}
