@@ -244,16 +244,23 @@ func TestCorpusNoCrash(t *testing.T) {
 	t.Logf("%d images, %d deleted-file candidates in all", len(names), found)
 }
 
-// FuzzScan mutates bytes of a small kernel-made image (inode tables,
-// directory and journal blocks alike) and scans it: no panic, no hang.
+// FuzzScan mutates bytes of small images with journals (8 MiB, 1 KiB
+// blocks: inode tables, directory and journal blocks alike; which picks
+// the image) and scans them: no panic, no hang.
 func FuzzScan(f *testing.F) {
-	raw, err := os.ReadFile(fixturetest.Image(f, "undel-ext3"))
-	if err != nil {
-		f.Fatal(err)
+	var imgs [][]byte
+	for _, name := range []string{"journal-ext4", "journal-ext3"} {
+		raw, err := os.ReadFile(fixturetest.Image(f, name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		imgs = append(imgs, raw)
 	}
-	f.Add(uint32(0), []byte{})
-	f.Add(uint32(1<<20), []byte{0xff, 0xff, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, off uint32, patch []byte) {
+	f.Add(uint8(0), uint32(0), []byte{})
+	f.Add(uint8(1), uint32(1<<20), []byte{0xff, 0xff, 0xff, 0xff})
+	f.Add(uint8(0), uint32(5<<10), []byte{0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, which uint8, off uint32, patch []byte) {
+		raw := imgs[int(which)%len(imgs)]
 		img := bytes.Clone(raw)
 		o := int(off) % len(img)
 		copy(img[o:], patch)

@@ -189,20 +189,11 @@ func runExtract(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 	if rep.MoreProblems > 0 {
 		fmt.Fprintf(stderr, "imgtool: ... and %d more problems\n", rep.MoreProblems)
 	}
-	// The reader's notes (checksum mismatches, fallbacks) do not stop
-	// anything, but say which extracted data may be suspect. Those of the
-	// open (the journal replay) were shown then.
-	notes := h.fs.Notes()
-	if h.shown <= len(notes) {
-		notes = notes[h.shown:]
-	}
-	for i, n := range notes {
-		if i == 20 {
-			fmt.Fprintf(stderr, "imgtool: note: ... and %d more notes from the filesystem reader\n", len(notes)-i)
-			break
-		}
-		fmt.Fprintf(stderr, "imgtool: note: %s: %s\n", h.vol.DisplayAddress(), n)
-	}
+	// The reader's notes (checksum mismatches, skipped entries) did not
+	// stop anything, but the data read past them may be wrong: said here,
+	// and the exit status is 3. Those of the open (the journal replay)
+	// were shown then.
+	damage := h.sayNewNotes()
 	fmt.Fprintf(stderr, "imgtool: extracted %s: %s\n", h.where(h.path), rep.Summary())
 	if xf.report != "" {
 		if werr := writeReport(xf.report, h, rep); werr != nil && err == nil {
@@ -214,6 +205,9 @@ func runExtract(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 	}
 	if rep.Partial() {
 		return &codeError{exitPartial, fmt.Errorf("%s: %d problems (listed above): the copy is incomplete", h.where(h.path), rep.Errors())}
+	}
+	if damage > 0 {
+		return &codeError{exitPartial, fmt.Errorf("%s: extracted past damage (%d reader notes above): the copy may hold wrong data", h.where(h.path), damage)}
 	}
 	if h.stale() {
 		return &codeError{exitPartial, fmt.Errorf("%s: extracted from a stale view of the filesystem (said above): the copy may be older than the disk's last state", h.where(h.path))}

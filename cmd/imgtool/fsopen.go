@@ -3,7 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/imgtool/imgtool/termsafe"
+	"io"
 	"io/fs"
 	"log/slog"
 	"path"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/imgtool/imgtool/inspect"
 	"github.com/imgtool/imgtool/osinspect"
+	"github.com/imgtool/imgtool/termsafe"
 	"github.com/imgtool/imgtool/vfs"
 	"github.com/spf13/cobra"
 )
@@ -23,11 +24,33 @@ type fsHandle struct {
 	fs   vfs.FS
 	caps vfs.Caps
 	path string // cleaned absolute path inside the filesystem
-	// shown is how many of the filesystem's notes were printed when it
-	// was opened (extract prints the rest at the end).
-	shown int
+	// shown is how many of the filesystem's notes were said so far (those
+	// of the open, then those met while reading: sayNewNotes).
+	shown  int
+	stderr io.Writer
 	// guest: fs is the guest view of the OS rooted at vol (VOL:@/path).
 	guest bool
+}
+
+// sayNewNotes prints on stderr the notes the reader added since the last
+// call (damage met on the way: checksum mismatches, skipped entries), so
+// that no command shows data read past damage without saying so, and
+// returns how many there were. Close calls it.
+func (h *fsHandle) sayNewNotes() int {
+	notes := h.fs.Notes()
+	if h.shown >= len(notes) {
+		return 0
+	}
+	notes = notes[h.shown:]
+	h.shown += len(notes)
+	for i, n := range notes {
+		if i == 20 {
+			fmt.Fprintf(h.stderr, "imgtool: note: ... and %d more notes from the filesystem reader\n", len(notes)-i)
+			break
+		}
+		fmt.Fprintf(h.stderr, "imgtool: note: %s: %s\n", h.vol.DisplayAddress(), n)
+	}
+	return len(notes)
 }
 
 // shownIno is the inode number to print: the filesystem's when it has
@@ -50,7 +73,10 @@ func (h *fsHandle) stale() bool {
 	return false
 }
 
-func (h *fsHandle) Close() { h.sess.Close() }
+func (h *fsHandle) Close() {
+	h.sayNewNotes()
+	h.sess.Close()
+}
 
 // where names a path for messages: "VOL:/path" (the volume's address,
 // even when the user gave a bare /path).
@@ -107,7 +133,7 @@ func openFS(cmd *cobra.Command, image, spec string, f *imageFlags) (*fsHandle, e
 			slog.Info(n.String(), "volume", v.DisplayAddress())
 		}
 	}
-	return &fsHandle{sess: s, vol: v, fs: fsys, caps: fsys.Info().Caps, path: path.Clean("/" + p), shown: len(notes)}, nil
+	return &fsHandle{sess: s, vol: v, fs: fsys, caps: fsys.Info().Caps, path: path.Clean("/" + p), shown: len(notes), stderr: cmd.ErrOrStderr()}, nil
 }
 
 // modeString renders i_mode as ls does: type letter, then rwx with s/S and

@@ -105,7 +105,7 @@ func openGuest(cmd *cobra.Command, image, vol, p string, f *imageFlags) (*fsHand
 			slog.Info(n.String(), "guest", o.Root+":@")
 		}
 	}
-	return &fsHandle{sess: s, vol: o.RootVolume(), fs: g, caps: g.Info().Caps, path: p, shown: len(notes), guest: true}, nil
+	return &fsHandle{sess: s, vol: o.RootVolume(), fs: g, caps: g.Info().Caps, path: p, shown: len(notes), stderr: cmd.ErrOrStderr(), guest: true}, nil
 }
 
 // guestView opens the guest view of the OS under vol (as VOL:@).
