@@ -3,9 +3,7 @@
 //
 // # Opening
 //
-//	fsys, err := ext.Open(r, size, nil)
-//
-// Open reads the superblock at byte 1024. When it is missing or corrupt,
+// Open takes any io.ReaderAt and its size (see Example). Open reads the superblock at byte 1024. When it is missing or corrupt,
 // Open looks for a backup superblock (groups 1, 3, 5, 7, 9, 25, 27, 49, ...
 // with sparse_super, trying block sizes 1 KiB to 64 KiB with the default
 // group size, then group 1 with any group size) and records a Note saying
@@ -66,17 +64,14 @@
 //
 // # Reading
 //
-// The native API is by inode number:
-//
-//	ino, err := fsys.Lookup("/etc/passwd") // does not follow a final symlink (lstat)
-//	ino, err = fsys.LookupFollow("/etc/passwd") // does, inside the filesystem
-//	in, err := fsys.Inode(ino)             // mode, uid/gid, ns times, flags, size, ...
-//	f, err := fsys.OpenInode(ino)          // *File: io.ReaderAt + Size, holes read as zeros
-//	ents, err := fsys.ReadDirInode(ino)    // including "." and ".."
-//	target, err := fsys.Readlink(ino)
-//	xs, err := fsys.Xattrs(ino)
-//	ext, err := fsys.BlockMap(ino)         // []Extent, for sparse copies and dump(8)
-//	meta, err := fsys.MetadataBlocks(ino)  // indirect / extent-tree blocks
+// The native API is by inode number: Lookup (lstat) and LookupFollow,
+// Inode (mode, uid/gid, ns times, flags, size, ...), OpenInode (a *File:
+// io.ReaderAt and Size, holes read as zeros, DataRanges), ReadDirInode
+// (including "." and ".."), Readlink, Xattrs, BlockMap (the []Extent, for
+// sparse copies and dump(8)) and MetadataBlocks (indirect or extent-tree
+// blocks). Example and ExampleFS_OpenInode show them at work; NewVFS
+// (ExampleNewVFS) is the same filesystem as a vfs.FS, what every consumer
+// of the project uses.
 //
 // Inode carries the raw mode, 32-bit uid/gid, size, link count, i_blocks
 // in 512-byte units (huge_file honoured), flags, generation, the xattr block,
