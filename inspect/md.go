@@ -120,6 +120,7 @@ func (b *builder) assembleMD(t *Tree) {
 		for _, p := range ps {
 			count[key(p)]++
 		}
+		var pvs []*pvRef
 		for _, p := range ps {
 			name := mdComponent(p.a)
 			if count[key(p)] > 1 {
@@ -139,27 +140,81 @@ func (b *builder) assembleMD(t *Tree) {
 				// them would not say which.
 				node.Image, node.Offset = "", -1
 			}
-			if node.r != nil {
-				b.level(node, depth)
+			if node.r == nil {
+				continue
+			}
+			if depth >= b.opts.MaxDepth {
+				node.addNote("not explored: nested deeper than %d levels", b.opts.MaxDepth)
+				continue
+			}
+			pvs = append(pvs, b.explore(node, depth)...)
+		}
+		b.assembleOnArrays(t, pvs)
+	}
+}
+
+// assembleOnArrays assembles the PVs found inside this round's arrays
+// together, so that a VG whose PVs are on two arrays (md1 and md2 of one
+// server) is one VG. It sits under the array holding all its PVs, else
+// under the deepest volume holding those arrays, else at the top.
+func (b *builder) assembleOnArrays(t *Tree, pvs []*pvRef) {
+	for _, g := range b.assemble(pvs, &t.Notes) {
+		var holders []*Volume
+		for _, r := range g.refs {
+			holders = append(holders, mdHolder(r.vol))
+		}
+		if len(holders) == 0 {
+			continue
+		}
+		place := holders[0]
+		for _, h := range holders[1:] {
+			if h != place {
+				place = commonParent(holders)
+				break
 			}
 		}
+		if place != nil {
+			b.addVG(place, g, depthOf(place)+1)
+			continue
+		}
+		top := &Volume{Kind: KindDisk, Offset: -1}
+		if vg := b.addVG(top, g, 0); vg != nil {
+			vg.parent = nil
+			t.Roots = append(t.Roots, vg)
+		}
 	}
+}
+
+// mdHolder is the MD array v is in (v itself when it is one).
+func mdHolder(v *Volume) *Volume {
+	for w := v; w != nil; w = w.parent {
+		if w.Kind == KindMD {
+			return w
+		}
+	}
+	return v
 }
 
 // commonAncestor is the deepest volume holding every member (a disk, a
 // partition, an LV...), skipping the members themselves; nil when they
 // are in different images.
 func commonAncestor(refs []*mdRef) *Volume {
-	var path []*Volume
+	vols := make([]*Volume, len(refs))
 	for i, r := range refs {
+		vols[i] = r.vol
+	}
+	return commonParent(vols)
+}
+
+// commonParent is the deepest volume that is a proper ancestor of every
+// one of vols; nil when there is none (they are in different images, or
+// one of them is an image itself).
+func commonParent(vols []*Volume) *Volume {
+	var path []*Volume
+	for i, vol := range vols {
 		var chain []*Volume
-		for v := r.vol.parent; v != nil; v = v.parent {
+		for v := vol.parent; v != nil; v = v.parent {
 			chain = append([]*Volume{v}, chain...)
-		}
-		if r.vol.parent == nil {
-			// A whole image as a member: the array sits at the top, unless
-			// every member is this same image.
-			chain = []*Volume{}
 		}
 		if i == 0 {
 			path = chain

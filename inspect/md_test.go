@@ -324,3 +324,46 @@ func TestMDTwoDisks(t *testing.T) {
 		}
 	}
 }
+
+// TestMDVGAcrossArrays: a VG whose PVs are two raid1 arrays (each made of
+// two images) is one VG with both PVs, at the top beside the arrays, and
+// its LV reads as the kernel read it.
+func TestMDVGAcrossArrays(t *testing.T) {
+	tree := inspectImages(t, mdMembers("vgspan", 4)...)
+	var vgs []*Volume
+	tree.Walk(func(v *Volume) bool {
+		if v.Kind == KindVG {
+			vgs = append(vgs, v)
+		}
+		return true
+	})
+	if len(vgs) != 1 {
+		t.Fatalf("%d VGs, want 1", len(vgs))
+	}
+	vg := vgs[0]
+	if vg.Address != "vgspan" || vg.Parent() != nil || len(vg.VG.Missing) != 0 {
+		t.Errorf("VG %s (parent %v), missing PVs %v", vg.Address, vg.Parent(), vg.VG.Missing)
+	}
+	var pvAt []string
+	for _, p := range vg.VG.PVs {
+		pvAt = append(pvAt, p.Address)
+	}
+	if strings.Join(pvAt, " ") != "md-vgspanA md-vgspanB" && strings.Join(pvAt, " ") != "md-vgspanB md-vgspanA" {
+		t.Errorf("PVs at %v", pvAt)
+	}
+	lv := resolveKind(t, tree, "vgspan/data", KindLV)
+	want, size := mdGolden(t, "vgspan", "vgspan/data")
+	if lv.Size != size || volumeSum(t, lv) != want {
+		t.Errorf("vgspan/data: %d bytes, sha256 differs from the kernel's (%d)", lv.Size, size)
+	}
+	// lvs --segments in the appliance: one segment on each array.
+	devs := map[string]bool{}
+	for _, l := range strings.Split(string(fixturetest.Golden(t, "md-vgspan.segments")), "\n") {
+		if f := strings.Fields(l); len(f) == 4 && f[0] == "data" {
+			devs[f[3]] = true
+		}
+	}
+	if len(devs) != 2 {
+		t.Errorf("the fixture's LV should have extents on both arrays: %v", devs)
+	}
+}
