@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
 )
@@ -36,6 +37,7 @@ func FuzzSuperblock(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer fixturetest.Watchdog(10 * time.Second)()
 		sb, err := Read(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
 			if sb == nil && !errors.Is(err, ErrNoSuperblock) && err.Error() == "" {
@@ -125,6 +127,7 @@ func FuzzAssemble(f *testing.F) {
 	f.Add(int8(6), int32(2), uint8(1), uint8(3), uint16(64), uint16(64), uint16(64), uint8(2), uint8(1))
 	f.Add(int8(1), int32(0), uint8(0), uint8(3), uint16(64), uint16(64), uint16(64), uint8(7), uint8(3))
 	f.Fuzz(func(t *testing.T, level int8, layout int32, chunkShift, disks uint8, s0, s1, s2 uint16, drop, staleMask uint8) {
+		defer fixturetest.Watchdog(10 * time.Second)()
 		n := int(disks%6) + 1
 		if level == 6 {
 			n = max(n, 4)
