@@ -9,7 +9,7 @@ type keyMap struct {
 	Enter, Back, Root, Tab                  key.Binding
 	Filter, Dotfiles                        key.Binding
 	Mark, MarkAll, Unmark, Extract, Cancel  key.Binding
-	Salvage                                 key.Binding
+	Salvage, Deleted                        key.Binding
 	PreviewUp, PreviewDown                  key.Binding
 	Help, Quit                              key.Binding
 }
@@ -36,6 +36,7 @@ func defaultKeys() keyMap {
 		Unmark:      b([]string{"u"}, "u", "clear marks"),
 		Extract:     b([]string{"x"}, "x", "extract marked"),
 		Salvage:     b([]string{"S"}, "S", "salvage whole volume"),
+		Deleted:     b([]string{"D"}, "D", "deleted files here (ext3/4)"),
 		Cancel:      b([]string{"esc"}, "esc", "cancel extraction"),
 		PreviewUp:   b([]string{"K", "shift+up"}, "K", "scroll preview up"),
 		PreviewDown: b([]string{"J", "shift+down"}, "J", "scroll preview down"),
@@ -64,6 +65,6 @@ func (k keyMap) FullHelp() [][]key.Binding {
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
 		{k.Enter, k.Back, k.Root, k.Tab, k.PreviewUp, k.PreviewDown},
 		{k.Filter, k.Dotfiles, k.Mark, k.MarkAll, k.Unmark, k.Extract},
-		{k.Salvage, k.Cancel, k.Help, k.Quit},
+		{k.Salvage, k.Deleted, k.Cancel, k.Help, k.Quit},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/undelete"
 	"github.com/imgtool/imgtool/vfs"
 )
 
@@ -66,6 +67,9 @@ type Model struct {
 	width, height int
 	quitting      bool
 	confirmQuit   bool // q was pressed once during an extraction
+
+	// deleted caches the undelete scan of each volume (the D key).
+	deleted map[*inspect.Volume]*undelete.Result
 }
 
 // New builds the model over an inspected tree.
@@ -223,6 +227,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case previewMsg:
 		m.sizePreview()
 		m.prev.loaded(msg)
+		return m, nil
+
+	case deletedMsg:
+		m.sizePreview()
+		m.deletedLoaded(msg)
 		return m, nil
 
 	case funcMsg:
@@ -477,6 +486,8 @@ func (m *Model) filesKey(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, km.Unmark):
 		p.marks = map[string]bool{}
 		m.setStatus(false, "marks cleared")
+	case key.Matches(k, km.Deleted):
+		return m.showDeleted()
 	case k.String() == "esc" && p.filter != "":
 		p.filter = ""
 		p.input.SetValue("")
