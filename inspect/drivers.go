@@ -1,6 +1,8 @@
 package inspect
 
 import (
+	"slices"
+
 	"github.com/imgtool/imgtool/journal"
 	"github.com/imgtool/imgtool/otherfs"
 	"github.com/imgtool/imgtool/vfs"
@@ -27,4 +29,14 @@ func driverFor(typ string) *vfs.Driver {
 		}
 	}
 	return nil
+}
+
+// salvageTypes are the types `extract --salvage` (package salvage) reads:
+// it rebuilds ext's group descriptors and scans its inode tables, so it is
+// ext's alone; every other reader salvages through its Salvage option.
+var salvageTypes = []string{"ext2", "ext3", "ext4", "ext4dev"}
+
+// Salvageable reports whether package salvage reads the volume's content.
+func (v *Volume) Salvageable() bool {
+	return v.Content != nil && slices.Contains(salvageTypes, v.Content.Type)
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 
 	"github.com/imgtool/imgtool/image"
 	"github.com/imgtool/imgtool/journal"
@@ -32,7 +31,7 @@ const (
 // Volume is one node of the tree. Every node but a VG is a range of bytes;
 // Content says what those bytes hold.
 type Volume struct {
-	journal *journal.Options // Options.Journal, the default for OpenExt
+	journal *journal.Options // Options.Journal, the default for OpenFS and salvage
 	// Address is the volume's full address, e.g. "VolGroup00/domu1/p1".
 	// The main image itself has the empty address.
 	Address string `json:"address"`
@@ -118,11 +117,6 @@ func (v *Volume) IsFilesystem() bool {
 	return false
 }
 
-// IsExt reports whether the volume holds ext2/3/4 (what imgtool can read).
-func (v *Volume) IsExt() bool {
-	return v.Content != nil && strings.HasPrefix(v.Content.Type, "ext")
-}
-
 // Tree is the result of inspecting one or more images.
 type Tree struct {
 	// Roots are the images (main first, then each -a image), followed by
@@ -157,7 +151,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Journal gives the external journal device of a filesystem made
 	// with one (journal_dev), for every replay: the tree's needs_recovery
-	// notes and each Volume.OpenExt that does not name its own.
+	// notes and each Volume.OpenFS that does not name its own.
 	Journal *journal.Options
 	// OpenJournaled opens (OpenFS) every filesystem whose journal needs
 	// recovery while building the tree, and adds what the replay did to

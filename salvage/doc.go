@@ -15,8 +15,8 @@
 // extract: openat, no-follow, never outside DEST), then
 // DEST/salvage-report.json (the Report) and DEST/salvage-report.txt
 // (Report.Summary). RunView does the same for a filesystem already opened
-// by journal.Open or inspect's Volume.OpenExt(&inspect.FSOptions{Salvage:
-// true}) (what the CLI and the TUI have in hand). RunFS takes a bare
+// by journal.Open or Open (with ext.Options{Salvage: true}: what the
+// CLI and the TUI have in hand). RunFS takes a bare
 // *ext.FS (open it with ext.Options{Salvage: true}) and writes no report
 // files (Report.WriteFiles does); RunTar writes a tar stream instead of a
 // directory.

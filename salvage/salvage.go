@@ -90,7 +90,7 @@ func Open(vol io.ReaderAt, size int64, opts Options) (*journal.View, error) {
 }
 
 // RunView is Run for a filesystem already opened by journal.Open (or
-// inspect's Volume.OpenExt with Salvage set): it salvages v.FS into dest,
+// Open): it salvages v.FS into dest,
 // records whether the journal was replayed (or why not), and writes the
 // report files.
 func RunView(ctx context.Context, v *journal.View, dest string, opts Options) (*Report, error) {

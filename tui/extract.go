@@ -192,7 +192,7 @@ func salvageable(v *inspect.Volume) string {
 		return "not readable yet (" + v.LV.Segtype + " segments)"
 	case v.Reader() == nil:
 		return "its bytes cannot be read"
-	case v.IsExt():
+	case v.Salvageable():
 		return ""
 	case v.Table != nil:
 		return "it holds a " + v.Table.Scheme + " partition table: salvage one of its partitions"

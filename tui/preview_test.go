@@ -32,7 +32,7 @@ func TestHexPreviewMatchesHexdump(t *testing.T) {
 	m := newSized(t, "ext-ext4", 120, 40)
 	var fs *inspect.Volume
 	for _, r := range m.vols.rows {
-		if r.v.IsExt() {
+		if r.v.Salvageable() {
 			fs = r.v
 		}
 	}

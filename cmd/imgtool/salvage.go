@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -80,7 +81,11 @@ func runSalvage(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 }
 
 func salvageTar(ctx context.Context, cmd *cobra.Command, v *inspect.Volume, xf *extractFlags, opts salvage.Options) (*salvage.Report, error) {
-	view, err := v.OpenExt(&inspect.FSOptions{NoJournal: opts.NoJournal, Salvage: true, Journal: opts.Journal})
+	r := v.Reader()
+	if r == nil {
+		return nil, errors.New("no bytes to read")
+	}
+	view, err := salvage.Open(r, r.Size(), opts)
 	if err != nil {
 		return nil, err
 	}
