@@ -14,7 +14,7 @@ import (
 
 func newInspectCmd(g *globalFlags) *cobra.Command {
 	var f imageFlags
-	var asJSON bool
+	var asJSON, noOS bool
 	cmd := &cobra.Command{
 		Use:   "inspect [IMAGE]",
 		Short: "Show the tree of partitions, volume groups, LVs and filesystems in an image",
@@ -38,7 +38,10 @@ With no IMAGE, the embedded demo image is shown.`,
 				return err
 			}
 			defer s.Close()
-			oses := osinspect.Inspect(s.tree, openerFor(&f))
+			var oses []*osinspect.OS
+			if !noOS {
+				oses = osinspect.Inspect(s.tree, openerFor(&f))
+			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), inspectJSON{Tree: s.tree, OS: oses})
 			}
@@ -49,6 +52,7 @@ With no IMAGE, the embedded demo image is shown.`,
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the tree as JSON")
+	cmd.Flags().BoolVar(&noOS, "no-os", false, "do not look for operating systems (no filesystem is opened)")
 	return cmd
 }
 
