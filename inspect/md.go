@@ -308,9 +308,9 @@ func (b *builder) addMD(parent *Volume, name string, a *md.Array, refs []*mdRef)
 		}
 	}
 	node.MD = info
-	node.Notes = append(node.Notes, a.Notes...)
 	parent.Children = append(parent.Children, node)
-	r, err := a.Open()
+	r, err := a.Open() // may add notes (a guessed raid0 size, a zone layout)
+	node.Notes = append(node.Notes, a.Notes...)
 	if err != nil {
 		if errors.Is(err, md.ErrNotReadable) {
 			node.addNote("%s: not readable: %v", a.LevelName(), err)

@@ -249,6 +249,7 @@ func newRAID0(a *Array, chunk int64) (levelReader, int64, error) {
 	for i, m := range a.Slots {
 		if m == nil {
 			sizes[i] = known
+			a.note("raid0 without role %d: the chunks on it cannot be read, and its size is taken as the largest member's (%d bytes), so the array size is a guess", i, known)
 		}
 	}
 	z := &raid0{chunk: chunk}
