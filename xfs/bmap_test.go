@@ -65,3 +65,33 @@ func TestBmapMatchesXfsDB(t *testing.T) {
 		})
 	}
 }
+
+// TestExtentsAndDetails: vfs.ExtentMapper in bytes agrees with the fork
+// map, and vfs.Detailer gives the inode's offset.
+func TestExtentsAndDetails(t *testing.T) {
+	f := openImage(t, fixturetest.Image(t, "xfs-1k"), vfs.OpenOptions{})
+	ino := mustIno(t, f, "/files/prealloc")
+	ex, err := f.Extents(ino)
+	if err != nil || len(ex) == 0 {
+		t.Fatalf("%v %v", ex, err)
+	}
+	in, _ := f.inode(ino)
+	fe, _ := f.forkExtents(in, false)
+	unwritten := 0
+	for i, e := range ex {
+		p, _ := f.fsbOff(fe[i].fsb)
+		if e.Logical != int64(fe[i].off)*1024 || e.Physical != p || e.Len != int64(fe[i].len)*1024 || e.Unwritten != fe[i].unwritten {
+			t.Errorf("extent %d: %+v vs %+v", i, e, fe[i])
+		}
+		if e.Unwritten {
+			unwritten++
+		}
+	}
+	if unwritten == 0 {
+		t.Error("the fallocated file shows no unwritten extent")
+	}
+	d, err := f.Details(ino)
+	if err != nil || d.Offset != in.Off || d.Format != "xfs v5" {
+		t.Errorf("details %+v %v, inode at %d", d, err, in.Off)
+	}
+}

@@ -612,3 +612,41 @@ func (f *FS) WalkInodes(ctx context.Context, fn func(ino vfs.Ino, st *vfs.Stat, 
 		return fn(vfs.Ino(ino), in.stat(f.sb), nil)
 	})
 }
+
+var (
+	_ vfs.ExtentMapper = (*FS)(nil)
+	_ vfs.Detailer     = (*FS)(nil)
+	_ vfs.BlockMapper  = (*FS)(nil)
+)
+
+// Extents implements vfs.ExtentMapper: the data fork's map in bytes (none
+// for local-format files, symlinks and directories, and device nodes).
+func (f *FS) Extents(ino vfs.Ino) ([]vfs.Extent, error) {
+	in, err := f.inode(ino)
+	if err != nil {
+		return nil, err
+	}
+	ext, err := f.forkExtents(in, false)
+	bl := f.sb.BlockLog
+	out := make([]vfs.Extent, 0, len(ext))
+	for _, e := range ext {
+		p, perr := f.fsbOff(e.fsb)
+		if perr != nil {
+			continue
+		}
+		out = append(out, vfs.Extent{Logical: int64(e.off) << bl, Physical: p, Len: int64(e.len) << bl, Unwritten: e.unwritten})
+	}
+	return out, err
+}
+
+// Details implements vfs.Detailer: "xfs v4"/"xfs v5" and the inode's
+// byte offset on the volume.
+func (f *FS) Details(ino vfs.Ino) (vfs.Details, error) {
+	d := vfs.Details{Format: fmt.Sprintf("xfs v%d", f.sb.Version()), Offset: -1}
+	off, err := f.inodeOff(uint64(ino))
+	if err != nil {
+		return d, f.damage(uint64(ino), -1, "%v", err)
+	}
+	d.Offset = off
+	return d, nil
+}
