@@ -47,3 +47,14 @@ func TestDeletedToggle(t *testing.T) {
 		t.Logf("preview:\n%s", content)
 	}
 }
+
+// TestStaleViewSaid (issue 18.2): opening a filesystem whose fast commits
+// could not all be replayed says so in the status line.
+func TestStaleViewSaid(t *testing.T) {
+	tree := openTree(t, "fc-badcrc")
+	tm := start(t, tree, 160, 40)
+	tm.Send(kEnter)
+	waitModel(t, tm, "stale status", func(m *Model) bool {
+		return strings.Contains(m.status, "stale view") && strings.Contains(m.status, "fast-commit replay stopped")
+	})
+}

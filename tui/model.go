@@ -193,8 +193,21 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		m.files.fsys = msg.fsys
-		if n := len(msg.fsys.Notes()); n > 0 {
-			m.setStatus(true, "%s: %s", msg.vol.DisplayAddress(), msg.fsys.Notes()[0].String())
+		// A stale view (journal or fast commits not replayed) is said
+		// first: what is shown is older than the disk.
+		if notes := msg.fsys.Notes(); len(notes) > 0 {
+			n := notes[0]
+			for _, x := range notes {
+				if x.Stale {
+					n = x
+					break
+				}
+			}
+			prefix := ""
+			if n.Stale {
+				prefix = "stale view, older than the disk: "
+			}
+			m.setStatus(true, "%s: %s%s", msg.vol.DisplayAddress(), prefix, n.String())
 		}
 		return m, m.files.chdir("/", "")
 
