@@ -1,6 +1,7 @@
 package otherfs
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // FuzzOtherFS feeds mutated fixture filesystems through Open, a walk of
@@ -188,4 +190,52 @@ func TestPanicBecomesError(t *testing.T) {
 	if want := "volume VG/lv: squashfs filesystem is corrupt: read directory x: "; len(err.Error()) < len(want) || err.Error()[:len(want)] != want {
 		t.Errorf("message %q", err)
 	}
+}
+
+// FuzzVFS drives the vfs.FS view (Inos from positions, link counts, the
+// tree walk) over damaged volumes: errors are fine, panics and hangs are
+// not; every Ino WalkInodes hands out must Stat, in increasing order.
+func FuzzVFS(f *testing.F) {
+	bases := fuzzBases(f)
+	for i, b := range bases {
+		head := make([]byte, min(int64(b.seedLen), b.size))
+		if _, err := b.r.ReadAt(head, 0); err != nil && err != io.EOF {
+			f.Fatal(err)
+		}
+		f.Add(append([]byte{byte(i)}, head...))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 1 {
+			return
+		}
+		defer fixturetest.Watchdog(20 * time.Second)()
+		b := bases[int(data[0])%len(bases)]
+		fsys, err := Open(&overlay{head: data[1:], base: b.r}, b.size, "fuzz")
+		if err != nil {
+			return
+		}
+		v := NewVFS(fsys)
+		_ = v.Info()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var last vfs.Ino
+		n := 0
+		_ = v.WalkInodes(ctx, func(ino vfs.Ino, st *vfs.Stat, err error) error {
+			if ino <= last && n > 0 {
+				t.Fatalf("WalkInodes: %d after %d", ino, last)
+			}
+			last, n = ino, n+1
+			if n > 5000 {
+				return errors.New("enough")
+			}
+			if err == nil && st.IsRegular() {
+				if f, err := v.Open(ino); err == nil {
+					_ = f.DataRanges()
+				}
+			}
+			return nil
+		})
+		_, _ = v.LookupFollow("/README.txt")
+		_, _ = v.Lookup("/links/to-readme")
+	})
 }
