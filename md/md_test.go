@@ -356,6 +356,9 @@ func TestNonRedundantMissingMember(t *testing.T) {
 	if _, err := r.ReadAt(buf, 0); err != nil {
 		t.Errorf("chunk 0 is on role 0: %v", err)
 	}
+	if !strings.Contains(strings.Join(a.Notes, "; "), "raid0 without role 2") {
+		t.Errorf("no note on the missing raid0 member: %q", a.Notes)
+	}
 	// linear without its first member cannot place anything.
 	lm := members(t, "linv10", 2)
 	if _, err := Assemble(lm[1:])[0].Open(); err == nil {
