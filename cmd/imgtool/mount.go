@@ -83,8 +83,18 @@ volume address and offset.`,
 			if len(args) == 3 {
 				spec = args[1]
 			}
-			if guest && spec == "" {
-				spec = "@"
+			if guest {
+				// -i: the guest view of the only OS, or of the OS under
+				// the given volume (-i IMAGE VOL MNT is VOL:@).
+				if _, _, ok := osinspect.SplitGuestSpec(spec); !ok {
+					if strings.Contains(spec, ":/") {
+						return usageErrorf("-i takes a volume, not a file address: use VOLUME:@/path")
+					}
+					spec = strings.TrimSuffix(spec, ":") + ":@"
+					if spec == ":@" {
+						spec = "@"
+					}
+				}
 			}
 			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 				return fmt.Errorf("mount point %s: not a directory", dir)
