@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -273,15 +274,7 @@ func (r *fcReplayer) setRange(ino uint32, lblk, n, pblk uint64, unwritten bool) 
 	if pblk != 0 {
 		out = append(out, ext.Extent{Logical: lblk, Physical: pblk, Len: n, Unwritten: unwritten})
 	}
-	slices.SortFunc(out, func(a, b ext.Extent) int {
-		switch {
-		case a.Logical < b.Logical:
-			return -1
-		case a.Logical > b.Logical:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b ext.Extent) int { return cmp.Compare(a.Logical, b.Logical) })
 	r.maps[ino] = out
 	r.dirty[ino] = true
 	return nil

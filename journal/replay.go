@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -321,15 +322,7 @@ func inodeDevice(vol io.ReaderAt, size int64, fsys *ext.FS, in *ext.Inode) (*dev
 		return nil, fmt.Errorf("journal: journal inode %d block map: %w", in.Ino, err)
 	}
 	runs = slices.Clone(runs)
-	slices.SortFunc(runs, func(a, b ext.Extent) int {
-		switch {
-		case a.Logical < b.Logical:
-			return -1
-		case a.Logical > b.Logical:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(runs, func(a, b ext.Extent) int { return cmp.Compare(a.Logical, b.Logical) })
 	if runs == nil {
 		runs = []ext.Extent{}
 	}
