@@ -168,3 +168,26 @@ func TestDamagedInobtSalvageScan(t *testing.T) {
 		t.Fatalf("only %d inodes in AG 3: the scan was not exercised", inAG3)
 	}
 }
+
+// A realtime file: Open is a clear error naming the inode (its data is on
+// the realtime device, which is not read); other files read.
+func TestRealtimeFileError(t *testing.T) {
+	f := openImage(t, fixturetest.Image(t, "xfs-rt"), vfs.OpenOptions{})
+	if f.sb.RBlocks == 0 {
+		t.Fatal("fixture has no realtime subvolume")
+	}
+	ino := mustIno(t, f, "/rtfile")
+	_, err := f.Open(ino)
+	var de *DamageError
+	if !errors.As(err, &de) || de.Ino != uint64(ino) || !strings.Contains(err.Error(), "realtime") {
+		t.Fatalf("open of a realtime file: %v", err)
+	}
+	pf, err := f.Open(mustIno(t, f, "/plain"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, pf.Size())
+	if _, err := pf.ReadAt(b, 0); err != nil || string(b) != "on the data device\n" {
+		t.Fatalf("plain: %q %v", b, err)
+	}
+}
