@@ -238,6 +238,23 @@ type cacheSeg struct {
 	cblock map[uint64]uint64 // origin block -> cache block
 }
 
+// cacheSegReader handles the cache segment types, with or without lvm2's
+// "+FLAG" suffixes (cache+CACHE_USES_CACHEVOL, cache-pool+METADATA_FORMAT);
+// ok is false for other types.
+func (lv *LV) cacheSegReader(s *Segment, depth int) (r segReader, ok bool, err error) {
+	switch base, _, _ := strings.Cut(s.Type, "+"); base {
+	case "cache":
+		r, err = lv.cacheReader(s, depth)
+		return r, true, err
+	case "writecache":
+		r, err = lv.writecacheReader(s, depth)
+		return r, true, err
+	case "cache-pool":
+		return nil, true, fmt.Errorf("%w: a cache pool has no content of its own; read the cached LV", ErrNotReadable)
+	}
+	return nil, false, nil
+}
+
 func (lv *LV) cacheReader(s *Segment, depth int) (segReader, error) {
 	vg := lv.VG
 	origin := vg.lvByName[s.Origin]

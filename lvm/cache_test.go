@@ -52,7 +52,7 @@ func cacheVG(t testing.TB) *VG {
 func TestCacheLVsReadLikeTheKernel(t *testing.T) {
 	want := cacheGolden(t)
 	vg := cacheVG(t)
-	for _, c := range []struct{ lv, origin string }{{"wt", "wt_corig"}, {"wb", "wb_corig"}, {"wc", "wc_wcorig"}} {
+	for _, c := range []struct{ lv, origin string }{{"wt", "wt_corig"}, {"wb", "wb_corig"}, {"wc", "wc_wcorig"}, {"cv", "cv_corig"}} {
 		lv := vg.LV(c.lv)
 		if lv == nil {
 			t.Fatalf("no LV %s", c.lv)

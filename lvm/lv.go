@@ -255,13 +255,10 @@ func (lv *LV) segReader(s *Segment, depth int) (segReader, error) {
 		return nil, fmt.Errorf("%w: the snapshot segment is read through the snapshot's visible LV %s", ErrNotReadable, s.COWStore)
 	case "thin-pool":
 		return nil, fmt.Errorf("%w: a thin pool has no content of its own; read its thin LVs", ErrNotReadable)
-	case "cache":
-		return lv.cacheReader(s, depth)
-	case "writecache":
-		return lv.writecacheReader(s, depth)
-	case "cache-pool":
-		return nil, fmt.Errorf("%w: a cache pool has no content of its own; read the cached LV", ErrNotReadable)
 	default:
+		if r, ok, err := lv.cacheSegReader(s, depth); ok {
+			return r, err
+		}
 		if isParityRaid(s.Type) {
 			return lv.raidReader(s, depth)
 		}

@@ -22,7 +22,7 @@ func TestCacheLVsCLI(t *testing.T) {
 		}
 	}
 	img := fixturetest.Image(t, "lvm-cache")
-	for _, lv := range []string{"wt", "wb", "wc"} {
+	for _, lv := range []string{"wt", "wb", "wc", "cv"} {
 		out := filepath.Join(t.TempDir(), "dd")
 		if _, errs, code := imgtool(t, "dd", img, "vgc/"+lv, "-o", out); code != 0 {
 			t.Fatalf("dd vgc/%s: exit %d: %s", lv, code, errs)

@@ -129,3 +129,23 @@ func TestLUKSDDAndExtract(t *testing.T) {
 		})
 	}
 }
+
+// TestLUKSInspectJSONOpened: with the key, the JSON tree has the LUKS node
+// unlocked with its child luks and the LVM inside; the passphrase appears
+// nowhere in the output.
+func TestLUKSInspectJSONOpened(t *testing.T) {
+	img := fixturetest.Image(t, "luks1-essiv-lvm")
+	pass := string(fixturetest.Golden(t, "luks.pass"))
+	out, errs, code := imgtoolStdin(t, pass+"\n", "inspect", img, "--json", "--keys-from-stdin")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, w := range []string{`"locked": false`, `"address": "luks"`, `"address": "vgluks/root"`, `"cipher": "aes-cbc-essiv:sha256"`} {
+		if !strings.Contains(out, w) {
+			t.Errorf("JSON lacks %s", w)
+		}
+	}
+	if strings.Contains(out+errs, pass) || strings.Contains(out+errs, "horse") {
+		t.Errorf("output shows the passphrase")
+	}
+}
