@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# XFS extraction speed: imgtool's XFS reader (bench/xfsextract, package xfs
-# driving 4 copy goroutines, as imgtool extract will once the CLI reads
-# XFS) against the kernel: a read-only loop mount of the same image and
+# XFS extraction speed: `imgtool extract IMG / DEST` against the kernel: a
+# read-only loop mount of the same image and
 # `cp -a` (warm: mounted once, page and dentry caches warm). The image is an
 # XFS of this machine's /usr/share (mkfs.xfs, populated through a loop
 # mount, built once into $W). Runs interleave; prints medians of wall and
@@ -20,7 +19,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-5}
 . bench/lib.sh
-CGO_ENABLED=0 go build -o "$W/xfsextract" ./bench/xfsextract
 
 img=$W/share-xfs.img
 if [ ! -f "$img" ] || [ "$(cat "$W/share-xfs.stamp" 2>/dev/null)" != "$stamp" ]; then
@@ -54,7 +52,7 @@ run() {
 }
 rm -f "$W/xfs-imgtool.times" "$W/xfs-kernel.times"
 for ((i = 0; i < N; i++)); do
-	run imgtool "$W/xfsextract" "$img" "$T/imgtool"
+	run imgtool "$W/imgtool" extract "$img" / "$T/imgtool"
 	run kernel cp -a "$mnt/." "$T/kernel"
 done
 med() { sort -n -k"$2" "$1" | awk -v n="$N" -v k="$2" 'NR == int((n + 1) / 2) { print $k }'; }
@@ -65,7 +63,7 @@ list "$mnt" > "$W/xfs-src.list"
 idiff=$(comm -3 "$W/xfs-src.list" <(list "$T/imgtool") | wc -l)
 kdiff=$(comm -3 "$W/xfs-src.list" <(list "$T/kernel") | wc -l)
 echo "image: $(du -h --apparent-size "$img" | cut -f1) XFS of $src ($bytes bytes, $(wc -l < "$W/xfs-src.list") entries); N=$N; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "imgtool xfs reader: median wall ${iw}s, cpu ${ic}s, peak RSS $((ir / 1024)) MB"
+echo "imgtool extract: median wall ${iw}s, cpu ${ic}s, peak RSS $((ir / 1024)) MB"
 echo "kernel mount + cp -a (warm): median wall ${kw}s, cpu ${kc}s"
 echo "ratio imgtool/kernel: wall $(awk -v a="$iw" -v b="$kw" 'BEGIN { printf "%.2f", a / b }'), cpu $(awk -v a="$ic" -v b="$kc" 'BEGIN { printf "%.2f", a / b }')"
 echo "entries differing from the mounted image (type/mode/owner/mtime/target): imgtool $idiff, kernel cp -a $kdiff"

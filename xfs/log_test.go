@@ -3,6 +3,7 @@ package xfs
 import (
 	"os"
 	"regexp"
+	"strings"
 	"strconv"
 	"testing"
 
@@ -116,5 +117,35 @@ func TestDescribe(t *testing.T) {
 				t.Errorf("%s: %s = %q, want %q (%v)", name, k, got[k], v, got)
 			}
 		}
+	}
+}
+
+// An external log (mkfs.xfs -l logdev=): given as LogDevice it is
+// replayed and the view equals the kernel's replay; without it the view is
+// the disk as it is, with a note saying the log was not examined.
+func TestExternalLogReplay(t *testing.T) {
+	img := fixturetest.Image(t, "xfs-extlog-fs")
+	lh, err := os.Open(fixturetest.Image(t, "xfs-extlog-log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lh.Close()
+	ls, _ := lh.Stat()
+	f := openImage(t, img, vfs.OpenOptions{LogDevice: fileVol{lh, ls.Size()}})
+	if !f.Log.External || !f.Log.Dirty || !f.Log.Replayed || f.Log.Problem != "" {
+		t.Fatalf("log: %+v", f.Log)
+	}
+	t.Log(f.Log.Summary())
+	compareDirty(t, f, readManifest(t, "xfs-extlog.replayed"))
+	nf := openImage(t, img, vfs.OpenOptions{})
+	if nf.Log.Replayed {
+		t.Fatal("replayed without the log device")
+	}
+	found := false
+	for _, n := range nf.Notes() {
+		found = found || strings.Contains(n.Msg, "external log device not given")
+	}
+	if !found {
+		t.Errorf("no note about the missing log device: %v", nf.Notes())
 	}
 }
