@@ -3,8 +3,8 @@ package xfs
 import (
 	"os"
 	"regexp"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
