@@ -15,7 +15,9 @@
 # ~8 helpers' builds: noisy), throughput imgtool-md / imgtool-flat:
 #   raid5 1.17 (911 vs 782 MiB/s), raid5 degraded 0.58 (453 MiB/s),
 #   raid1 0.67 (442 vs 657 MiB/s); against cat of the flat file: raid5 0.89,
-#   raid1 0.38.
+#   raid1 0.38. A second run, N=9, load 40: raid5 0.99, raid5 degraded
+#   0.33, raid1 1.18; raid5/cat 0.58. (In-process, the md layer adds no
+#   measurable cost to a raid1 read: both ~4-9 GB/s from the page cache.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-7}

@@ -373,3 +373,64 @@ func asMissing(err error, me **MissingError) bool {
 	}
 	return ok
 }
+
+// TestCheck: the kernel's arrays are consistent; one flipped byte in a
+// member's data area is found in the right stripe (raid5, raid6) or range
+// (raid1).
+func TestCheck(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"r4", 3}, {"r5lvm", 3}, {"r6", 5}, {"r1v12", 2}} {
+		t.Run(c.name, func(t *testing.T) {
+			ms := members(t, c.name, c.n)
+			r, err := Assemble(ms)[0].Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := r.Check(10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.BadCount != 0 || got.Unverifiable != 0 || got.Checked != got.Stripes {
+				t.Fatalf("clean array: %+v", got)
+			}
+			// Flip a byte of member 1 at data byte 3 chunks + 700 (or
+			// 300 KiB + 700 for raid1).
+			m := ms[1]
+			b := make([]byte, m.Size)
+			if _, err := m.R.ReadAt(b, 0); err != nil {
+				t.Fatal(err)
+			}
+			at := 3*m.SB.ChunkSize + 700
+			if m.SB.ChunkSize == 0 {
+				at = 300<<10 + 700
+			}
+			b[m.SB.DataOffset+at] ^= 0x5a
+			bad := *m
+			bad.R = bytes.NewReader(b)
+			all := append([]*Member{}, ms...)
+			all[1] = &bad
+			r, err = Assemble(all)[0].Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err = r.Check(10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.BadCount != 1 {
+				t.Fatalf("one flipped byte: %+v", got)
+			}
+			if c.name == "r1v12" {
+				if d := got.Differ[0]; d.Off != at&^511 || d.Len != 512 {
+					t.Errorf("differ %+v, want the sector at %d", d, at&^511)
+				}
+				return
+			}
+			if s := got.Bad[0]; s.Stripe != 3 || s.MemberOff != at&^511 || s.Len != 512 {
+				t.Errorf("bad stripe %+v, want stripe 3, member bytes %d+512", s, at&^511)
+			}
+		})
+	}
+}

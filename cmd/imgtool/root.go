@@ -135,6 +135,7 @@ var commands = []func(*globalFlags) *cobra.Command{
 	newMountCmd,
 	newUmountCmd,
 	newLVMCmd,
+	newMDCmd,
 	newDrbdCmd,
 	newBackupCmd,
 	newRestoreCmd,
