@@ -22,7 +22,7 @@ type Check struct {
 	// Bad lists the first bad stripes (up to the limit; MemberOff is
 	// within each member's data area); BadCount counts them all.
 	Bad      []raid.Mismatch `json:"bad,omitempty"`
-	BadCount int64       `json:"bad_count"`
+	BadCount int64           `json:"bad_count"`
 	// Differ lists raid1 array ranges where a member differs from the
 	// first member present (merged, 512-byte sectors).
 	Differ []Range `json:"differ,omitempty"`
