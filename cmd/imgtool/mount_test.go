@@ -35,6 +35,15 @@ var (
 	mountBinErr  error
 )
 
+// TestMain removes the binary imgtoolBin built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if mountBin != "" {
+		os.RemoveAll(filepath.Dir(mountBin))
+	}
+	os.Exit(code)
+}
+
 // imgtoolBin builds the binary once per test process.
 func imgtoolBin(t *testing.T) string {
 	t.Helper()
