@@ -119,7 +119,13 @@ func Run(ctx context.Context, fsys vfs.FS, srcPaths []string, dest string, opts 
 		}
 	}
 	x := newExtractor(fsys, opts)
-	ds, err := newDiskSink(x, root)
+	// DEST itself may be created (a directory source, or several); its
+	// parent must exist, as for cp and tar -C, whether the source is a
+	// file or a directory: a mistyped DEST should fail, not grow a tree.
+	ds, err := newDiskSink(x, root, root == dest)
+	if de := (*DestError)(nil); errors.As(err, &de) {
+		de.Dest = dest // name what the user gave
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +148,7 @@ func Run(ctx context.Context, fsys vfs.FS, srcPaths []string, dest string, opts 
 // walker). Close it to wait for the workers and get the report.
 func NewDisk(ctx context.Context, fsys vfs.FS, dest string, opts Options) (*Extractor, error) {
 	x := newExtractor(fsys, opts)
-	ds, err := newDiskSink(x, dest)
+	ds, err := newDiskSink(x, dest, true)
 	if err != nil {
 		return nil, err
 	}
@@ -151,17 +157,37 @@ func NewDisk(ctx context.Context, fsys vfs.FS, dest string, opts Options) (*Extr
 	return x, nil
 }
 
-func newDiskSink(x *Extractor, root string) (*diskSink, error) {
+// DestError is a destination that cannot be used; the error names it, not
+// the source.
+type DestError struct {
+	Dest string
+	Err  error
+}
+
+func (e *DestError) Error() string {
+	if errors.Is(e.Err, os.ErrNotExist) {
+		return fmt.Sprintf("destination %s: its parent directory %s does not exist (it is not created)", quotePath(e.Dest), quotePath(filepath.Dir(e.Dest)))
+	}
+	return fmt.Sprintf("destination %s: %v", quotePath(e.Dest), e.Err)
+}
+
+func (e *DestError) Unwrap() error { return e.Err }
+
+// newDiskSink opens the directory root to write below; create allows
+// making root itself (never its parents).
+func newDiskSink(x *Extractor, root string, create bool) (*diskSink, error) {
 	d := &diskSink{x: x, euid: uint32(os.Geteuid()), egid: uint32(os.Getegid())}
 	d.umask, d.umaskKnown = readUmask()
-	if err := os.Mkdir(root, 0o700); err == nil {
-		d.rootCreated = true
-	} else if !errors.Is(err, os.ErrExist) {
-		return nil, err
+	if create {
+		if err := unix.Mkdir(root, 0o700); err == nil {
+			d.rootCreated = true
+		} else if err != unix.EEXIST {
+			return nil, &DestError{root, err}
+		}
 	}
 	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: root, Err: err}
+		return nil, &DestError{root, err}
 	}
 	d.root = fd
 	if n, err := unix.Fgetxattr(fd, "system.posix_acl_default", nil); err == nil && n > 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/imgtool/imgtool/termsafe"
 	"io"
@@ -52,8 +53,12 @@ and preallocated ranges stay holes, never stale data), FIFOs, device nodes
 security.* need root; POSIX ACLs included). Dotfiles are always included.
 
 DEST: for a directory, DEST becomes that directory (created if missing,
-merged into if it exists, like cp -rT). For a file, DEST is the new file, or
-an existing directory to put it in.
+merged into if it exists, like cp -rT and tar -C): VOL:/home DEST fills DEST,
+it does not make DEST/home. That way the result is where DEST says whether
+or not DEST existed, and a second run merges instead of nesting (cp -r would
+make DEST/home the second time). For a file, DEST is the new file, or an
+existing directory to put it in. Either way DEST's parent must exist: it is
+not created, and the error names DEST.
 
 Safety: nothing is written outside DEST. Names with '/', "." or "..", empty
 names and names with NUL are refused; symlinks are created as symlinks and
@@ -174,6 +179,10 @@ func runExtract(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 		bar.finish()
 	}
 	if rep == nil {
+		var de *extract.DestError
+		if errors.As(err, &de) {
+			return err // DEST's fault, not the source's
+		}
 		if err != nil {
 			return h.errAt(h.path, err)
 		}

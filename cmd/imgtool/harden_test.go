@@ -240,3 +240,29 @@ func TestExitStatusDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestExtractDest (issue 13.13): a DEST whose parent is missing is DEST's
+// error (named), the same for a file and a directory source, and a
+// directory source fills DEST.
+func TestExtractDest(t *testing.T) {
+	img := fixturetest.Image(t, "tar-sparse")
+	missing := filepath.Join(t.TempDir(), "no", "parent", "x")
+	for _, src := range []string{"/small", "/", "/lost+found"} {
+		_, errs, code := imgtool(t, "extract", img, src, missing)
+		if code != exitError || !strings.Contains(errs, "destination "+missing) || !strings.Contains(errs, "parent directory") {
+			t.Errorf("extract %s to a missing parent: exit %d, %q", src, code, errs)
+		}
+		if _, err := os.Stat(filepath.Dir(missing)); err == nil {
+			t.Errorf("extract %s created DEST's parent", src)
+		}
+	}
+	dest := filepath.Join(t.TempDir(), "fill")
+	for i := 0; i < 2; i++ {
+		if _, errs, code := imgtool(t, "extract", "--force", img, "/", dest); code != exitOK {
+			t.Fatalf("extract / DEST: exit %d, %s", code, errs)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dest, "small")); err != nil {
+		t.Errorf("a directory source does not fill DEST: %v", err)
+	}
+}
