@@ -102,7 +102,7 @@ func (o overlayReader) ReadAt(p []byte, off int64) (int, error) {
 
 // FuzzRaidSuperblock parses arbitrary superblocks and puts each in place of
 // member 0's rmeta superblock of a real raid5 and raid6 LV (kernel-built
-// fixture), which must then open, read and check without panicking.
+// fixture), which must then open and read without panicking.
 func FuzzRaidSuperblock(f *testing.F) {
 	names := []string{"lvm-raid-pv0", "lvm-raid-pv1", "lvm-raid-pv2", "lvm-raid-pv3", "lvm-raid-pv4"}
 	var pvs []*PV
@@ -155,7 +155,10 @@ func FuzzRaidSuperblock(f *testing.F) {
 		if len(data) > 512 {
 			data = data[:512]
 		}
-		buf := make([]byte, 64<<10)
+		// A few reads (rebuilt when the superblock fails member 0); the
+		// whole-LV CheckParity is left out, it made an exec take seconds
+		// on a loaded machine.
+		buf := make([]byte, 20<<10)
 		for _, name := range targets {
 			lv := vg.LV(name)
 			lv.RaidStatus()
@@ -164,8 +167,8 @@ func FuzzRaidSuperblock(f *testing.F) {
 				continue
 			}
 			r.ReadAt(buf, 0)
+			r.ReadAt(buf, r.Size()/2+1000)
 			r.ReadAt(buf, r.Size()-int64(len(buf)))
-			lv.CheckParity(2)
 		}
 	})
 }
