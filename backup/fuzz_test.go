@@ -1,0 +1,29 @@
+package backup
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzS3Settings: the s3:// URL and size parsers of the config never
+// panic, and what they accept is well formed.
+func FuzzS3Settings(f *testing.F) {
+	for _, s := range []string{"s3://bucket/prefix", "s3://b", "s3:///x", "http://x/y", "8M", "5MiB", "1G", "12x", "-1", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if b, p, err := parseS3URL(s); err == nil {
+			if b == "" || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
+				t.Errorf("%q: bucket %q prefix %q", s, b, p)
+			}
+		}
+		if n, err := parseBytes(s); err == nil && n < 0 {
+			t.Errorf("%q: %d bytes", s, n)
+		}
+		if _, err := (S3Config{PartSize: s}).partSize(); err == nil && s != "" {
+			if n, _ := parseBytes(s); n < minPartSize {
+				t.Errorf("%q: part size %d accepted", s, n)
+			}
+		}
+	})
+}
