@@ -70,6 +70,9 @@ func readArray(t *testing.T, arrays []*Array) {
 			}
 		}
 		_, _, _, _ = r.MapOffset(0)
+		if r.Size() <= 4<<20 {
+			_, _ = r.Check(2)
+		}
 	}
 }
 
