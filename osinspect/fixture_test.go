@@ -259,3 +259,45 @@ func diffLines(got, want []string) string {
 	}
 	return b.String()
 }
+
+// Disk names in a guest's fstab are the guest's: in the demo, the guest
+// disk is the dom0 LV VolGroup00/domu1 (Xen's xvda), so xvda1, sda1 and
+// vda1 are its p1, and /dev/VolGroup00/LogVol00 is the guest's own VG's
+// LV, not the dom0's of the same name.
+func TestResolveRelativeToGuestDisk(t *testing.T) {
+	tree := openTree(t, "dom0")
+	root, err := tree.Resolve("VolGroup00/domu1/VolGroup00/LogVol00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &resolver{tree: tree, disk: GuestDisk(root), root: root}
+	if r.disk.Address != "VolGroup00/domu1" {
+		t.Fatalf("guest disk %q", r.disk.Address)
+	}
+	for spec, want := range map[string]string{
+		"/dev/xvda1":                      "VolGroup00/domu1/p1",
+		"/dev/sda1":                       "VolGroup00/domu1/p1",
+		"/dev/vda2":                       "VolGroup00/domu1/p2",
+		"/dev/hda1":                       "VolGroup00/domu1/p1",
+		"/dev/xvda":                       "VolGroup00/domu1",
+		"/dev/VolGroup00/LogVol00":        "VolGroup00/domu1/VolGroup00/LogVol00",
+		"/dev/mapper/VolGroup00-LogVol01": "VolGroup00/domu1/VolGroup00/LogVol01",
+		"LABEL=/boot":                     "VolGroup00/domu1/p1",
+		"UUID=00000000-2222-4333-8444-000000000001": "p1", // the dom0's /boot: not on the guest disk, found in the tree
+		"/dev/root": "VolGroup00/domu1/VolGroup00/LogVol00",
+	} {
+		v, err := r.Resolve(spec)
+		if err != nil || v.Address != want {
+			got := ""
+			if v != nil {
+				got = v.Address
+			}
+			t.Errorf("%s: %q %v, want %s", spec, got, err, want)
+		}
+	}
+	for _, spec := range []string{"/dev/xvdb1", "/dev/xvda9", "/dev/md0", "/dev/VolGroup00/nope", "UUID=ffffffff-0000-0000-0000-000000000000"} {
+		if v, err := r.Resolve(spec); err == nil {
+			t.Errorf("%s resolved to %s", spec, v.Address)
+		}
+	}
+}
