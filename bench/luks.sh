@@ -8,6 +8,12 @@
 # medians of N. The peer is memory-only, so the decryption alone is also
 # measured (BenchmarkDecrypt, one core): that is the like-for-like ratio;
 # the dd ratio adds reading the image. Usage: bench/luks.sh [N] [SIZE_MIB]
+# Result 2026-12-05 (2 shared cores, load 27 -> 23; no AF_ALG here, so the
+# peer is openssl speed, which uses VAES): aes-xts 256b decrypt alone
+# 1225 MB/s vs openssl 2573 (0.48), dd 640 MB/s one core (0.25);
+# aes-xts 512b decrypt alone 1043 vs 1412 (0.74), dd 373 / 585 MB/s
+# (0.26 one core, 0.41 two cores). Under this load the numbers swing by 2x
+# between runs; the dd path spends about half its CPU in pread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-5}
