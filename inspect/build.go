@@ -92,6 +92,7 @@ func (b *builder) explore(v *Volume, depth int) []*pvRef {
 		if sig.Info["state"] == "needs_recovery" {
 			b.noteRecovery(v)
 		}
+		b.checkReadable(v)
 		if sig.Type == "drbd" {
 			return b.exploreDRBD(v, depth)
 		}
@@ -247,6 +248,34 @@ func (b *builder) exploreDRBD(v *Volume, depth int) []*pvRef {
 	placeOn(c, v, 0)
 	v.Children = append(v.Children, c)
 	return b.explore(c, depth)
+}
+
+// checkReadable makes inspect and the readers agree (issue 13.14): blkid's
+// signature check is looser than what the reader needs, so an ext
+// superblock that ls, cat and extract reject (2^32 groups, 8 blocks per
+// group, absurd inodes per group) would otherwise show as a clean
+// filesystem. The reader is asked to open it, without replaying a
+// journal; its view is cached, so a later --no-journal read costs nothing
+// more.
+func (b *builder) checkReadable(v *Volume) {
+	if !v.Salvageable() {
+		return
+	}
+	const hint = "(ls, cat and extract fail; extract --salvage may still rescue files)"
+	fsys, err := v.OpenFS(vfs.OpenOptions{NoJournal: true})
+	if err != nil {
+		v.addNote("the filesystem reader rejects it: %v %s", err, hint)
+		return
+	}
+	// A geometry that parses can still be wrong (8 blocks per group puts
+	// the inode tables elsewhere): the root must read as a directory.
+	st, err := fsys.Stat(fsys.Root())
+	if err == nil && st.Type() != vfs.ModeDir {
+		err = fmt.Errorf("the root inode is not a directory (mode %#o)", st.Mode)
+	}
+	if err != nil {
+		v.addNote("the filesystem reader rejects it: %v %s", err, hint)
+	}
 }
 
 // noteRecovery notes a filesystem whose journal needs recovery. Asked to

@@ -266,3 +266,46 @@ func TestExtractDest(t *testing.T) {
 		t.Errorf("a directory source does not fill DEST: %v", err)
 	}
 }
+
+// TestInspectAgreesWithReaders (issue 13.14): superblocks that blkid's
+// check passes but the ext reader rejects (absurd inodes per group, 8
+// blocks per group giving far more groups than the volume holds) carry a
+// note in inspect whenever ls fails on them, so inspect never shows as
+// clean what ls refuses.
+func TestInspectAgreesWithReaders(t *testing.T) {
+	orig, err := os.ReadFile(fixturetest.Image(t, "ext-tiny-ext4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	le32 := func(b []byte, off int, v uint32) {
+		b[off], b[off+1], b[off+2], b[off+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+	}
+	cases := map[string]func(sb []byte){
+		"inodes per group 2^32-1": func(sb []byte) { le32(sb, 0x28, 0xFFFFFFFF) },
+		"8 blocks per group":      func(sb []byte) { le32(sb, 0x20, 8) },
+		"blocks count 2^32-1":     func(sb []byte) { le32(sb, 0x04, 0xFFFFFFFF) },
+	}
+	failed := 0
+	for name, mutate := range cases {
+		b := append([]byte(nil), orig...)
+		mutate(b[1024:2048])
+		img := filepath.Join(t.TempDir(), "sb.img")
+		os.WriteFile(img, b, 0o644)
+		_, _, lsCode := imgtool(t, "ls", img, "/")
+		out, errs, code := imgtool(t, "inspect", img)
+		if code != exitOK {
+			t.Errorf("%s: inspect exit %d: %s", name, code, errs)
+			continue
+		}
+		noted := strings.Contains(out, "the filesystem reader rejects it")
+		if lsCode != exitOK {
+			failed++
+		}
+		if (lsCode != exitOK) != noted {
+			t.Errorf("%s: ls exit %d, but inspect's note present=%v:\n%s", name, lsCode, noted, out)
+		}
+	}
+	if failed == 0 {
+		t.Errorf("no mutation made ls fail: the test checks nothing")
+	}
+}
