@@ -58,7 +58,7 @@ var xenQuotedRE = regexp.MustCompile(`'([^']*)'|"([^"]*)"`)
 func xenDisks(s string) ([]string, error) {
 	m := xenDiskRE.FindStringSubmatch(s)
 	if m == nil {
-		return nil, fmt.Errorf("Xen config: no disk = [...] line")
+		return nil, fmt.Errorf("no disk = [...] line in the Xen config")
 	}
 	var out []string
 	for _, q := range xenQuotedRE.FindAllStringSubmatch(m[1], -1) {

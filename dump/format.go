@@ -410,13 +410,6 @@ func setBit(m []byte, ino uint32) {
 	m[(ino-1)/8] |= 1 << ((ino - 1) % 8)
 }
 
-func clearBit(m []byte, ino uint32) {
-	if ino == 0 || int(ino-1)/8 >= len(m) {
-		return
-	}
-	m[(ino-1)/8] &^= 1 << ((ino - 1) % 8)
-}
-
 func testBit(m []byte, ino uint32) bool {
 	if ino == 0 || int(ino-1)/8 >= len(m) {
 		return false

@@ -69,8 +69,7 @@ type Reader struct {
 	slot    int
 	remain  int64
 	done    bool
-	forced  bool   // read every slot (maps and EA records), as restore does
-	blk     []byte // current block (nil for a hole), its valid length
+	forced  bool // read every slot (maps and EA records), as restore does
 	blkLen  int
 	blkHole bool
 	blkPos  int

@@ -8,7 +8,8 @@ import (
 	"hash"
 	"strings"
 
-	"golang.org/x/crypto/ripemd160" //nolint:staticcheck // old LUKS1 headers use it
+	//lint:ignore SA1019 old LUKS1 headers name ripemd160 as their hash: it must be readable
+	"golang.org/x/crypto/ripemd160"
 )
 
 // hashFunc returns the hash named in a LUKS header (cryptsetup's names).

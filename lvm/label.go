@@ -96,9 +96,6 @@ func FormatUUID(raw string) string {
 	return b.String()
 }
 
-// rawUUID removes the dashes of a printed UUID.
-func rawUUID(s string) string { return strings.ReplaceAll(s, "-", "") }
-
 // readLabel looks for the label in sectors 0-3 of r. It returns the sector
 // number, the sector's bytes and the decoded header.
 func readLabel(r io.ReaderAt, size int64) (int, []byte, *LabelHeader, error) {

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go vet ./...
+# staticcheck (pinned): unused code, deprecated APIs, common mistakes. Zero findings.
+go run honnef.co/go/tools/cmd/staticcheck@v0.6.1 ./...
 # The release build is static.
 CGO_ENABLED=0 go build -o /dev/null ./cmd/imgtool
 # Fuzz smoke: every Fuzz* target briefly (its seeds plus a few seconds of

@@ -19,11 +19,6 @@ import (
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
 )
 
-type golden struct {
-	path string
-	sum  string
-}
-
 // deletedList reads fixtures/golden/NAME.deleted: the files the fixture
 // script deleted, with the sha256 recorded before the rm.
 func deletedList(t *testing.T, name string) (byPath map[string]string, bySum map[string]int) {
