@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"github.com/imgtool/imgtool/termsafe"
 	"io"
@@ -79,7 +80,11 @@ func newDrbdCompareCmd() *cobra.Command {
 kernel's UUID comparison (drbd_uuid_compare, drbd 8.4 rules; for v09 meta
 data the same rules on the current, per-peer bitmap and history UUIDs):
 who would become SyncSource, whether a full or bitmap-based resync is
-needed, or whether the two split-brained or hold unrelated data.`,
+needed, or whether the two split-brained or hold unrelated data.
+
+Exit status: 0 when drbd would resolve it by itself (in sync, or one side
+newer); 4 on split brain or unrelated data, which need a human (the verdict
+is still printed, as text or --json); 1 on an error, 2 on a usage error.`,
 		Example: `  imgtool drbd compare nodeA-r0.img nodeB-r0.img`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -94,13 +99,22 @@ needed, or whether the two split-brained or hold unrelated data.`,
 			}
 			defer closeB()
 			v := drbd.Compare(a, b)
+			needsHuman := func() error {
+				if v.SplitBrain() || v.Result == -1000 {
+					return &codeError{exitDRBDSplit, errors.New(v.Summary())}
+				}
+				return nil
+			}
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), map[string]any{
+				if err := writeJSON(cmd.OutOrStdout(), map[string]any{
 					"a": drbdJSON(a), "b": drbdJSON(b),
 					"uuid_compare": v.Result, "rule": v.Rule, "undecided": v.Undecided,
 					"split_brain": v.SplitBrain(), "disk_state_adjusted": v.DiskStateAdjusted,
 					"summary": v.Summary(), "reasons": v.Reasons,
-				})
+				}); err != nil {
+					return err
+				}
+				return needsHuman()
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "A: %s\n   %s\n", args[0], a.GI(b))
@@ -110,12 +124,16 @@ needed, or whether the two split-brained or hold unrelated data.`,
 			for _, r := range v.Reasons {
 				fmt.Fprintf(w, "  %s\n", r)
 			}
-			return nil
+			return needsHuman()
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
 }
+
+// exitDRBDSplit is drbd compare's exit status for split brain or unrelated
+// data.
+const exitDRBDSplit = 4
 
 // openDRBD opens path (decompressing with a progress bar on a terminal)
 // and reads the meta data at the end of it, or of volume vol inside it.

@@ -29,8 +29,13 @@ func TestDrbdShowCompare(t *testing.T) {
 		SplitBrain bool `json:"split_brain"`
 		Result     int  `json:"uuid_compare"`
 	}
-	if err := json.Unmarshal([]byte(out), &v); err != nil || code != 0 || !v.SplitBrain || v.Result != 100 {
+	// Split brain needs a human: exit 4 (issue 13.10), verdict still printed.
+	if err := json.Unmarshal([]byte(out), &v); err != nil || code != exitDRBDSplit || !v.SplitBrain || v.Result != 100 {
 		t.Errorf("compare split brain --json: exit %d, %+v, %v\n%s", code, v, err, out)
+	}
+	out, errs, code = imgtool(t, "drbd", "compare", fixturetest.Image(t, "drbd-sb-a"), fixturetest.Image(t, "drbd-sb-b"))
+	if code != exitDRBDSplit || !strings.Contains(out, "split brain") || !strings.Contains(errs, "split brain") {
+		t.Errorf("compare split brain: exit %d, %q, %q", code, out, errs)
 	}
 	_, errs, code = imgtool(t, "drbd", "show", fixturetest.Image(t, "ext-ext4"))
 	if code != exitError || !strings.Contains(errs, "no DRBD") {

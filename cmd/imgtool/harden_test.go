@@ -309,3 +309,26 @@ func TestInspectAgreesWithReaders(t *testing.T) {
 		t.Errorf("no mutation made ls fail: the test checks nothing")
 	}
 }
+
+// TestReadmeCatExample (issue 13.11): the README's cat example runs on the
+// image it names (the dom0 fixture) instead of failing on an ambiguous
+// LABEL=/boot.
+func TestReadmeCatExample(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(fixturetest.Dir(), "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec string
+	for _, line := range strings.Split(string(readme), "\n") {
+		if f := strings.Fields(line); len(f) >= 4 && f[0] == "imgtool" && f[1] == "cat" && f[2] == "dom0.img" {
+			spec = f[3]
+		}
+	}
+	if spec == "" {
+		t.Fatal("no `imgtool cat dom0.img ...` example in the README")
+	}
+	out, errs, code := imgtool(t, "cat", fixturetest.Image(t, "dom0"), spec)
+	if code != exitOK || !strings.Contains(out, "title") {
+		t.Errorf("README example cat dom0.img %s: exit %d, %q, %q", spec, code, out, errs)
+	}
+}
