@@ -104,6 +104,13 @@ volume address and offset.`,
 				return err
 			}
 			defer s.Close()
+			// The handler is in place before the mount exists (and before
+			// the "mounted" line a caller may act on), so a SIGTERM right
+			// after it unmounts instead of killing the process and leaving
+			// a dead mount behind.
+			sig := make(chan os.Signal, 2)
+			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+			defer signal.Stop(sig)
 			start := time.Now()
 			srv, what, err := mountSpec(s, spec, dir, &f, mo)
 			if err != nil {
@@ -111,9 +118,6 @@ volume address and offset.`,
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "imgtool: %s mounted read-only on %s (%v); Ctrl-C or `imgtool umount %s` unmounts\n",
 				what, dir, time.Since(start).Round(time.Millisecond), dir)
-			sig := make(chan os.Signal, 2)
-			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-			defer signal.Stop(sig)
 			done := make(chan struct{})
 			go func() { srv.Wait(); close(done) }()
 			select {
