@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -330,5 +331,27 @@ func TestReadmeCatExample(t *testing.T) {
 	out, errs, code := imgtool(t, "cat", fixturetest.Image(t, "dom0"), spec)
 	if code != exitOK || !strings.Contains(out, "title") {
 		t.Errorf("README example cat dom0.img %s: exit %d, %q, %q", spec, code, out, errs)
+	}
+}
+
+// TestJSONEmptyLists (issue 13.9): an empty list is [] in --json, never
+// null (lvm list of an image without LVM).
+func TestJSONEmptyLists(t *testing.T) {
+	out, errs, code := imgtool(t, "lvm", "list", "--json", fixturetest.Image(t, "ext-tiny-ext4"))
+	if code != exitOK {
+		t.Fatalf("lvm list --json: exit %d, %s", code, errs)
+	}
+	if strings.Contains(out, "null") || !strings.Contains(out, `"lvs": []`) {
+		t.Errorf("lvm list --json of an image without LVM:\n%s", out)
+	}
+	type inner struct{ B []int }
+	got, _ := json.Marshal(emptyLists(struct {
+		A []string
+		P *inner
+		M map[string][]int
+		Raw []byte
+	}{P: &inner{}, M: map[string][]int{"x": nil}}))
+	if string(got) != `{"A":[],"P":{"B":[]},"M":{"x":[]},"Raw":null}` {
+		t.Errorf("emptyLists: %s", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"text/tabwriter"
 
@@ -56,10 +57,83 @@ With no IMAGE, the embedded demo image is shown.`,
 	return cmd
 }
 
+// A list is always a list: nil slices anywhere in v are written as [],
+// never null (issue 13.9), so that `jq '.lvs[]'` works on an image with
+// no LVs.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return enc.Encode(emptyLists(v))
+}
+
+// emptyLists returns a copy of v in which every nil slice reachable
+// through structs, pointers, maps, slices and interfaces is an empty one.
+func emptyLists(v any) any {
+	if v == nil {
+		return nil
+	}
+	rv := reflect.ValueOf(v)
+	c := reflect.New(rv.Type()).Elem()
+	c.Set(rv)
+	return fixLists(c, 0, map[uintptr]bool{}).Interface()
+}
+
+// fixLists does emptyLists' work; a pointer already seen (a cycle, or
+// shared data) is left as it is.
+func fixLists(v reflect.Value, depth int, seen map[uintptr]bool) reflect.Value {
+	if depth > 64 {
+		return v
+	}
+	switch v.Kind() {
+	case reflect.Slice:
+		if v.IsNil() {
+			if v.Type().Elem().Kind() == reflect.Uint8 {
+				return v // []byte is base64, not a list
+			}
+			return reflect.MakeSlice(v.Type(), 0, 0)
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := 0; i < v.Len(); i++ {
+			c.Index(i).Set(fixLists(v.Index(i), depth+1, seen))
+		}
+		return c
+	case reflect.Pointer:
+		if v.IsNil() || seen[v.Pointer()] {
+			return v
+		}
+		seen[v.Pointer()] = true
+		c := reflect.New(v.Type().Elem())
+		c.Elem().Set(fixLists(v.Elem(), depth+1, seen))
+		return c
+	case reflect.Interface:
+		if v.IsNil() {
+			return v
+		}
+		f := fixLists(v.Elem(), depth+1, seen)
+		c := reflect.New(v.Type()).Elem()
+		c.Set(f)
+		return c
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.MakeMapWithSize(v.Type(), v.Len())
+		it := v.MapRange()
+		for it.Next() {
+			c.SetMapIndex(it.Key(), fixLists(it.Value(), depth+1, seen))
+		}
+		return c
+	case reflect.Struct:
+		c := reflect.New(v.Type()).Elem()
+		c.Set(v)
+		for i := 0; i < v.NumField(); i++ {
+			if c.Field(i).CanSet() {
+				c.Field(i).Set(fixLists(v.Field(i), depth+1, seen))
+			}
+		}
+		return c
+	}
+	return v
 }
 
 // printTree prints an lsblk-like table: the address column carries the
