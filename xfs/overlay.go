@@ -48,6 +48,23 @@ func (o *overlay) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
+// replayed reports whether any basic block of [off, off+n) was written by
+// the log replay.
+func (o *overlay) replayed(off, n int64) bool {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	first, last := off/bbSize, (off+n-1)/bbSize
+	if len(o.bbs) == 0 || last < o.lo || first > o.hi {
+		return false
+	}
+	for bb := max(first, o.lo); bb <= min(last, o.hi); bb++ {
+		if _, ok := o.bbs[bb]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // write puts b at byte offset off (read-modify-write of partial BBs).
 func (o *overlay) write(off int64, b []byte) error {
 	for len(b) > 0 {
