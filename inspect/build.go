@@ -87,6 +87,7 @@ func (b *builder) explore(v *Volume, depth int) []*pvRef {
 		sig = nil // the superblock belongs to a partition: read the table
 	}
 	if sig != nil {
+		b.log.Debug("found", "address", v.DisplayAddress(), "type", sig.Type, "offset", v.Offset, "size", v.Size)
 		v.Content = sig
 		v.Notes = append(v.Notes, sig.Notes...)
 		if sig.Info["state"] == "needs_recovery" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/imgtool/imgtool/termsafe"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -31,6 +32,7 @@ type extractFlags struct {
 	noDevices    bool
 	noSetuid     bool
 	safe         bool
+	quiet        bool // -q: no success summary
 }
 
 // safety applies --safe, --no-devices and --no-setuid to o.
@@ -98,6 +100,7 @@ symlinks. No xattrs are read from these formats.`,
   imgtool extract disk.img VolGroup00/LogVol00:/home --tar - | ssh host tar -x -p -C /restore`,
 		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			xf.quiet = g.quiet
 			return runExtract(cmd, args, &f, &xf)
 		},
 	}
@@ -203,7 +206,10 @@ func runExtract(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 	// and the exit status is 3. Those of the open (the journal replay)
 	// were shown then.
 	damage := h.sayNewNotes()
-	fmt.Fprintf(stderr, "imgtool: extracted %s: %s\n", h.where(h.path), rep.Summary())
+	slog.Debug("extract finished", "volume", h.vol.DisplayAddress(), "path", h.path, "files", rep.Files, "dirs", rep.Dirs, "bytes", rep.Bytes, "problems", len(rep.Problems))
+	if !xf.quiet || rep.Partial() || err != nil {
+		fmt.Fprintf(stderr, "imgtool: extracted %s: %s\n", h.where(h.path), rep.Summary())
+	}
 	if xf.report != "" {
 		if werr := writeReport(xf.report, h, rep); werr != nil && err == nil {
 			err = werr

@@ -125,6 +125,7 @@ func openFS(cmd *cobra.Command, image, spec string, f *imageFlags) (*fsHandle, e
 		s.Close()
 		return nil, err
 	}
+	slog.Debug("filesystem opened", "volume", v.DisplayAddress(), "type", fsys.Info().Type, "path", path.Clean("/"+p), "no_journal", f.noJournal)
 	notes := fsys.Notes()
 	for _, n := range notes {
 		if n.Stale {

@@ -355,3 +355,37 @@ func TestJSONEmptyLists(t *testing.T) {
 		t.Errorf("emptyLists: %s", got)
 	}
 }
+
+// TestVerbosity (issue 13.12): -v logs (slog, debug) what inspect, ls and
+// extract do; -q silences extract's success summary, not its problems.
+func TestVerbosity(t *testing.T) {
+	img := fixturetest.Image(t, "tar-sparse")
+	for _, args := range [][]string{{"inspect", img}, {"ls", img, "/"}, {"extract", img, "/small", ""}} {
+		if args[0] == "extract" {
+			args[3] = filepath.Join(t.TempDir(), "s1")
+		}
+		_, quietErrs, _ := imgtool(t, args...)
+		if args[0] == "extract" {
+			args[3] = filepath.Join(t.TempDir(), "s2")
+		}
+		_, errs, code := imgtool(t, append([]string{"-v"}, args...)...)
+		if code != exitOK || !strings.Contains(errs, "level=DEBUG") || !strings.Contains(errs, "image opened") {
+			t.Errorf("-v %s: exit %d, stderr %q", args[0], code, errs)
+		}
+		if strings.Contains(quietErrs, "level=DEBUG") {
+			t.Errorf("%s without -v logs debug lines: %q", args[0], quietErrs)
+		}
+	}
+	_, errs, code := imgtool(t, "-q", "extract", img, "/small", filepath.Join(t.TempDir(), "q"))
+	if code != exitOK || errs != "" {
+		t.Errorf("-q extract: exit %d, stderr %q; want silence", code, errs)
+	}
+	_, errs, code = imgtool(t, "extract", img, "/small", filepath.Join(t.TempDir(), "nq"))
+	if code != exitOK || !strings.Contains(errs, "extracted /small") {
+		t.Errorf("extract without -q: exit %d, stderr %q; want the summary", code, errs)
+	}
+	_, errs, code = imgtool(t, "-q", "extract", fixturetest.Image(t, "hostile-ext"), "/", filepath.Join(t.TempDir(), "h"))
+	if code != exitPartial || !strings.Contains(errs, "extracted /") {
+		t.Errorf("-q extract with losses: exit %d, stderr %q; the summary must stay", code, errs)
+	}
+}

@@ -122,6 +122,7 @@ func openImages(cmd *cobra.Command, path string, f *imageFlags, allowDemo bool) 
 			s.Close()
 			return nil, backingHint(err)
 		}
+		slog.Debug("image opened", "path", p, "format", im.Format, "size", im.Size(), "block_device", im.BlockDevice)
 		s.closers = append(s.closers, im)
 		srcs = append(srcs, inspect.Source{Name: p, R: im, Size: im.Size(), Format: im.Format,
 			Notes: append(append([]string{}, im.Details...), im.Notes...)})

@@ -84,6 +84,7 @@ func usageErrorf(format string, a ...any) error {
 
 type globalFlags struct {
 	verbose bool
+	quiet   bool
 }
 
 func newRoot(stdout, stderr io.Writer) (*cobra.Command, *globalFlags) {
@@ -111,7 +112,8 @@ Files are VOLUME:/path, or /path when the image holds one filesystem.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what is being done to stderr")
+	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what is being done to stderr (slog, debug level)")
+	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "print no success summary (problems and errors are still printed)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &codeError{exitUsage, err}
 	})
