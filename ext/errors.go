@@ -26,6 +26,12 @@ func (e *CorruptError) Error() string {
 	return s + ": " + e.Detail
 }
 
+// VolumeOffset is the byte offset of the damage on the volume (-1 if not
+// known). Callers that know where the volume lies (inspect's address and
+// image offset) add the absolute position; the interface is the same for
+// every reader.
+func (e *CorruptError) VolumeOffset() int64 { return e.Offset }
+
 func corrupt(ino uint32, off int64, what, format string, args ...any) error {
 	return &CorruptError{Ino: ino, Offset: off, What: what, Detail: fmt.Sprintf(format, args...)}
 }

@@ -196,7 +196,7 @@ func runExtract(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 		if p.Ino != 0 {
 			ino = fmt.Sprintf(" (inode %d)", p.Ino)
 		}
-		fmt.Fprintf(stderr, "imgtool: %s: %s%s: %s\n", p.Kind, h.where(p.Path), ino, p.Reason())
+		fmt.Fprintf(stderr, "imgtool: %s: %s%s: %s%s\n", p.Kind, h.where(p.Path), ino, p.Reason(), h.absolute(p.Err))
 	}
 	if rep.MoreProblems > 0 {
 		fmt.Fprintf(stderr, "imgtool: ... and %d more problems\n", rep.MoreProblems)

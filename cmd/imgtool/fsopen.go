@@ -96,7 +96,20 @@ func (h *fsHandle) errAt(p string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s: no such file or directory", h.where(p))
 	}
-	return fmt.Errorf("%s: %w", h.where(p), err)
+	return fmt.Errorf("%s: %w%s", h.where(p), err, h.absolute(err))
+}
+
+// absolute says where on-disk damage named by err (any error with a
+// VolumeOffset) lies through every layer: the volume's address and the
+// byte of the image file, when the volume is one contiguous range of it
+// (partitions, linear LVs, nested disks); "" otherwise.
+func (h *fsHandle) absolute(err error) string {
+	var d interface{ VolumeOffset() int64 }
+	if !errors.As(err, &d) || d.VolumeOffset() < 0 || h.vol == nil || h.vol.Offset < 0 || h.vol.Image == "" {
+		return ""
+	}
+	off := d.VolumeOffset()
+	return fmt.Sprintf(" [volume %s byte %d = byte %d of %s]", h.vol.DisplayAddress(), off, h.vol.Offset+off, h.vol.Image)
 }
 
 // openFS opens image (and -a images), resolves the volume of spec

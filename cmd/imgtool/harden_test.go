@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -387,5 +388,51 @@ func TestVerbosity(t *testing.T) {
 	_, errs, code = imgtool(t, "-q", "extract", fixturetest.Image(t, "hostile-ext"), "/", filepath.Join(t.TempDir(), "h"))
 	if code != exitPartial || !strings.Contains(errs, "extracted /") {
 		t.Errorf("-q extract with losses: exit %d, stderr %q; the summary must stay", code, errs)
+	}
+}
+
+// TestNestedDamageOffset (issue 13): damage in the guest's root LV inside
+// the dom0 disk (partition → VG → LV → guest disk → VG → LV) is reported
+// with the volume address and the absolute byte of the image, by ls and
+// extract. debugfs names the root directory block; the block's bytes are
+// found in the image file itself, so the expected offset owes nothing to
+// imgtool.
+func TestNestedDamageOffset(t *testing.T) {
+	const lv = "VolGroup00/domu1/VolGroup00/LogVol00"
+	orig, err := os.ReadFile(fixturetest.Image(t, "dom0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	lvImg := filepath.Join(dir, "lv.img")
+	if _, errs, code := imgtool(t, "dd", fixturetest.Image(t, "dom0"), lv, "-o", lvImg); code != exitOK {
+		t.Fatalf("dd: %s", errs)
+	}
+	out, err := exec.Command("debugfs", "-R", "blocks /", lvImg).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blk int64
+	if _, err := fmt.Sscan(string(out), &blk); err != nil || blk == 0 {
+		t.Fatalf("debugfs blocks /: %q", out)
+	}
+	lvBytes, _ := os.ReadFile(lvImg)
+	block := lvBytes[blk*1024 : blk*1024+1024]
+	abs := int64(bytes.Index(orig, block))
+	if abs < 0 || bytes.Count(orig, block) != 1 {
+		t.Fatalf("the root directory block is not found once in the image")
+	}
+	bad := append([]byte(nil), orig...)
+	bad[abs+4], bad[abs+5] = 3, 0 // rec_len 3 of the first entry
+	img := filepath.Join(dir, "dom0-bad.img")
+	os.WriteFile(img, bad, 0o644)
+	want := fmt.Sprintf("[volume %s byte %d = byte %d of %s]", lv, blk*1024, abs, img)
+	_, errs, code := imgtool(t, "ls", img, lv+":/")
+	if code != exitPartial || !strings.Contains(errs, want) {
+		t.Errorf("ls: exit %d, %q; want %q", code, errs, want)
+	}
+	_, errs, code = imgtool(t, "extract", img, lv+":/", filepath.Join(dir, "out"))
+	if code != exitPartial || !strings.Contains(errs, want) {
+		t.Errorf("extract: exit %d, %q; want %q", code, errs, want)
 	}
 }
