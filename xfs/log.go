@@ -577,9 +577,20 @@ func (r *logReplay) apply(ts []*trans) {
 	intents := map[uint64]string{}
 	var order []uint64
 	for _, t := range ts {
-		// Buffers before inodes within a transaction (xlog_recover_reorder_trans).
+		// Within a transaction: buffers, then inodes and the rest, and
+		// cancelled buffers last (xlog_recover_reorder_trans), so an
+		// inode freed with its cluster in one transaction is skipped.
 		its := append([]*item(nil), t.items...)
-		sort.SliceStable(its, func(i, j int) bool { return its[i].typ() == liBuf && its[j].typ() != liBuf })
+		rank := func(it *item) int {
+			if it.typ() != liBuf {
+				return 1
+			}
+			if f0 := it.regions[0]; len(f0) >= 6 && le.Uint16(f0[4:])&blfCancel != 0 {
+				return 2
+			}
+			return 0
+		}
+		sort.SliceStable(its, func(i, j int) bool { return rank(its[i]) < rank(its[j]) })
 		for _, it := range its {
 			if len(it.regions) == 0 {
 				continue
@@ -743,9 +754,44 @@ func (r *logReplay) applyBuf(t *trans, it *item) {
 			}
 		}
 	}
+	if r.f.sb.HasCRC() && flags&blfInodeBuf == 0 {
+		// The kernel's write verifiers stamp the checksum when the
+		// replayed buffer is written back; do the same in memory.
+		if o := bufCRCOffset(cur); o > 0 {
+			le.PutUint32(cur[o:], crcOf(cur, o))
+		}
+	}
 	if r.ov.write(off, cur) == nil {
 		r.li.Buffers++
 	}
+}
+
+// bufCRCOffset returns where a v5 metadata block of the whole buffer b
+// keeps its CRC, or 0 when this reader does not know the block.
+func bufCRCOffset(b []byte) int {
+	switch be.Uint32(b) {
+	case 0x41423342, 0x41423343, 0x49414233, 0x46494233, 0x524d4233, 0x52334643: // short btree blocks
+		return sblockCRCO
+	case bmap3Magic:
+		return lblockCRCOf
+	case agfMagic:
+		return agfCRCOff
+	case agiMagic:
+		return agiCRCOff
+	case 0x5841464c: // XAFL
+		return 32
+	case dir3BlockMagic, dir3DataMagic, 0x58444633: // XDB3 XDD3 XDF3
+		return dir3CRCOff
+	case 0x58534c4d: // XSLM (one block per buffer)
+		return 12
+	case sbMagic:
+		return sbCRCOff
+	}
+	switch be.Uint16(b[8:]) {
+	case 0x3df1, 0x3dff, da3NodeMagic, attr3LeafMagic:
+		return da3CRCOff
+	}
+	return 0
 }
 
 // logDinodeToDisk converts a logged inode core (struct xfs_log_dinode, in
