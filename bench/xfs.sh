@@ -9,12 +9,16 @@
 #
 # Usage: bench/xfs.sh [N]   (default 5; root: loop mounts, owners)
 #
-# Result 2026-12-05, Debian 12, 2 cores shared with ~8 helpers' builds and
-# fuzzers (load average 32 on 2 cores: wall times are inflated, CPU time is
-# the steadier number), /usr/share = 805 MB in 59,647 entries, 2.0 GB image:
-#   N=3: imgtool xfs reader wall 5.65 s, cpu 1.71 s, peak RSS 20 MB |
-#        kernel mount + cp -a (warm) wall 14.91 s, cpu 1.90 s |
-#        ratio wall 0.38, cpu 0.90 | entries differing: imgtool 0, cp -a 0
+# Results 2026-12-05, Debian 12, 2 cores shared with ~8 helpers' builds and
+# fuzzers (wall times are inflated and swing; CPU time is steadier),
+# /usr/share = 806 MB in 59,647 entries, 2.1 GB image:
+#   imgtool extract, N=3, load 22-35: wall 3.81 s, cpu 1.64 s, peak RSS 42 MB |
+#        kernel mount + cp -a (warm) wall 25.07 s, cpu 2.56 s |
+#        ratio wall 0.15, cpu 0.64 | entries differing: imgtool 0, cp -a 0
+#   (earlier, package xfs through a bench-only driver, N=3, load 32: wall
+#    0.38, cpu 0.90, RSS 20 MB)
+# The wall ratio under such load mostly measures how the kernel's cp -a
+# fares against it; a quiet-machine run is still to be done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-5}
