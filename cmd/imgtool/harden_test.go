@@ -436,3 +436,55 @@ func TestNestedDamageOffset(t *testing.T) {
 		t.Errorf("extract: exit %d, %q; want %q", code, errs, want)
 	}
 }
+
+// TestLsGNUFlags (issue 13.8): ls -la works (-a is "all", not "add an
+// image"), and -lh sizes are GNU ls -lh's, checked against GNU ls on the
+// tree mke2fs -d copied.
+func TestLsGNUFlags(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	os.Mkdir(src, 0o755)
+	sizes := []int64{0, 1023, 1024, 1536, 10239, 10240, 1048576, 5000000, 123456789}
+	for i, n := range sizes {
+		if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("f%d", i)), bytes.Repeat([]byte{'x'}, int(n)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := filepath.Join(t.TempDir(), "h.img")
+	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-d", src, img, "160M").CombinedOutput(); err != nil {
+		t.Fatalf("mke2fs: %v\n%s", err, out)
+	}
+	gnu, err := exec.Command("ls", "-lh", src).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, line := range strings.Split(string(gnu), "\n") {
+		if f := strings.Fields(line); len(f) >= 9 {
+			want[f[8]] = f[4]
+		}
+	}
+	out, errs, code := imgtool(t, "ls", "-lh", img, "/")
+	if code != exitOK {
+		t.Fatalf("ls -lh: exit %d, %s", code, errs)
+	}
+	got := 0
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 9 || want[f[len(f)-1]] == "" {
+			continue
+		}
+		got++
+		if f[5] != want[f[len(f)-1]] {
+			t.Errorf("%s: ls -lh size %s, GNU ls -lh %s", f[len(f)-1], f[5], want[f[len(f)-1]])
+		}
+	}
+	if got != len(sizes) {
+		t.Errorf("compared %d of %d files:\n%s", got, len(sizes), out)
+	}
+	if out, errs, code := imgtool(t, "ls", "-la", img, "/"); code != exitOK || !strings.Contains(out, "f0") {
+		t.Errorf("ls -la: exit %d, %q", code, errs)
+	}
+	if out, _, code := imgtool(t, "ls", "--help"); code != exitOK || !strings.Contains(out, "human-readable") {
+		t.Errorf("ls --help: exit %d", code)
+	}
+}

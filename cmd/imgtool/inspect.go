@@ -26,7 +26,7 @@ filesystems, swap and other signatures, with their addresses.
 With no IMAGE, the embedded demo image is shown.`,
 		Example: `  imgtool inspect disk.img
   imgtool inspect /dev/VolGroup00/domu1-snap --json
-  imgtool inspect pv1.img -a pv2.img`,
+  imgtool inspect pv1.img --add pv2.img`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := ""

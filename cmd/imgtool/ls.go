@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 
 	"github.com/imgtool/imgtool/vfs"
@@ -37,6 +38,7 @@ type lsCmd struct {
 	long    bool
 	recurse bool
 	asJSON  bool
+	human   bool // -h: sizes as 1.5M
 	w       *bufio.Writer
 	errw    io.Writer
 	first   bool // JSON: no comma before the first object
@@ -107,6 +109,13 @@ and everything else is still listed); 1 on an error that stops the listing
 	cmd.Flags().BoolVarP(&c.long, "long", "l", false, "long listing: inode, mode, links, uid, gid, size, mtime, name")
 	cmd.Flags().BoolVarP(&c.recurse, "recursive", "R", false, "list subdirectories recursively")
 	cmd.Flags().BoolVar(&c.asJSON, "json", false, "print a JSON array of entries")
+	// GNU ls's flags mean what they mean there (issue 13.8). -h is human
+	// sizes, so help is --help only for ls.
+	cmd.Flags().Bool("help", false, "help for ls")
+	cmd.Flags().BoolVarP(&c.human, "human-readable", "h", false, "with -l, sizes as 1K, 234M, 2G (powers of 1024, as GNU ls -h)")
+	var all, numeric bool
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "accepted as in GNU ls: names starting with '.' are always listed")
+	cmd.Flags().BoolVarP(&numeric, "numeric-uid-gid", "n", false, "accepted as in GNU ls: owners are always numeric (a guest's user names mean nothing here)")
 	return cmd
 }
 
@@ -246,6 +255,9 @@ func (c *lsCmd) print(e *lsEntry) {
 		return
 	}
 	size := fmt.Sprint(e.Size)
+	if c.human {
+		size = lsHuman(e.Size)
+	}
 	if e.DevMajor != nil {
 		size = fmt.Sprintf("%d, %d", *e.DevMajor, *e.DevMinor)
 	}
@@ -255,4 +267,28 @@ func (c *lsCmd) print(e *lsEntry) {
 	}
 	fmt.Fprintf(c.w, "%8d %s %3d %5d %5d %10s %s %s\n", e.Inode, e.ModeString, e.Links, e.UID, e.GID, size,
 		e.inode.Mtime.UTC().Format("2006-01-02 15:04:05"), name)
+}
+
+// lsHuman formats n as GNU ls -h does: bytes below 1024, otherwise one
+// decimal below 10 (rounded up) and whole numbers above, with K, M, G, T,
+// P, E suffixes.
+func lsHuman(n int64) string {
+	if n < 1024 {
+		return fmt.Sprint(n)
+	}
+	f := float64(n)
+	i := -1
+	for f >= 1024 && i < 5 {
+		f /= 1024
+		i++
+	}
+	unit := string("KMGTPE"[i])
+	if f < 10 {
+		v := math.Ceil(f*10) / 10
+		if v < 10 {
+			return fmt.Sprintf("%.1f%s", v, unit)
+		}
+		f = v
+	}
+	return fmt.Sprintf("%.0f%s", math.Ceil(f), unit)
 }

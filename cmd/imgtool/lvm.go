@@ -84,7 +84,7 @@ func newLVMListCmd() *cobra.Command {
 		Use:   "list IMAGE",
 		Short: "List PVs, VGs and LVs found in the image (like pvs, vgs and lvs -a)",
 		Example: `  imgtool lvm list dom0.img
-  imgtool lvm list pv1.img -a pv2.img --json`,
+  imgtool lvm list pv1.img --add pv2.img --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := openImages(cmd, args[0], &f, false)
@@ -196,7 +196,7 @@ absolute byte offset (in the PV and in the image file) of the disagreeing
 sectors. Exit 1 when legs differ, parity disagrees, or stripes cannot be
 verified (too many members missing).`,
 		Example: `  imgtool lvm check disk.img vg/mirrored
-  imgtool lvm check pv0.img -a pv1.img -a pv2.img vg/raid5lv
+  imgtool lvm check pv0.img --add pv1.img --add pv2.img vg/raid5lv
   imgtool lvm check disk.img vg/mirrored --json`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -20,7 +20,7 @@ func raidArgs(t *testing.T, names ...string) []string {
 		img := fixturetest.Image(t, n)
 		keepImage(t, img)
 		if i > 0 {
-			args = append(args, "-a")
+			args = append(args, "--add")
 		}
 		args = append(args, img)
 	}

@@ -28,8 +28,8 @@ array, or compare every member of a raid1 with the first, as the kernel's
 and the member bytes (within each member's data area) that disagree. Exit 1
 when parity or copies disagree, or stripes cannot be verified (too many
 members missing).`,
-		Example: `  imgtool md check sda.img -a sdb.img -a sdc.img md-data
-  imgtool md check sda.img -a sdb.img md0 --json`,
+		Example: `  imgtool md check sda.img --add sdb.img --add sdc.img md-data
+  imgtool md check sda.img --add sdb.img md0 --json`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := openImages(cmd, args[0], &f, false)

@@ -26,7 +26,7 @@ func mdArgs(t *testing.T, array string, n int, skip ...int) []string {
 		}
 		p := fixturetest.Image(t, fmt.Sprintf("md-%s-%d", array, i))
 		if len(args) > 0 {
-			args = append(args, "-a")
+			args = append(args, "--add")
 		}
 		args = append(args, p)
 	}
@@ -147,7 +147,7 @@ func TestMDCheckCLI(t *testing.T) {
 	if err := os.WriteFile(bad, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, errs, code = imgtool(t, "md", "check", args[0], "md-r5lvm", "-a", bad, args[3], args[4])
+	out, errs, code = imgtool(t, "md", "check", args[0], "md-r5lvm", "--add", bad, args[3], args[4])
 	if code != exitError || !strings.Contains(out, "stripe 5 ") || !strings.Contains(out, fmt.Sprintf("member data bytes %d+512", 5*64<<10+512)) {
 		t.Errorf("one flipped byte: exit %d: %s%s", code, out, errs)
 	}

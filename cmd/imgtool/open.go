@@ -50,7 +50,14 @@ type imageFlags struct {
 }
 
 func (f *imageFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringArrayVarP(&f.extra, "add", "a", nil, "another image holding PVs of the same VGs (repeatable)")
+	// --add is the spelling (issue 13.8): -a means "all" to ls users, so
+	// ls has no one-letter form of it; elsewhere -a still works, as in
+	// libguestfs, for the scripts that use it.
+	short := "a"
+	if cmd.Name() == "ls" {
+		short = ""
+	}
+	cmd.Flags().StringArrayVarP(&f.extra, "add", short, nil, "another image `IMAGE` holding PVs, MD members or a VG's other disks (repeatable)")
 	cmd.Flags().BoolVar(&f.noJournal, "no-journal", false, "show ext filesystems as they are on disk: do not replay a journal that needs recovery")
 	cmd.Flags().StringVar(&f.journalDev, "journal-dev", "", "external journal device or image `FILE` of a filesystem made with one (mke2fs -J device=), replayed in memory with it")
 	cmd.Flags().StringArrayVar(&f.allowBacking, "allow-backing", nil, "let qcow2 backing files and VMDK extent files come from `DIR` too, or from anywhere with \"any\" (default: only the image's own directory; repeatable)")
