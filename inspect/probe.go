@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"bytes"
+	"github.com/imgtool/imgtool/xfs"
 
 	"encoding/binary"
 	"fmt"
@@ -311,7 +312,17 @@ func probeXFS(r io.ReaderAt, size int64) *Signature {
 	if b == nil || string(b[0:4]) != "XFSB" {
 		return nil
 	}
-	return &Signature{Type: "xfs", Label: cstr(b[108:120]), UUID: uuidString(b[32:48])}
+	s := &Signature{Type: "xfs", Label: cstr(b[108:120]), UUID: uuidString(b[32:48])}
+	// Version, features and whether the log needs recovery, as for ext
+	// (the log's head and tail are found, nothing is replayed).
+	if d := xfs.Describe(r, size); d != nil {
+		s.Version = d["version"]
+		s.Info = map[string]string{"features": d["features"], "state": d["state"]}
+		if d["state"] == "needs_recovery" {
+			s.Notes = append(s.Notes, "log needs recovery (not cleanly unmounted)")
+		}
+	}
+	return s
 }
 
 func probeBtrfs(r io.ReaderAt, size int64) *Signature {
