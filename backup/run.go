@@ -555,7 +555,10 @@ func writeDumpDates(ctx context.Context, st Store, all []*Manifest) error {
 
 // ChooseLevel picks the level and base of a dump of id: the forced level,
 // else the schedule's; a level above 0 needs a usable base (the newest
-// lower-level dump, whose own chain is complete), else it becomes 0.
+// lower-level dump, whose own chain is complete), else it becomes 0. A
+// base from the same second is usable: dates are whole seconds (dump's
+// c_date), and the writer takes every inode changed at or after the base
+// date, so nothing of that second is missed.
 func ChooseLevel(sched Schedule, forced int, date time.Time, id string, usable []*Manifest) (level int, base *Manifest, why string) {
 	level = sched.LevelFor(date)
 	why = "schedule"
@@ -566,7 +569,7 @@ func ChooseLevel(sched Schedule, forced int, date time.Time, id string, usable [
 		return 0, nil, why
 	}
 	for _, m := range usable {
-		if m.ID() == id && m.Level < level && m.Date.Before(date) && (base == nil || m.Date.After(base.Date)) {
+		if m.ID() == id && m.Level < level && !m.Date.After(date) && (base == nil || m.Date.After(base.Date)) {
 			base = m
 		}
 	}
