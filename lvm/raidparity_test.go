@@ -101,8 +101,8 @@ func TestRaidParityLVs(t *testing.T) {
 	}
 }
 
-// lvm-raid-pv1 absent (the VG's pv3: the LVs of more than three members
-// have one on it); the kernel's own degraded reads are the goldens.
+// lvm-raid-pv1 absent: every LV has a member on it; the kernel's own
+// degraded reads are the goldens.
 func TestRaidDegradedOnePV(t *testing.T) {
 	vg := findVG(t, assemble(t, raidPVs(t, "lvm-raid-pv0", "lvm-raid-pv2", "lvm-raid-pv3", "lvm-raid-pv4")...), "vgraid")
 	if len(vg.Missing) != 1 {
@@ -114,6 +114,12 @@ func TestRaidDegradedOnePV(t *testing.T) {
 	for name, sum := range goldenSHA(t, "lvm-raid-degraded1.sha256") {
 		if healthy[name] != sum {
 			t.Errorf("%s: the kernel's degraded read differs from its healthy read", name)
+		}
+	}
+	for _, name := range allRaidLVs {
+		st, err := vg.LV(strings.TrimPrefix(name, "vgraid/")).RaidStatus()
+		if err != nil || !st[0].Degraded {
+			t.Errorf("%s with pv1 missing: not degraded (%v)", name, err)
 		}
 	}
 	st, err := vg.LV("r5rs").RaidStatus()
@@ -175,8 +181,7 @@ func TestRaidStaleMember(t *testing.T) {
 		if !withStale {
 			continue
 		}
-		// r5la was rewritten too but has no member on pv1.
-		for _, lv := range []string{"r6nr", "r10"} {
+		for _, lv := range []string{"r5la", "r5rs", "r6nr", "r10"} {
 			st, err := vg.LV(lv).RaidStatus()
 			if err != nil {
 				t.Fatal(err)
@@ -195,7 +200,7 @@ func TestRaidStaleMember(t *testing.T) {
 	// The rewritten LVs really changed (so the test above can tell a stale
 	// read from a fresh one).
 	healthy, stale := goldenSHA(t, "lvm-raid.sha256"), goldenSHA(t, "lvm-raid-stale.sha256")
-	for _, n := range []string{"vgraid/r5la", "vgraid/r6nr", "vgraid/r10"} {
+	for _, n := range []string{"vgraid/r5la", "vgraid/r5rs", "vgraid/r6nr", "vgraid/r10"} {
 		if healthy[n] == stale[n] {
 			t.Errorf("%s: degraded write did not change it", n)
 		}

@@ -67,12 +67,12 @@ func TestRaidLVsDD(t *testing.T) {
 }
 
 // Files extracted from the ext4 on raid5 and raid6 LVs equal the kernel's
-// listing, with the PV that holds member 1 of both (lvm-raid-pv2) missing:
+// listing, with the PV that holds member 2 of both (lvm-raid-pv2) missing:
 // their chunks come from parity.
 func TestRaidLVsExtract(t *testing.T) {
 	args := raidArgs(t, "lvm-raid-pv0", "lvm-raid-pv1", "lvm-raid-pv3", "lvm-raid-pv4")
 	out, _, code := imgtool(t, append([]string{"inspect", args[0]}, args[1:]...)...)
-	if code != 0 || !strings.Contains(out, "raid5 degraded: member 1 (r5ls_rimage_1)") || !strings.Contains(out, "raid6 degraded: member 1 (r6zr_rimage_1)") {
+	if code != 0 || !strings.Contains(out, "raid5 degraded: member 2 (r5ls_rimage_2)") || !strings.Contains(out, "raid6 degraded: member 2 (r6zr_rimage_2)") {
 		t.Errorf("inspect does not show r5ls and r6zr degraded: exit %d\n%s", code, out)
 	}
 	for _, lv := range []string{"r5ls", "r6zr"} {
