@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/osinspect"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // PlanVolume is one node found in a source, and what a run would do.
@@ -18,13 +20,17 @@ type PlanVolume struct {
 	Volume  string `json:"volume"`
 	Address string `json:"address"` // as in manifests (Volume is for display)
 	Kind    string `json:"kind"`
-	Content string `json:"content,omitempty"`
-	UUID    string `json:"uuid,omitempty"`
-	Dump    bool   `json:"dump"`
-	Level   int    `json:"level,omitempty"`
-	Base    string `json:"base,omitempty"`
-	Why     string `json:"why,omitempty"`
-	Reason  string `json:"skip_reason,omitempty"`
+	// MountPoint is where the guest mounts the volume (its fstab, through
+	// OS inspection: "/", "/home", "swap"), when the volume belongs to an
+	// OS found in the source.
+	MountPoint string `json:"mountpoint,omitempty"`
+	Content    string `json:"content,omitempty"`
+	UUID       string `json:"uuid,omitempty"`
+	Dump       bool   `json:"dump"`
+	Level      int    `json:"level,omitempty"`
+	Base       string `json:"base,omitempty"`
+	Why        string `json:"why,omitempty"`
+	Reason     string `json:"skip_reason,omitempty"`
 	// LeftOut: holds data that a run would NOT back up.
 	LeftOut bool `json:"left_out,omitempty"`
 }
@@ -63,8 +69,9 @@ func (r *Runner) Plan(c *Config, date time.Time) *PlanReport {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("source %s: %v", src, err))
 			continue
 		}
+		points := guestMountPoints(t)
 		t.Walk(func(v *inspect.Volume) bool {
-			pv := PlanVolume{Source: src, Volume: v.DisplayAddress(), Address: v.Address, Kind: string(v.Kind)}
+			pv := PlanVolume{Source: src, Volume: v.DisplayAddress(), Address: v.Address, Kind: string(v.Kind), MountPoint: points[v.Address]}
 			if v.Content != nil {
 				pv.Content, pv.UUID = v.Content.Type, v.Content.UUID
 			}
@@ -93,7 +100,7 @@ func (r *Runner) Plan(c *Config, date time.Time) *PlanReport {
 func (p *PlanReport) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "guest %s\n", p.Guest)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  SOURCE\tVOLUME\tKIND\tCONTENT\tACTION")
+	fmt.Fprintln(tw, "  SOURCE\tVOLUME\tMOUNTED ON\tKIND\tCONTENT\tACTION")
 	for _, v := range p.Volumes {
 		act := ""
 		switch {
@@ -107,7 +114,11 @@ func (p *PlanReport) WriteText(w io.Writer) {
 		case v.Reason != "":
 			act = "skip: " + v.Reason
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", v.Source, v.Volume, v.Kind, v.Content, act)
+		mp := v.MountPoint
+		if mp == "" {
+			mp = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", v.Source, v.Volume, mp, v.Kind, v.Content, act)
 	}
 	tw.Flush()
 	for _, u := range p.Uncovered {
@@ -173,4 +184,27 @@ func humanBytes(n int64) string {
 		i++
 	}
 	return fmt.Sprintf("%.1f %ciB", f, "BKMGT"[i])
+}
+
+// guestMountPoints names each volume of t by where its guest mounts it:
+// the fstab of every OS root found (osinspect, as virt-inspector does it),
+// and "swap" for its swap volumes. Volumes of no OS are not in the map.
+func guestMountPoints(t *inspect.Tree) map[string]string {
+	out := map[string]string{}
+	oses := osinspect.Inspect(t, func(v *inspect.Volume) (vfs.FS, error) { return v.OpenFS(vfs.OpenOptions{}) })
+	for _, o := range oses {
+		for _, m := range o.Mounts {
+			if m.Address != "" && m.Bind == "" {
+				if _, ok := out[m.Address]; !ok {
+					out[m.Address] = m.Point
+				}
+			}
+		}
+		for _, s := range o.Swap {
+			if _, ok := out[s]; !ok {
+				out[s] = "swap"
+			}
+		}
+	}
+	return out
 }
