@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/internal/human"
 	"github.com/imgtool/imgtool/osinspect"
 	"github.com/imgtool/imgtool/vfs"
 )
@@ -166,24 +167,11 @@ func ListStores(ctx context.Context, w io.Writer, dest string, guests []string, 
 					base = n.BaseDate.Local().Format("2006-01-02 15:04:05")
 				}
 				fmt.Fprintf(tw, "%s\t%s#%s\t%s\t%d\t%s\t%d\t%s\t%s\n", g, n.Source, n.Volume,
-					n.Date.Local().Format("2006-01-02 15:04:05"), n.Level, base, n.Files, humanBytes(n.Bytes), n.File)
+					n.Date.Local().Format("2006-01-02 15:04:05"), n.Level, base, n.Files, human.BytesUpTo(n.Bytes, 'T'), n.File)
 			}
 		}
 	}
 	return tw.Flush()
-}
-
-func humanBytes(n int64) string {
-	const u = 1024
-	if n < u {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, i := float64(n), 0
-	for f >= u && i < 4 {
-		f /= u
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", f, "BKMGT"[i])
 }
 
 // guestMountPoints names each volume of t by where its guest mounts it:

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/imgtool/imgtool/internal/zero"
 	"github.com/imgtool/imgtool/vfs"
 )
 
@@ -255,7 +256,7 @@ func (f fsFile) Extents() ([]Extent, error) {
 			}
 			for i := int64(0); i < n; i += zeroBlock {
 				j := min(i+zeroBlock, n)
-				if !allZero(buf[i:j]) {
+				if !zero.Is(buf[i:j]) {
 					add(off+i, j-i)
 				}
 			}
@@ -263,21 +264,6 @@ func (f fsFile) Extents() ([]Extent, error) {
 		}
 	}
 	return out, nil
-}
-
-func allZero(b []byte) bool {
-	for len(b) >= 8 {
-		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // Open implements Source.

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"sync"
 	"testing"
+
+	"github.com/imgtool/imgtool/internal/zero"
 )
 
 // The tiny fixtures (fixtures/scripts/ext-tiny.sh) are whole filesystems of
@@ -153,7 +155,7 @@ func FuzzInode(f *testing.F) {
 				f.Fatal(err)
 			}
 			raw := b[off : off+int64(fsys.Superblock().InodeSize)]
-			if !allZero(raw) {
+			if !zero.Is(raw) {
 				f.Add(uint8(w), bytes.Clone(raw))
 			}
 		}

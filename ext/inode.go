@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"time"
+
+	"github.com/imgtool/imgtool/internal/zero"
 )
 
 // Inode layout (struct ext4_inode). The first 128 bytes are the classic
@@ -320,7 +322,7 @@ func (fsys *FS) parseInode(ino uint32, off int64, raw []byte) (*Inode, error) {
 
 	if sb.hasMetadataCsum() {
 		stored, computed := fsys.inodeChecksum(ino, raw, in.Generation, has(inChecksumHi, 2))
-		if stored != computed && !allZero(raw) {
+		if stored != computed && !zero.Is(raw) {
 			fsys.note(ino, off, "", &ChecksumError{Ino: ino, Offset: off, What: "inode", Stored: stored, Computed: computed})
 		}
 	}
@@ -367,15 +369,6 @@ func (fsys *FS) inodeChecksum(ino uint32, raw []byte, gen uint32, hasHi bool) (s
 		c &= 0xFFFF
 	}
 	return stored, c
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // VerifyInode checks in's metadata_csum checksum: checked is false when the

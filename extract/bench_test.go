@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/imgtool/imgtool/ext"
+	"github.com/imgtool/imgtool/internal/zero"
 )
 
 // BenchmarkRunTree extracts the whole ext4 fixture (5,000+ entries, 110 MiB
@@ -59,7 +60,7 @@ func BenchmarkAllZero(b *testing.B) {
 	buf := make([]byte, chunkSize)
 	b.SetBytes(chunkSize)
 	for range b.N {
-		if !allZero(buf) {
+		if !zero.Is(buf) {
 			b.Fatal("not zero")
 		}
 	}

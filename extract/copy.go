@@ -1,11 +1,11 @@
 package extract
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 
+	"github.com/imgtool/imgtool/internal/zero"
 	"github.com/imgtool/imgtool/vfs"
 	"golang.org/x/sys/unix"
 )
@@ -54,7 +54,7 @@ func (c *copier) copyFile(fd int, f vfs.File) (int64, error) {
 					b = b[:m]
 				}
 			}
-			if !allZero(b) {
+			if !zero.Is(b) {
 				if err := pwriteFull(fd, b, off); err != nil {
 					return written, fmt.Errorf("write at offset %d: %w", off, err)
 				}
@@ -92,22 +92,6 @@ func pwriteFull(fd int, b []byte, off int64) error {
 		off += int64(n)
 	}
 	return nil
-}
-
-// allZero reports whether b holds only zero bytes.
-func allZero(b []byte) bool {
-	for len(b) >= 8 {
-		if binary.NativeEndian.Uint64(b) != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // hostXattr maps an attribute as the filesystem gives it (getxattr(2)

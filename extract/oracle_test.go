@@ -19,6 +19,7 @@ import (
 
 	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
+	"github.com/imgtool/imgtool/internal/zero"
 	"golang.org/x/sys/unix"
 )
 
@@ -271,8 +272,8 @@ func verifyTree(t *testing.T, dir, name string, vo verifyOpts) {
 	// (sparse) allocate nothing.
 	if _, ok := dstat["/prealloc"]; ok {
 		b, err := os.ReadFile(filepath.Join(dir, "prealloc"))
-		if err != nil || len(b) != 65536 || !allZero(b) {
-			t.Errorf("/prealloc: %d bytes, zero=%v, %v", len(b), allZero(b), err)
+		if err != nil || len(b) != 65536 || !zero.Is(b) {
+			t.Errorf("/prealloc: %d bytes, zero=%v, %v", len(b), zero.Is(b), err)
 		}
 		if bytes.Contains(b, []byte("STALE")) {
 			t.Errorf("/prealloc: stale data leaked")

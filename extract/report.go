@@ -2,6 +2,7 @@ package extract
 
 import (
 	"fmt"
+	"github.com/imgtool/imgtool/internal/human"
 	"github.com/imgtool/imgtool/termsafe"
 	"strings"
 	"sync"
@@ -106,7 +107,7 @@ func (r *Report) add(p Problem) {
 func (r *Report) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d files, %d dirs, %d symlinks, %d hard links, %d special; %s (%s written) in %s",
-		r.Files, r.Dirs, r.Symlinks, r.Hardlinks, r.Specials, HumanBytes(r.Bytes), HumanBytes(r.DataBytes), r.Elapsed.Round(time.Millisecond))
+		r.Files, r.Dirs, r.Symlinks, r.Hardlinks, r.Specials, human.Bytes(r.Bytes), human.Bytes(r.DataBytes), r.Elapsed.Round(time.Millisecond))
 	if n := r.Errors(); n > 0 {
 		fmt.Fprintf(&b, "; %d problems", n)
 	} else {
@@ -147,21 +148,6 @@ func (p Progress) ETA() time.Duration {
 		return 0
 	}
 	return time.Duration(float64(left) / p.Rate() * float64(time.Second))
-}
-
-// HumanBytes prints n with a binary unit (1.5 MiB).
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	f := float64(n)
-	i := -1
-	for f >= unit && i < 5 {
-		f /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", f, "KMGTPE"[i])
 }
 
 // quotePath shows a path as termsafe.Quote does (the one rule for names on

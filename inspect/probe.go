@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"bytes"
+	"github.com/imgtool/imgtool/internal/zero"
 	"github.com/imgtool/imgtool/xfs"
 
 	"encoding/binary"
@@ -83,15 +84,6 @@ func cstr(b []byte) string {
 
 func uuidString(b []byte) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-func isZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 var le = binary.LittleEndian
@@ -349,7 +341,7 @@ func probeISO(r io.ReaderAt, size int64) *Signature {
 	}
 	s := &Signature{Type: "iso9660", Label: cstr(b[40:72])}
 	// blkid's UUID for ISO9660 is the volume creation date digits.
-	if d := b[813:829]; !isZero(d) && d[0] != '0' {
+	if d := b[813:829]; !zero.Is(d) && d[0] != '0' {
 		s.UUID = fmt.Sprintf("%s-%s-%s-%s-%s-%s-%s", d[0:4], d[4:6], d[6:8], d[8:10], d[10:12], d[12:14], d[14:16])
 	}
 	// A Joliet supplementary descriptor carries a UCS-2 label blkid prefers.
@@ -587,7 +579,7 @@ func probeSwap(r io.ReaderAt, size int64) *Signature {
 				return nil
 			}
 			s := &Signature{Type: "swap", Version: fmt.Sprint(le.Uint32(h[0:4])), Label: cstr(h[28:44])}
-			if u := h[12:28]; !isZero(u) {
+			if u := h[12:28]; !zero.Is(u) {
 				s.UUID = uuidString(u)
 			}
 			return s

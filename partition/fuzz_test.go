@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
+	"github.com/imgtool/imgtool/internal/zero"
 )
 
 // A fuzz input is a sparse disk: a list of 512-byte sectors, each encoded as
@@ -79,7 +80,7 @@ func fuzzSeed(tb testing.TB, name string) ([]byte, int64) {
 	var out []byte
 	buf := make([]byte, 512)
 	for _, s := range list {
-		if _, err := f.ReadAt(buf, s*512); err != nil || isZero(buf) {
+		if _, err := f.ReadAt(buf, s*512); err != nil || zero.Is(buf) {
 			continue
 		}
 		out = binary.LittleEndian.AppendUint32(out, uint32(s))

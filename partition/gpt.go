@@ -7,6 +7,8 @@ import (
 	"hash/crc32"
 	"io"
 	"unicode/utf16"
+
+	"github.com/imgtool/imgtool/internal/zero"
 )
 
 // A GUID partition table (UEFI spec, chapter 5) has a header in LBA 1 and a
@@ -262,7 +264,7 @@ func readGPT(d *disk) (*Table, error) {
 	for i := 0; i < int(h.NumberOfPartitionEntries); i++ {
 		e := use.entries[i*es : i*es+gptMinEntrySize]
 		typ := e[gptEntOffType : gptEntOffType+16]
-		if isZero(typ) {
+		if zero.Is(typ) {
 			continue
 		}
 		p := Partition{
@@ -311,15 +313,6 @@ func decodeName(b []byte) string {
 		u = append(u, c)
 	}
 	return string(utf16.Decode(u))
-}
-
-func isZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // AttrString formats GPT attribute bits as sfdisk does ("RequiredPartition

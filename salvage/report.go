@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/imgtool/imgtool/extract"
+	"github.com/imgtool/imgtool/internal/human"
 	"golang.org/x/sys/unix"
 )
 
@@ -166,7 +167,7 @@ func (r *Report) Summary(max int) string {
 	fmt.Fprintf(&b, "salvage: %d files recovered (%d partial, %d suspect), %d lost; %d directories recovered, %d lost; %d unreachable inodes under #orphans\n",
 		r.FilesRecovered, r.FilesPartial, r.FilesSuspect, r.FilesLost, r.DirsRecovered, r.DirsLost, r.Orphans)
 	fmt.Fprintf(&b, "salvage: %s recovered, %s lost (left as zeros); %d directory cycles, %d blocks claimed twice; %s\n",
-		extract.HumanBytes(r.BytesRecovered), extract.HumanBytes(r.BytesLost), r.Cycles, r.CrossLinked, r.Elapsed.Round(time.Millisecond))
+		human.Bytes(r.BytesRecovered), human.Bytes(r.BytesLost), r.Cycles, r.CrossLinked, r.Elapsed.Round(time.Millisecond))
 	src := fmt.Sprintf("superblock at %#x", r.Superblock)
 	if r.DescBackup+r.DescGuessed > 0 {
 		src += fmt.Sprintf("; group descriptors: %d primary, %d from a backup copy, %d computed", r.DescPrimary, r.DescBackup, r.DescGuessed)

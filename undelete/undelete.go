@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/imgtool/imgtool/ext"
+	"github.com/imgtool/imgtool/internal/zero"
 	"github.com/imgtool/imgtool/journal"
 )
 
@@ -62,10 +63,10 @@ type Candidate struct {
 	Ino  uint32
 	Path string // "/dir/name", or "#deleted/<ino>" when no name was found
 	// NameFrom says where the name was found.
-	NameFrom string
-	Mode     uint16
-	UID, GID uint32
-	Size     int64
+	NameFrom            string
+	Mode                uint16
+	UID, GID            uint32
+	Size                int64
 	Atime, Mtime, Ctime time.Time
 	// TID is the journal transaction whose copy of the inode is used
 	// (0 on ext2: the inode on disk).
@@ -341,7 +342,7 @@ func (s *scanner) fromDisk() {
 			// ext2's deleted inodes have links 0 and dtime set, but
 			// their block pointers are intact: a non-empty map is the
 			// sign.
-			if allZero(raw[oBlock : oBlock+60]) {
+			if zero.Is(raw[oBlock : oBlock+60]) {
 				continue
 			}
 			if le.Uint32(raw[oFlags:])&ext.FlagExtents != 0 && le.Uint16(raw[oBlock+2:]) == 0 {
@@ -350,15 +351,6 @@ func (s *scanner) fromDisk() {
 			s.add(ino, raw, 0, true)
 		}
 	}
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *scanner) add(ino uint32, raw []byte, tid uint32, committed bool) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/imgtool/imgtool/backup"
+	"github.com/imgtool/imgtool/internal/human"
 	"github.com/spf13/cobra"
 )
 
@@ -265,7 +266,7 @@ func printSummary(w io.Writer, results []*backup.Result) {
 			r.Paused.Round(time.Millisecond), r.SnapshotLifetime.Round(time.Millisecond))
 		for _, m := range r.Backups {
 			fmt.Fprintf(w, "  dumped  %s#%s level %d: %d of %d inodes, %s -> %s\n", m.Source, m.Volume, m.Level, m.Files, m.Inodes,
-				humanBytes(m.RawBytes), m.File)
+				human.BytesUpTo(m.RawBytes, 'T'), m.File)
 		}
 		for _, s := range r.Skipped {
 			if s.LeftOut {
@@ -284,19 +285,6 @@ func printSummary(w io.Writer, results []*backup.Result) {
 			fmt.Fprintf(w, "  copied  %s\n", c)
 		}
 	}
-}
-
-func humanBytes(n int64) string {
-	const u = 1024
-	if n < u {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n), 0
-	for v >= u && i < 4 {
-		v /= u
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "BKMGT"[i])
 }
 
 func (f *backupFlags) planCmd() *cobra.Command {

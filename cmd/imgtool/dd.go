@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/imgtool/imgtool/internal/zero"
 )
 
 func newDDCmd(g *globalFlags) *cobra.Command {
@@ -87,7 +89,7 @@ func copySparse(f *os.File, src io.Reader) (int64, error) {
 	for {
 		n, err := io.ReadFull(src, buf)
 		if n > 0 {
-			if !allZero(buf[:n]) {
+			if !zero.Is(buf[:n]) {
 				if _, werr := f.WriteAt(buf[:n], off); werr != nil {
 					return off, werr
 				}
@@ -101,19 +103,4 @@ func copySparse(f *os.File, src io.Reader) (int64, error) {
 			return off, err
 		}
 	}
-}
-
-func allZero(b []byte) bool {
-	for len(b) >= 8 {
-		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/imgtool/imgtool/internal/human"
 	"github.com/imgtool/imgtool/termsafe"
 	"io"
 	"log/slog"
@@ -305,11 +306,11 @@ func (b *progressBar) update(p extract.Progress) {
 	if p.TotalFiles > 0 {
 		fmt.Fprintf(&s, "/%d", p.TotalFiles)
 	}
-	fmt.Fprintf(&s, " files  %s", extract.HumanBytes(p.Bytes))
+	fmt.Fprintf(&s, " files  %s", human.Bytes(p.Bytes))
 	if p.TotalBytes > 0 {
-		fmt.Fprintf(&s, "/%s", extract.HumanBytes(p.TotalBytes))
+		fmt.Fprintf(&s, "/%s", human.Bytes(p.TotalBytes))
 	}
-	fmt.Fprintf(&s, "  %s/s", extract.HumanBytes(int64(p.Rate())))
+	fmt.Fprintf(&s, "  %s/s", human.Bytes(int64(p.Rate())))
 	if eta := p.ETA(); eta >= 0 {
 		fmt.Fprintf(&s, "  ETA %s", eta.Round(time.Second))
 	}

@@ -21,6 +21,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"github.com/imgtool/imgtool/internal/zero"
 )
 
 // Kinds of compression, as Detect returns them.
@@ -138,7 +140,7 @@ func DecompressLimited(dst *os.File, src io.Reader, kind string, lim Limits, pro
 		}
 		for i := 0; i < n; i += block {
 			j := min(i+block, n)
-			if !allZero(buf[i:j]) {
+			if !zero.Is(buf[i:j]) {
 				if lim.Budget > 0 && written+int64(j-i) > lim.Budget {
 					return off, fmt.Errorf("%s: at output byte %d (input byte %d, %d bytes of data written): %w (%d bytes)", kind, off+int64(i), cr.n, written, ErrBudget, lim.Budget)
 				}
@@ -178,19 +180,4 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
-}
-
-var zeros [64 << 10]byte
-
-// allZero compares against a zero block: bytes.Equal is the runtime's
-// vectorised memequal, several times faster than a byte loop.
-func allZero(b []byte) bool {
-	for len(b) > 0 {
-		n := min(len(b), len(zeros))
-		if !bytes.Equal(b[:n], zeros[:n]) {
-			return false
-		}
-		b = b[n:]
-	}
-	return true
 }
