@@ -221,49 +221,48 @@ type pending struct {
 	spool string // raw spool file, "" once compressed
 }
 
+// guestRun is the state of one guest's run, shared by the steps of
+// runGuest.
+type guestRun struct {
+	r   *Runner
+	c   *Config
+	log *slog.Logger
+	res *Result
+	st  *State
+
+	compress  string
+	spool     bool
+	uncovered error // the guest definition names disks not backed up
+	srcs      []*source
+	store     Store
+	spoolDir  string
+	pauseCmd  string
+	resumeCmd string
+	pausedAt  time.Time
+	pend      []*pending
+}
+
+// runGuest backs up one guest, in these steps:
+//  1. settings, the guest-definition coverage check, the sources and the
+//     destination (a missing or refusing bucket fails before the pause);
+//  2. the store lock, recovery of what an earlier run left in the store,
+//     and the pause/resume commands;
+//  3. pause the guest and create the snapshots, resuming as soon as every
+//     disk has one;
+//  4. read each source into pending dumps, removing each snapshot when
+//     done with it;
+//  5. compress what was spooled, commit the dumps and their manifests, and
+//     finishGuest (dumpdates, verify, retention, copies).
+//
+// On every path it resumes the guest, removes the snapshots and discards
+// unfinished uploads and spool files (cleanup), then releases the lock.
 func (r *Runner) runGuest(ctx context.Context, c *Config) (res *Result, err error) {
-	log := r.log().With("guest", c.Name)
-	res = &Result{Guest: c.Name}
-	compress := c.Compress
-	if r.Compress != "" {
-		compress = r.Compress
-	}
-	if _, err := compressExt(compress); err != nil {
+	g := &guestRun{r: r, c: c, log: r.log().With("guest", c.Name), res: &Result{Guest: c.Name}}
+	res = g.res
+	if err := g.setup(ctx); err != nil {
 		return res, err
 	}
-	spool := c.Spool == "always" || (c.Spool == "auto" && compress == CompressXZ)
-
-	var uncovered error
-	if c.GuestDefinition != "" {
-		missing, err := Uncovered(c)
-		if err != nil {
-			return res, err
-		}
-		if len(missing) > 0 {
-			res.Uncovered = missing
-			uncovered = &UncoveredError{c.Name, missing}
-			log.Error("GUEST DISK NOT BACKED UP", "disks", missing, "definition", c.GuestDefinition)
-		}
-	}
-
-	srcs, err := r.sourcesOf(c)
-	if err != nil {
-		return res, err
-	}
-	st := &State{PID: os.Getpid(), Guest: c.Name, Started: r.now()}
-	// The destination first: a bucket that is missing or refuses the
-	// credentials fails the run before the guest is paused.
-	store, err := GuestStore(ctx, c)
-	if err != nil {
-		return res, err
-	}
-	if ds, ok := store.(*DirStore); ok {
-		ds.Temps = func(p string) error {
-			st.Temps = append(st.Temps, p)
-			return st.save(r.StateDir)
-		}
-	}
-	unlock, err := store.Lock(ctx, r.Host)
+	unlock, err := g.store.Lock(ctx, r.Host)
 	if err != nil {
 		return res, err
 	}
@@ -271,222 +270,308 @@ func (r *Runner) runGuest(ctx context.Context, c *Config) (res *Result, err erro
 		cctx, cancel := cleanupCtx()
 		defer cancel()
 		if e := unlock(cctx); e != nil {
-			log.Error("releasing the store lock", "err", e)
+			g.log.Error("releasing the store lock", "err", e)
 			if err == nil {
 				err = fmt.Errorf("guest %s: releasing the lock: %w", c.Name, e)
 			}
 		}
 	}()
-	if did, err := store.Clean(ctx); err != nil {
-		return res, err
-	} else {
-		for _, d := range did {
-			log.Warn("recovered: " + d)
-		}
-	}
-	spoolDir := r.StateDir
-	if ds, ok := store.(*DirStore); ok {
-		spoolDir = ds.Dir
-		if err := os.MkdirAll(spoolDir, 0o750); err != nil {
-			return res, err
-		}
-	}
-	pauseCmd, err := expand(c.Pause, map[string]string{"name": c.Name}, true)
-	if err != nil {
+	if err := g.prepareStore(ctx); err != nil {
 		return res, err
 	}
-	resumeCmd, err := expand(c.Resume, map[string]string{"name": c.Name}, true)
-	if err != nil {
-		return res, err
-	}
-	var pausedAt time.Time
-	var pend []*pending
+	// Undo everything on every path: resume, remove snapshots, delete temps.
+	defer func() { err = g.cleanup(err) }()
 
-	resume := func(cctx context.Context) error {
-		if !st.Paused {
-			return nil
-		}
-		err := runCmd(cctx, log, "resume", resumeCmd)
+	if err := g.st.save(r.StateDir); err != nil {
+		return res, err
+	}
+	if err := g.pauseAndSnapshot(ctx); err != nil {
+		return res, err
+	}
+	if err := g.readSources(ctx); err != nil {
+		return res, err
+	}
+	if err := g.commit(ctx); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// setup is step 1: settings, coverage, sources and the destination.
+func (g *guestRun) setup(ctx context.Context) error {
+	r, c := g.r, g.c
+	g.compress = c.Compress
+	if r.Compress != "" {
+		g.compress = r.Compress
+	}
+	if _, err := compressExt(g.compress); err != nil {
+		return err
+	}
+	g.spool = c.Spool == "always" || (c.Spool == "auto" && g.compress == CompressXZ)
+
+	if c.GuestDefinition != "" {
+		missing, err := Uncovered(c)
 		if err != nil {
 			return err
 		}
-		res.Paused = time.Since(pausedAt)
-		log.Info("guest resumed", "paused_for", res.Paused.Round(time.Millisecond))
-		st.Paused = false
-		return st.save(r.StateDir)
-	}
-	removeSnap := func(cctx context.Context, s *source) error {
-		if !s.snap || s.removed || s.created.IsZero() {
-			return nil
+		if len(missing) > 0 {
+			g.res.Uncovered = missing
+			g.uncovered = &UncoveredError{c.Name, missing}
+			g.log.Error("GUEST DISK NOT BACKED UP", "disks", missing, "definition", c.GuestDefinition)
 		}
-		if err := runCmd(cctx, log, "remove snapshot", s.remove); err != nil {
+	}
+
+	srcs, err := r.sourcesOf(c)
+	if err != nil {
+		return err
+	}
+	g.srcs = srcs
+	st := &State{PID: os.Getpid(), Guest: c.Name, Started: r.now()}
+	g.st = st
+	// The destination first: a bucket that is missing or refuses the
+	// credentials fails the run before the guest is paused.
+	store, err := GuestStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	if ds, ok := store.(*DirStore); ok {
+		ds.Temps = func(p string) error {
+			st.Temps = append(st.Temps, p)
+			return st.save(r.StateDir)
+		}
+	}
+	g.store = store
+	return nil
+}
+
+// prepareStore is step 2 (after the lock): recover the store, find the
+// spool directory and expand the pause/resume commands.
+func (g *guestRun) prepareStore(ctx context.Context) error {
+	if did, err := g.store.Clean(ctx); err != nil {
+		return err
+	} else {
+		for _, d := range did {
+			g.log.Warn("recovered: " + d)
+		}
+	}
+	g.spoolDir = g.r.StateDir
+	if ds, ok := g.store.(*DirStore); ok {
+		g.spoolDir = ds.Dir
+		if err := os.MkdirAll(g.spoolDir, 0o750); err != nil {
 			return err
 		}
-		s.removed = true
-		s.lifetime = time.Since(s.created)
-		res.SnapshotLifetime = max(res.SnapshotLifetime, s.lifetime)
-		log.Info("snapshot removed", "device", s.device, "lifetime", s.lifetime.Round(time.Millisecond))
-		var keep []SnapState
-		for _, ss := range st.Snapshots {
-			if ss.Device != s.device {
-				keep = append(keep, ss)
-			}
-		}
-		st.Snapshots = keep
-		return st.save(r.StateDir)
 	}
-	// Undo everything on every path: resume, remove snapshots, delete temps.
-	defer func() {
-		cctx, cancel := cleanupCtx()
-		defer cancel()
-		var cerrs []error
-		if e := resume(cctx); e != nil {
-			cerrs = append(cerrs, fmt.Errorf("RESUME FAILED, guest %s may still be paused: %w", c.Name, e))
-		}
-		for _, s := range srcs {
-			if e := removeSnap(cctx, s); e != nil {
-				cerrs = append(cerrs, fmt.Errorf("snapshot %s NOT removed: %w", s.device, e))
-			}
-		}
-		for _, p := range pend {
-			if p.up != nil {
-				if e := p.up.Abort(cctx); e != nil {
-					log.Warn("discarding an unfinished upload", "file", p.m.File, "err", e)
-				}
-			}
-			if p.spool != "" {
-				os.Remove(p.spool)
-			}
-		}
-		if len(cerrs) == 0 {
-			os.Remove(statePath(r.StateDir, c.Name))
-		}
-		if len(cerrs) > 0 {
-			err = errors.Join(append([]error{err}, cerrs...)...)
-		}
-		if err == nil {
-			var left []Skipped
-			for _, sk := range res.Skipped {
-				if sk.LeftOut {
-					left = append(left, sk)
-				}
-			}
-			if len(left) > 0 {
-				err = errors.Join(&IncompleteError{Guest: c.Name, LeftOut: left}, uncovered)
-			} else if uncovered != nil {
-				err = uncovered
-			}
-		}
-		if err != nil && !strings.HasPrefix(err.Error(), "guest ") {
-			err = fmt.Errorf("guest %s: %w", c.Name, err)
-		}
-	}()
+	var err error
+	g.pauseCmd, err = expand(g.c.Pause, map[string]string{"name": g.c.Name}, true)
+	if err != nil {
+		return err
+	}
+	g.resumeCmd, err = expand(g.c.Resume, map[string]string{"name": g.c.Name}, true)
+	return err
+}
 
-	if err := st.save(r.StateDir); err != nil {
-		return res, err
+// resume runs the resume command if the guest is paused.
+func (g *guestRun) resume(cctx context.Context) error {
+	if !g.st.Paused {
+		return nil
 	}
+	err := runCmd(cctx, g.log, "resume", g.resumeCmd)
+	if err != nil {
+		return err
+	}
+	g.res.Paused = time.Since(g.pausedAt)
+	g.log.Info("guest resumed", "paused_for", g.res.Paused.Round(time.Millisecond))
+	g.st.Paused = false
+	return g.st.save(g.r.StateDir)
+}
+
+// removeSnap removes s's snapshot if this run created it and it is still
+// there.
+func (g *guestRun) removeSnap(cctx context.Context, s *source) error {
+	if !s.snap || s.removed || s.created.IsZero() {
+		return nil
+	}
+	if err := runCmd(cctx, g.log, "remove snapshot", s.remove); err != nil {
+		return err
+	}
+	s.removed = true
+	s.lifetime = time.Since(s.created)
+	g.res.SnapshotLifetime = max(g.res.SnapshotLifetime, s.lifetime)
+	g.log.Info("snapshot removed", "device", s.device, "lifetime", s.lifetime.Round(time.Millisecond))
+	var keep []SnapState
+	for _, ss := range g.st.Snapshots {
+		if ss.Device != s.device {
+			keep = append(keep, ss)
+		}
+	}
+	g.st.Snapshots = keep
+	return g.st.save(g.r.StateDir)
+}
+
+// cleanup runs on every path once the store is prepared: it resumes the
+// guest, removes the snapshots and discards what was not committed, and
+// returns err joined with what failed, the left-out volumes and the
+// uncovered disks, prefixed with the guest's name.
+func (g *guestRun) cleanup(err error) error {
+	c := g.c
+	cctx, cancel := cleanupCtx()
+	defer cancel()
+	var cerrs []error
+	if e := g.resume(cctx); e != nil {
+		cerrs = append(cerrs, fmt.Errorf("RESUME FAILED, guest %s may still be paused: %w", c.Name, e))
+	}
+	for _, s := range g.srcs {
+		if e := g.removeSnap(cctx, s); e != nil {
+			cerrs = append(cerrs, fmt.Errorf("snapshot %s NOT removed: %w", s.device, e))
+		}
+	}
+	for _, p := range g.pend {
+		if p.up != nil {
+			if e := p.up.Abort(cctx); e != nil {
+				g.log.Warn("discarding an unfinished upload", "file", p.m.File, "err", e)
+			}
+		}
+		if p.spool != "" {
+			os.Remove(p.spool)
+		}
+	}
+	if len(cerrs) == 0 {
+		os.Remove(statePath(g.r.StateDir, c.Name))
+	}
+	if len(cerrs) > 0 {
+		err = errors.Join(append([]error{err}, cerrs...)...)
+	}
+	if err == nil {
+		var left []Skipped
+		for _, sk := range g.res.Skipped {
+			if sk.LeftOut {
+				left = append(left, sk)
+			}
+		}
+		if len(left) > 0 {
+			err = errors.Join(&IncompleteError{Guest: c.Name, LeftOut: left}, g.uncovered)
+		} else if g.uncovered != nil {
+			err = g.uncovered
+		}
+	}
+	if err != nil && !strings.HasPrefix(err.Error(), "guest ") {
+		err = fmt.Errorf("guest %s: %w", c.Name, err)
+	}
+	return err
+}
+
+// pauseAndSnapshot is step 3: pause the guest if a snapshot or the config
+// asks for it, create the snapshots, and resume unless a disk without a
+// snapshot is still to be read.
+func (g *guestRun) pauseAndSnapshot(ctx context.Context) error {
+	r, c, st, log := g.r, g.c, g.st, g.log
 	needPause := false
-	for _, s := range srcs {
+	for _, s := range g.srcs {
 		needPause = needPause || s.snap || c.Pause != ""
 	}
-	if pauseCmd != "" && needPause {
-		st.Paused, st.Resume = true, resumeCmd
+	if g.pauseCmd != "" && needPause {
+		st.Paused, st.Resume = true, g.resumeCmd
 		if err := st.save(r.StateDir); err != nil {
-			return res, err
+			return err
 		}
-		pausedAt = time.Now()
-		if err := runCmd(ctx, log, "pause", pauseCmd); err != nil {
-			return res, err
+		g.pausedAt = time.Now()
+		if err := runCmd(ctx, log, "pause", g.pauseCmd); err != nil {
+			return err
 		}
 		log.Info("guest paused")
 	}
-	for _, s := range srcs {
+	for _, s := range g.srcs {
 		if !s.snap {
 			continue
 		}
 		create, err := expand(c.Snapshot.Create, s.vars, true)
 		if err != nil {
-			return res, err
+			return err
 		}
 		st.Snapshots = append(st.Snapshots, SnapState{Device: s.device, Remove: s.remove})
 		if err := st.save(r.StateDir); err != nil {
-			return res, err
+			return err
 		}
 		s.created = time.Now()
 		if err := runCmd(ctx, log, "create snapshot", create); err != nil {
-			return res, err
+			return err
 		}
 		log.Info("snapshot created", "source", s.path, "device", s.device)
 	}
 	live := false
-	for _, s := range srcs {
+	for _, s := range g.srcs {
 		live = live || !s.snap
 	}
 	// With a snapshot of every disk the guest can run again now; a disk
 	// read without a snapshot is read while the guest stays paused.
 	if !live {
-		if err := resume(ctx); err != nil {
-			return res, err
+		if err := g.resume(ctx); err != nil {
+			return err
 		}
 	} else if st.Paused {
 		log.Info("guest stays paused while disks without a snapshot are read")
 	}
+	return nil
+}
 
-	date := r.now().Truncate(time.Second)
-	all, _, err := ReadManifestsFrom(ctx, store)
+// readSources is step 4: dump every source against the usable manifests,
+// checking each snapshot's COW flag and removing it when done, then resume
+// the guest.
+func (g *guestRun) readSources(ctx context.Context) error {
+	date := g.r.now().Truncate(time.Second)
+	all, _, err := ReadManifestsFrom(ctx, g.store)
 	if err != nil {
-		return res, err
+		return err
 	}
-	usable := usableManifests(ctx, store, all)
-	w := &dumpTarget{store: store, spool: spool, spoolDir: spoolDir, compress: compress, date: date, usable: usable, st: st}
-	for _, s := range srcs {
-		ps, sk, err := r.readSource(ctx, log, c, s, w)
-		pend = append(pend, ps...)
-		res.Skipped = append(res.Skipped, sk...)
+	usable := usableManifests(ctx, g.store, all)
+	w := &dumpTarget{store: g.store, spool: g.spool, spoolDir: g.spoolDir, compress: g.compress, date: date, usable: usable, st: g.st}
+	for _, s := range g.srcs {
+		ps, sk, err := g.r.readSource(ctx, g.log, g.c, s, w)
+		g.pend = append(g.pend, ps...)
+		g.res.Skipped = append(g.res.Skipped, sk...)
 		if err != nil {
-			return res, err
+			return err
 		}
 		if s.snap && s.cow != "" {
 			if err := checkCOW(s.cow); err != nil {
 				if errors.Is(err, os.ErrNotExist) {
-					log.Warn("cannot check the snapshot's COW valid flag", "cow", s.cow)
+					g.log.Warn("cannot check the snapshot's COW valid flag", "cow", s.cow)
 				} else {
-					return res, fmt.Errorf("source %s: %w", s.path, err)
+					return fmt.Errorf("source %s: %w", s.path, err)
 				}
 			}
 		}
-		if err := removeSnap(ctx, s); err != nil {
-			return res, err
+		if err := g.removeSnap(ctx, s); err != nil {
+			return err
 		}
 	}
-	if err := resume(ctx); err != nil {
-		return res, err
-	}
-	// Compress what was spooled, now that no snapshot is held.
-	for _, p := range pend {
+	return g.resume(ctx)
+}
+
+// commit is step 5: compress what was spooled (no snapshot is held any
+// more), put the files in place (data first, then the manifest) and
+// finish the guest.
+func (g *guestRun) commit(ctx context.Context) error {
+	for _, p := range g.pend {
 		if p.spool != "" {
-			if err := r.compressSpool(ctx, store, p, compress); err != nil {
-				return res, err
+			if err := g.r.compressSpool(ctx, g.store, p, g.compress); err != nil {
+				return err
 			}
 		}
 	}
-	// Put the files in place: data first, then the manifest.
-	for _, p := range pend {
+	for _, p := range g.pend {
 		if err := p.up.Commit(ctx); err != nil {
-			return res, err
+			return err
 		}
-		if err := writeManifest(ctx, store, p.m); err != nil {
-			store.Remove(ctx, p.m.File)
-			return res, err
+		if err := writeManifest(ctx, g.store, p.m); err != nil {
+			g.store.Remove(ctx, p.m.File)
+			return err
 		}
-		res.Backups = append(res.Backups, p.m)
-		log.Info("backup written", "file", store.Location()+"/"+p.m.File, "level", p.m.Level, "files", p.m.Files, "bytes", p.m.Bytes)
+		g.res.Backups = append(g.res.Backups, p.m)
+		g.log.Info("backup written", "file", g.store.Location()+"/"+p.m.File, "level", p.m.Level, "files", p.m.Files, "bytes", p.m.Bytes)
 	}
-	pend = nil
-	if err := r.finishGuest(ctx, log, c, store, res); err != nil {
-		return res, err
-	}
-	return res, nil
+	g.pend = nil
+	return g.r.finishGuest(ctx, g.log, g.c, g.store, g.res)
 }
 
 // finishGuest runs once the backups are in place: dumpdates, a quick
