@@ -76,9 +76,6 @@ func inInodeXattrs(in *ext.Inode) bool {
 	return in.ExtraIsize > 0 && off+4 <= len(raw) && binary.LittleEndian.Uint32(raw[off:]) == 0xEA020000
 }
 
-// orphans scans the inode tables and extracts the unreachable in-use
-// inodes under #orphans: directories first (only the top of each
-// unreachable subtree; the rest comes with it), then the other inodes.
 // inodesInUse returns, per group, how many inodes of its table may be in
 // use: all, but for a group whose primary, checksummed descriptor says
 // INODE_UNINIT (none) or has an unused tail (bg_itable_unused), as e2fsck
@@ -105,19 +102,79 @@ func (w *walker) inodesInUse() []uint64 {
 	return out
 }
 
+// orphans scans the inode tables and extracts the unreachable in-use
+// inodes under #orphans: directories first (only the top of each
+// unreachable subtree; the rest comes with it), then the other inodes.
 func (w *walker) orphans() error {
+	dirs, others, parent, err := w.findOrphans()
+	if err != nil {
+		return err
+	}
+	// The top of each unreachable subtree: follow ".." while it names
+	// another unreachable directory (a loop ends the chain).
+	cand := make(map[uint32]bool, len(dirs))
+	for _, d := range dirs {
+		cand[d] = true
+	}
+	top := func(d uint32) uint32 {
+		cur := d
+		for range len(dirs) + 1 {
+			p, ok := parent[cur]
+			if !ok || p == cur || p == d || !cand[p] {
+				return cur
+			}
+			cur = p
+		}
+		return cur
+	}
+	add := func(ino uint32) error {
+		if w.reached.get(uint64(ino)) {
+			return nil
+		}
+		name := strconv.FormatUint(uint64(ino), 10)
+		src := OrphansDir + "/" + name
+		in, err := w.fsys.Inode(ino)
+		if err != nil {
+			return nil
+		}
+		e := w.entry(inoKey(ino), src, ino, typeName(in))
+		e.Path = src
+		e.add(Unreachable, fmt.Errorf("in-use inode (links %d) not reached from the root", in.Links))
+		return w.visit([]string{OrphansDir, name}, src, ino, 1)
+	}
+	for _, d := range dirs {
+		if err := add(top(d)); err != nil {
+			return err
+		}
+	}
+	for _, d := range dirs {
+		if err := add(d); err != nil {
+			return err
+		}
+	}
+	for _, o := range others {
+		if err := add(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// findOrphans scans the inode tables for in-use inodes not reached from
+// the root: the directories (with parent, each one's ".."), and the other
+// inodes, EA inodes no xattr refers to among them.
+func (w *walker) findOrphans() (dirs, others []uint32, parent map[uint32]uint32, err error) {
 	sb := w.sb
 	ipg := uint64(sb.InodesPerGroup)
-	var dirs, others []uint32
 	type eaCand struct {
 		ino  uint32
 		used int
 	}
 	var eaCands []eaCand
-	parent := map[uint32]uint32{} // unreachable directory -> its ".."
+	parent = map[uint32]uint32{} // unreachable directory -> its ".."
 	for g, n := range w.inodesInUse() {
 		if err := w.ctx.Err(); err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 		if n == 0 {
 			continue
@@ -168,7 +225,7 @@ func (w *walker) orphans() error {
 	if len(eaCands) > 0 {
 		refs, err := w.eaInodeRefs()
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 		for _, c := range eaCands {
 			if refs[c.ino] {
@@ -179,54 +236,7 @@ func (w *walker) orphans() error {
 			}
 		}
 	}
-	// The top of each unreachable subtree: follow ".." while it names
-	// another unreachable directory (a loop ends the chain).
-	cand := make(map[uint32]bool, len(dirs))
-	for _, d := range dirs {
-		cand[d] = true
-	}
-	top := func(d uint32) uint32 {
-		cur := d
-		for range len(dirs) + 1 {
-			p, ok := parent[cur]
-			if !ok || p == cur || p == d || !cand[p] {
-				return cur
-			}
-			cur = p
-		}
-		return cur
-	}
-	add := func(ino uint32) error {
-		if w.reached.get(uint64(ino)) {
-			return nil
-		}
-		name := strconv.FormatUint(uint64(ino), 10)
-		src := OrphansDir + "/" + name
-		in, err := w.fsys.Inode(ino)
-		if err != nil {
-			return nil
-		}
-		e := w.entry(inoKey(ino), src, ino, typeName(in))
-		e.Path = src
-		e.add(Unreachable, fmt.Errorf("in-use inode (links %d) not reached from the root", in.Links))
-		return w.visit([]string{OrphansDir, name}, src, ino, 1)
-	}
-	for _, d := range dirs {
-		if err := add(top(d)); err != nil {
-			return err
-		}
-	}
-	for _, d := range dirs {
-		if err := add(d); err != nil {
-			return err
-		}
-	}
-	for _, o := range others {
-		if err := add(o); err != nil {
-			return err
-		}
-	}
-	return nil
+	return dirs, others, parent, nil
 }
 
 // eaInodeRefs returns the xattr value inodes (ea_inode) that the xattrs of

@@ -574,6 +574,20 @@ func (w *walker) findPaths(want map[uint32]*Entry) {
 func (w *walker) finish(xr *extract.Report) *Report {
 	rep := w.rep
 	rep.Extract = xr
+	w.countDescs(rep)
+	w.addProblems(rep, xr)
+	w.findPaths(w.checksumEntries())
+	if _, err := w.fsys.Inode(ext.RootIno); err == nil && w.dirDone.get(ext.RootIno) {
+		rep.DirsRecovered++ // the root is DEST itself
+	}
+	w.tally(rep, xr)
+	w.sortEntries(rep)
+	w.addNotes(rep)
+	return rep
+}
+
+// countDescs counts the group descriptors by where they came from.
+func (w *walker) countDescs(rep *Report) {
 	for g := range w.fsys.Groups() {
 		switch w.fsys.DescSource(uint64(g)) {
 		case ext.DescBackup:
@@ -584,6 +598,11 @@ func (w *walker) finish(xr *extract.Report) *Report {
 			rep.DescPrimary++
 		}
 	}
+}
+
+// addProblems turns extract's problems (all but metadata ones) into
+// entries, and takes the recovered counts from its report.
+func (w *walker) addProblems(rep *Report, xr *extract.Report) {
 	if xr != nil {
 		for _, p := range xr.Problems {
 			if p.Kind == extract.Metadata {
@@ -612,9 +631,14 @@ func (w *walker) finish(xr *extract.Report) *Report {
 		rep.FilesRecovered = int(xr.Files + xr.Symlinks + xr.Specials + xr.Hardlinks)
 		rep.DirsRecovered = int(xr.Dirs)
 	}
+}
+
+// checksumEntries marks extracted inodes whose own blocks failed a
+// checksum as suspect, and returns those found without a path.
+func (w *walker) checksumEntries() map[uint32]*Entry {
+	nameless := map[uint32]*Entry{}
 	// Checksum failures ext noticed in an extracted inode's own blocks
 	// (extent tree, directory blocks): the inode is suspect.
-	nameless := map[uint32]*Entry{}
 	for _, n := range w.fsys.Notes() {
 		var ce *ext.ChecksumError
 		if !errors.As(n.Err, &ce) || ce.Ino == 0 || ce.What == "inode" || !w.reached.get(uint64(ce.Ino)) {
@@ -636,10 +660,12 @@ func (w *walker) finish(xr *extract.Report) *Report {
 			nameless[ce.Ino] = e
 		}
 	}
-	w.findPaths(nameless)
-	if _, err := w.fsys.Inode(ext.RootIno); err == nil && w.dirDone.get(ext.RootIno) {
-		rep.DirsRecovered++ // the root is DEST itself
-	}
+	return nameless
+}
+
+// tally gives every entry without a status one from its reasons, and
+// counts lost, partial, suspect and orphaned entries and the lost bytes.
+func (w *walker) tally(rep *Report, xr *extract.Report) {
 	for _, e := range w.entries {
 		if e.Status == "" {
 			switch {
@@ -685,6 +711,11 @@ func (w *walker) finish(xr *extract.Report) *Report {
 	if xr != nil {
 		rep.BytesRecovered = max(xr.Bytes-(rep.BytesLost), 0)
 	}
+}
+
+// sortEntries puts the entries in the report, the worst first, then by
+// path, at most MaxEntries of them.
+func (w *walker) sortEntries(rep *Report) {
 	// Entries: the worst first, then by path.
 	rank := map[string]int{StatusLost: 0, StatusPartial: 1, StatusSuspect: 2, StatusRecovered: 3}
 	slices.SortStableFunc(w.entries, func(a, b *Entry) int {
@@ -701,6 +732,11 @@ func (w *walker) finish(xr *extract.Report) *Report {
 		rep.Entries = append(rep.Entries, *e)
 	}
 	rep.MoreEntries += w.more
+}
+
+// addNotes adds the notes about cross-link detection and ext's notes (at
+// most maxNotes).
+func (w *walker) addNotes(rep *Report) {
 	switch {
 	case w.claimed.w == nil:
 		rep.Notes = append(rep.Notes, "salvage: filesystem too large to track block owners (over 2^31 blocks): cross-linked blocks not detected")
@@ -715,7 +751,6 @@ func (w *walker) finish(xr *extract.Report) *Report {
 		}
 		rep.Notes = append(rep.Notes, n.String())
 	}
-	return rep
 }
 
 // bitset is a fixed-size set of small integers.
