@@ -6,9 +6,9 @@
 //
 // # Reading
 //
-//	pv, err := lvm.ReadPV(r, size)          // label + PV header + mdas + metadata copies
-//	vgs, err := lvm.Assemble(pvs, nil)       // group by VG UUID, newest seqno wins
-//	rd, err := vgs[0].LV("root").Open()      // image.ReaderAtSize
+// ReadPV reads a PV's label, header, metadata areas and metadata copies;
+// Assemble groups PVs into VGs; LV.Open reads an LV (ExampleAssemble shows
+// the first two on the embedded demo).
 //
 // ReadPV returns an error wrapping ErrNoLabel when the first four sectors
 // hold no LVM2 label. Damaged metadata areas are not fatal: they show up in

@@ -5,40 +5,8 @@
 //
 // # API
 //
-//	var ErrNoTable = errors.New("no partition table")
-//	type Options struct{ SectorSize int } // 0 = detect
-//	func Read(r io.ReaderAt, size int64, opts *Options) (*Table, error)
-//
-//	type Table struct {
-//		Scheme            string // "dos" or "gpt"
-//		SectorSize        int
-//		ID                string // "0x1234abcd" or the disk GUID
-//		FirstLBA, LastLBA uint64 // GPT usable area
-//		ProtectiveMBR, HybridMBR bool
-//		MBR               []Partition // a GPT disk's MBR entries
-//		Partitions        []Partition
-//		Notes             []string
-//	}
-//	func (t *Table) Partition(n int) *Partition
-//	func (t *Table) AllNotes() []string
-//
-//	type Partition struct {
-//		Number               int
-//		Start, Size          int64  // bytes
-//		StartSector, Sectors uint64 // logical sectors
-//		Type, TypeName       string
-//		Name, UUID           string // GPT
-//		Bootable             bool   // MBR
-//		Attrs                uint64 // GPT; AttrString formats them
-//		Container            bool   // MBR extended partition
-//		PastEnd              bool
-//		Notes                []string
-//	}
-//	func (p *Partition) End() int64
-//
-//	func AttrString(attrs uint64) string
-//	func MBRTypeName(t byte) string
-//	func GPTTypeName(guid string) string
+// Read reads a disk's table (ExampleRead shows it on the embedded demo;
+// go doc lists the types).
 //
 // Read returns a *Table whose Partitions are listed and numbered the way Linux
 // and sfdisk number them: MBR primaries keep their slot number 1..4, logical
