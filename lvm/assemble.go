@@ -66,11 +66,50 @@ type AssembleOptions struct {
 // Assemble groups PVs into VGs by VG UUID (not name: two VGs may share a
 // name), picking for each VG the readable metadata copy with the highest
 // seqno across all its PVs' metadata areas, and resolves LVs' references.
-// VGs are returned sorted by name, then UUID.
+// VGs are returned sorted by name, then UUID. The steps: drop PVs whose
+// UUID was seen already (uniquePVs), gather every metadata copy by VG UUID
+// (groupCopies), then build each VG from its best copy or the supplied
+// metadata and note what disagrees (assembleVG).
 func Assemble(pvs []*PV, opts *AssembleOptions) ([]*VG, error) {
 	if opts == nil {
 		opts = &AssembleOptions{}
 	}
+	byUUID, dupNotes := uniquePVs(pvs)
+	groups, order := groupCopies(pvs, byUUID)
+	supplied := map[string]*Metadata{}
+	for _, md := range opts.Metadata {
+		if md != nil {
+			supplied[md.ID] = md
+			if groups[md.ID] == nil {
+				groups[md.ID] = &copyGroup{}
+				order = append(order, md.ID)
+			}
+		}
+	}
+	var vgs []*VG
+	for _, id := range order {
+		vg, err := assembleVG(groups[id], supplied[id], opts.PreferSupplied, byUUID)
+		if err != nil {
+			return nil, err
+		}
+		if vg == nil {
+			continue
+		}
+		vg.Notes = append(vg.Notes, dupNotes...)
+		vgs = append(vgs, vg)
+	}
+	sort.SliceStable(vgs, func(i, j int) bool {
+		if vgs[i].Name != vgs[j].Name {
+			return vgs[i].Name < vgs[j].Name
+		}
+		return vgs[i].UUID < vgs[j].UUID
+	})
+	return vgs, nil
+}
+
+// uniquePVs indexes pvs by UUID, keeping the first of duplicates (and a
+// note saying so).
+func uniquePVs(pvs []*PV) (map[string]*PV, []string) {
 	byUUID := map[string]*PV{}
 	var dupNotes []string
 	for _, pv := range pvs {
@@ -83,17 +122,27 @@ func Assemble(pvs []*PV, opts *AssembleOptions) ([]*VG, error) {
 		}
 		byUUID[pv.UUID] = pv
 	}
-	type group struct {
-		best    *MetadataCopy
-		current []*MetadataCopy
-		damaged []*MetadataCopy
-	}
-	groups := map[string]*group{}
+	return byUUID, dupNotes
+}
+
+// copyGroup is every metadata copy of one VG: the best (highest seqno,
+// current preferred), the current copies, and the damaged newest copies
+// whose older copies were recovered from the ring.
+type copyGroup struct {
+	best    *MetadataCopy
+	current []*MetadataCopy
+	damaged []*MetadataCopy
+}
+
+// groupCopies gathers the readable metadata copies of the unique PVs by
+// VG UUID, in the order the VGs are first met.
+func groupCopies(pvs []*PV, byUUID map[string]*PV) (map[string]*copyGroup, []string) {
+	groups := map[string]*copyGroup{}
 	var order []string
-	get := func(id string) *group {
+	get := func(id string) *copyGroup {
 		g := groups[id]
 		if g == nil {
-			g = &group{}
+			g = &copyGroup{}
 			groups[id] = g
 			order = append(order, id)
 		}
@@ -127,85 +176,78 @@ func Assemble(pvs []*PV, opts *AssembleOptions) ([]*VG, error) {
 			}
 		}
 	}
-	supplied := map[string]*Metadata{}
-	for _, md := range opts.Metadata {
+	return groups, order
+}
+
+// assembleVG builds one VG from its best on-disk copy, or from supplied
+// metadata when there is none (or preferSupplied), and notes copies that
+// disagree or are damaged. It returns nil when there is no metadata.
+func assembleVG(g *copyGroup, supplied *Metadata, preferSupplied bool, byUUID map[string]*PV) (*VG, error) {
+	vg := &VG{}
+	md := (*Metadata)(nil)
+	if g.best != nil {
+		md = g.best.Meta
+		vg.Source = g.best
+	}
+	if s := supplied; s != nil && (md == nil || preferSupplied) {
 		if md != nil {
-			supplied[md.ID] = md
-			get(md.ID)
+			vg.Notes = append(vg.Notes, fmt.Sprintf("using supplied metadata (seqno %d) instead of on-disk seqno %d", s.Seqno, md.Seqno))
+		} else {
+			vg.Notes = append(vg.Notes, fmt.Sprintf("no readable on-disk metadata; using supplied metadata (seqno %d)", s.Seqno))
+		}
+		md, vg.Source = s, nil
+	}
+	if md == nil {
+		return nil, nil
+	}
+	vg.Copies = g.current
+	for _, c := range g.damaged {
+		vg.Copies = append(vg.Copies, c)
+		vg.Inconsistent = true
+		vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s metadata area %d: newest copy at byte %d is damaged (%v); older copies were recovered from the ring", c.PV, c.MDA, c.AbsOffset, c.Err))
+	}
+	if vg.Source != nil && !vg.Source.Current {
+		vg.Notes = append(vg.Notes, fmt.Sprintf("using metadata seqno %d recovered from the ring of PV %s metadata area %d at byte %d", md.Seqno, vg.Source.PV, vg.Source.MDA, vg.Source.AbsOffset))
+	}
+	for _, c := range g.current {
+		if c.Meta.Seqno != md.Seqno {
+			vg.Inconsistent = true
+			vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s metadata area %d has seqno %d, newest is %d", c.PV, c.MDA, c.Meta.Seqno, md.Seqno))
+		} else if !bytes.Equal(c.Text, md.Text) && !bytes.Equal(trimNUL(c.Text), trimNUL(md.Text)) {
+			vg.Inconsistent = true
+			vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s metadata area %d has seqno %d but different text", c.PV, c.MDA, md.Seqno))
 		}
 	}
-	var vgs []*VG
-	for _, id := range order {
-		g := groups[id]
-		vg := &VG{}
-		md := (*Metadata)(nil)
-		if g.best != nil {
-			md = g.best.Meta
-			vg.Source = g.best
-		}
-		if s := supplied[id]; s != nil && (md == nil || opts.PreferSupplied) {
-			if md != nil {
-				vg.Notes = append(vg.Notes, fmt.Sprintf("using supplied metadata (seqno %d) instead of on-disk seqno %d", s.Seqno, md.Seqno))
-			} else {
-				vg.Notes = append(vg.Notes, fmt.Sprintf("no readable on-disk metadata; using supplied metadata (seqno %d)", s.Seqno))
-			}
-			md, vg.Source = s, nil
-		}
-		if md == nil {
+	if err := vg.build(md, byUUID); err != nil {
+		return nil, fmt.Errorf("VG %s (%s): %w", md.VGName, md.ID, err)
+	}
+	noteUnattributedDamage(vg, g)
+	return vg, nil
+}
+
+// noteUnattributedDamage notes damaged metadata areas on the VG's PVs whose
+// copies could not be attributed to the VG (nothing recoverable in the
+// ring).
+func noteUnattributedDamage(vg *VG, g *copyGroup) {
+	noted := map[*MetadataCopy]bool{}
+	for _, c := range g.damaged {
+		noted[c] = true
+	}
+	for _, p := range vg.PVs {
+		if p.PV == nil {
 			continue
 		}
-		vg.Copies = g.current
-		for _, c := range g.damaged {
-			vg.Copies = append(vg.Copies, c)
-			vg.Inconsistent = true
-			vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s metadata area %d: newest copy at byte %d is damaged (%v); older copies were recovered from the ring", c.PV, c.MDA, c.AbsOffset, c.Err))
-		}
-		if vg.Source != nil && !vg.Source.Current {
-			vg.Notes = append(vg.Notes, fmt.Sprintf("using metadata seqno %d recovered from the ring of PV %s metadata area %d at byte %d", md.Seqno, vg.Source.PV, vg.Source.MDA, vg.Source.AbsOffset))
-		}
-		for _, c := range g.current {
-			if c.Meta.Seqno != md.Seqno {
+		for i, m := range p.PV.MDAs {
+			switch {
+			case m.Err != nil:
 				vg.Inconsistent = true
-				vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s metadata area %d has seqno %d, newest is %d", c.PV, c.MDA, c.Meta.Seqno, md.Seqno))
-			} else if !bytes.Equal(c.Text, md.Text) && !bytes.Equal(trimNUL(c.Text), trimNUL(md.Text)) {
+				vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s metadata area %d is unreadable: %v", p.UUID, i, m.Err))
+			case len(m.Copies) > 0 && m.Copies[0].Current && m.Copies[0].Err != nil && !noted[m.Copies[0]]:
 				vg.Inconsistent = true
-				vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s metadata area %d has seqno %d but different text", c.PV, c.MDA, md.Seqno))
+				vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s metadata area %d: newest copy is damaged (%v) and no older copy was found", p.UUID, i, m.Copies[0].Err))
 			}
 		}
-		if err := vg.build(md, byUUID); err != nil {
-			return nil, fmt.Errorf("VG %s (%s): %w", md.VGName, md.ID, err)
-		}
-		// Damaged areas on the VG's PVs whose copies could not be
-		// attributed to this VG above (nothing recoverable in the ring).
-		noted := map[*MetadataCopy]bool{}
-		for _, c := range g.damaged {
-			noted[c] = true
-		}
-		for _, p := range vg.PVs {
-			if p.PV == nil {
-				continue
-			}
-			for i, m := range p.PV.MDAs {
-				switch {
-				case m.Err != nil:
-					vg.Inconsistent = true
-					vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s metadata area %d is unreadable: %v", p.UUID, i, m.Err))
-				case len(m.Copies) > 0 && m.Copies[0].Current && m.Copies[0].Err != nil && !noted[m.Copies[0]]:
-					vg.Inconsistent = true
-					vg.Notes = append(vg.Notes, fmt.Sprintf("PV %s metadata area %d: newest copy is damaged (%v) and no older copy was found", p.UUID, i, m.Copies[0].Err))
-				}
-			}
-		}
-		vg.Notes = append(vg.Notes, dupNotes...)
-		vgs = append(vgs, vg)
 	}
-	sort.SliceStable(vgs, func(i, j int) bool {
-		if vgs[i].Name != vgs[j].Name {
-			return vgs[i].Name < vgs[j].Name
-		}
-		return vgs[i].UUID < vgs[j].UUID
-	})
-	return vgs, nil
 }
 
 func trimNUL(b []byte) []byte { return bytes.TrimRight(b, "\x00") }
