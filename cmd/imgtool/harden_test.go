@@ -347,9 +347,9 @@ func TestJSONEmptyLists(t *testing.T) {
 	}
 	type inner struct{ B []int }
 	got, _ := json.Marshal(emptyLists(struct {
-		A []string
-		P *inner
-		M map[string][]int
+		A   []string
+		P   *inner
+		M   map[string][]int
 		Raw []byte
 	}{P: &inner{}, M: map[string][]int{"x": nil}}))
 	if string(got) != `{"A":[],"P":{"B":[]},"M":{"x":[]},"Raw":null}` {

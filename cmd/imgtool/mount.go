@@ -50,34 +50,9 @@ A damaged file gives EIO to the reader and the error is logged with the
 volume address and offset.`,
 		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			mo := mount.Options{FsName: args[0], Debug: debug}
-			for _, o := range opts {
-				for _, kv := range strings.Split(o, ",") {
-					k, v, _ := strings.Cut(kv, "=")
-					switch k {
-					case "":
-					case "allow_other":
-						mo.AllowOther = true
-					case "uid", "gid":
-						n, err := strconv.ParseUint(v, 10, 32)
-						if err != nil {
-							return usageErrorf("-o %s: want a number", kv)
-						}
-						id := uint32(n)
-						if k == "uid" {
-							mo.UID = &id
-						} else {
-							mo.GID = &id
-						}
-					case "ro":
-					case "rw":
-						return usageErrorf("-o rw: imgtool mounts are read-only")
-					case "debug":
-						mo.Debug = true
-					default:
-						mo.Options = append(mo.Options, kv)
-					}
-				}
+			mo, err := parseMountOptions(args[0], opts, debug)
+			if err != nil {
+				return err
 			}
 			spec, dir := "", args[len(args)-1]
 			if len(args) == 3 {
@@ -335,4 +310,40 @@ func newUmountCmd(g *globalFlags) *cobra.Command {
 			return mount.Unmount(args[0])
 		},
 	}
+}
+
+// parseMountOptions turns -o values (comma lists, repeatable) into
+// mount.Options: allow_other, uid=, gid=, debug and ro are ours; rw is
+// refused; anything else goes to the kernel as it is.
+func parseMountOptions(fsName string, opts []string, debug bool) (mount.Options, error) {
+	mo := mount.Options{FsName: fsName, Debug: debug}
+	for _, o := range opts {
+		for _, kv := range strings.Split(o, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "":
+			case "allow_other":
+				mo.AllowOther = true
+			case "uid", "gid":
+				n, err := strconv.ParseUint(v, 10, 32)
+				if err != nil {
+					return mo, usageErrorf("-o %s: want a number", kv)
+				}
+				id := uint32(n)
+				if k == "uid" {
+					mo.UID = &id
+				} else {
+					mo.GID = &id
+				}
+			case "ro":
+			case "rw":
+				return mo, usageErrorf("-o rw: imgtool mounts are read-only")
+			case "debug":
+				mo.Debug = true
+			default:
+				mo.Options = append(mo.Options, kv)
+			}
+		}
+	}
+	return mo, nil
 }
