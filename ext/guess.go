@@ -369,33 +369,7 @@ func (fsys *FS) repairGroups(csumBad []bool, guessAll bool) {
 		if !need {
 			continue
 		}
-		// candidates from the backup copies of this descriptor block
-		type cand struct {
-			gd     GroupDesc
-			csumOK bool
-		}
-		cands := make([][]cand, hi-lo)
-		for c := 1; c < maxDescCopies; c++ {
-			pb, ok := sb.gdtCopyBlock(blk, c, fsys.sbGroup)
-			if !ok || pb >= sb.BlocksCount {
-				continue
-			}
-			off := int64(pb) * fsys.bs
-			if fsys.readFull(buf, off) != nil {
-				continue
-			}
-			for g := lo; g < hi; g++ {
-				ds := int64(sb.DescSize)
-				d := buf[int64(g-lo)*ds : int64(g-lo+1)*ds]
-				gd := parseGroupDesc(d, sb.has64Bit())
-				gd.Offset = off + int64(g-lo)*ds
-				if sb.checkDesc(g, &gd) != "" {
-					continue
-				}
-				c, has := fsys.groupDescChecksum(uint32(g), d)
-				cands[g-lo] = append(cands[g-lo], cand{gd, !has || c == gd.Checksum})
-			}
-		}
+		cands := fsys.backupDescs(blk, lo, hi, buf)
 		for g := lo; g < hi; g++ {
 			if !want(g) {
 				continue
@@ -445,6 +419,43 @@ func (fsys *FS) repairGroups(csumBad []bool, guessAll bool) {
 		}
 	}
 	fsys.note(0, fsys.groups[0].Offset, msg, nil)
+}
+
+// descCand is a group descriptor found in a backup copy of the
+// descriptor table, and whether its checksum holds.
+type descCand struct {
+	gd     GroupDesc
+	csumOK bool
+}
+
+// backupDescs reads descriptor block blk (groups lo..hi-1) from every
+// backup copy of the table and returns, per group, the sane descriptors
+// found there, in copy order. buf is a block-sized scratch buffer.
+func (fsys *FS) backupDescs(blk, lo, hi uint64, buf []byte) [][]descCand {
+	sb := fsys.sb
+	cands := make([][]descCand, hi-lo)
+	for c := 1; c < maxDescCopies; c++ {
+		pb, ok := sb.gdtCopyBlock(blk, c, fsys.sbGroup)
+		if !ok || pb >= sb.BlocksCount {
+			continue
+		}
+		off := int64(pb) * fsys.bs
+		if fsys.readFull(buf, off) != nil {
+			continue
+		}
+		for g := lo; g < hi; g++ {
+			ds := int64(sb.DescSize)
+			d := buf[int64(g-lo)*ds : int64(g-lo+1)*ds]
+			gd := parseGroupDesc(d, sb.has64Bit())
+			gd.Offset = off + int64(g-lo)*ds
+			if sb.checkDesc(g, &gd) != "" {
+				continue
+			}
+			c, has := fsys.groupDescChecksum(uint32(g), d)
+			cands[g-lo] = append(cands[g-lo], descCand{gd, !has || c == gd.Checksum})
+		}
+	}
+	return cands
 }
 
 // DescSource says where the descriptor of group g came from: DescPrimary,

@@ -432,34 +432,43 @@ func parseSuperblock(b []byte, off int64, volSize int64) (*Superblock, error) {
 	s.Written = unixHi(le.Uint32(b[sbWtime:]), b[sbWtimeHi])
 	s.LastChecked = unixHi(le.Uint32(b[sbLastCheck:]), b[sbLastCheckHi])
 
-	// Sanity checks: everything later is bounded by these numbers.
+	if err := s.check(off); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// check is the superblock's sanity check (off: its byte offset, for the
+// errors): everything the reader does later is bounded by these numbers.
+// A first inode below 11 is raised to 11, as e2fsprogs does.
+func (s *Superblock) check(off int64) error {
 	bad := func(field int, format string, args ...any) error {
 		return corrupt(0, off+int64(field), "superblock", format, args...)
 	}
 	switch {
 	case s.BlocksCount == 0:
-		return nil, bad(sbBlocksCountLo, "block count is 0")
+		return bad(sbBlocksCountLo, "block count is 0")
 	case s.BlocksPerGroup == 0 || s.BlocksPerGroup > 8*s.BlockSize*(s.ClusterSize/s.BlockSize):
-		return nil, bad(sbBlocksPerGroup, "blocks per group %d out of range", s.BlocksPerGroup)
+		return bad(sbBlocksPerGroup, "blocks per group %d out of range", s.BlocksPerGroup)
 	case s.InodesPerGroup == 0 || s.InodesPerGroup > 8*s.BlockSize:
-		return nil, bad(sbInodesPerGroup, "inodes per group %d out of range", s.InodesPerGroup)
+		return bad(sbInodesPerGroup, "inodes per group %d out of range", s.InodesPerGroup)
 	case s.InodeSize < 128 || s.InodeSize > uint16(min(s.BlockSize, 1<<15)) || s.InodeSize&(s.InodeSize-1) != 0:
-		return nil, bad(sbInodeSize, "inode size %d invalid", s.InodeSize)
+		return bad(sbInodeSize, "inode size %d invalid", s.InodeSize)
 	case s.FirstDataBlock >= uint32(min(s.BlocksCount, 1<<32-1)):
-		return nil, bad(sbFirstDataBlock, "first data block %d beyond block count %d", s.FirstDataBlock, s.BlocksCount)
+		return bad(sbFirstDataBlock, "first data block %d beyond block count %d", s.FirstDataBlock, s.BlocksCount)
 	case s.DescSize < 32 || s.DescSize > 1024 || s.DescSize&(s.DescSize-1) != 0:
-		return nil, bad(sbDescSize, "group descriptor size %d invalid", s.DescSize)
+		return bad(sbDescSize, "group descriptor size %d invalid", s.DescSize)
 	case s.BlocksCount > uint64(1)<<48 || s.BlocksCount > (uint64(1)<<62)/uint64(s.BlockSize):
-		return nil, bad(sbBlocksCountLo, "block count %d too large", s.BlocksCount)
+		return bad(sbBlocksCountLo, "block count %d too large", s.BlocksCount)
 	}
 	groups := s.groupCount()
 	if uint64(s.InodesCount) > groups*uint64(s.InodesPerGroup) {
-		return nil, bad(sbInodesCount, "inode count %d exceeds %d groups x %d", s.InodesCount, groups, s.InodesPerGroup)
+		return bad(sbInodesCount, "inode count %d exceeds %d groups x %d", s.InodesCount, groups, s.InodesPerGroup)
 	}
 	if s.FirstIno < 11 && s.RevLevel > 0 {
 		s.FirstIno = 11
 	}
-	return s, nil
+	return nil
 }
 
 // groupCount is the number of block groups.
