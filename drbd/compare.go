@@ -91,6 +91,49 @@ func Compare(a, b *Metadata) Verdict {
 	return v
 }
 
+// sameCurrent applies rules 34 to 40 of drbd_uuid_compare: the two sides
+// have the same current UUID.
+func sameCurrent(v *Verdict, a, b *Metadata, aBM, bBM uint64, aH, bH [2]uint64, say func(string, ...any)) {
+	if bBM == 0 && aBM != 0 {
+		if strip(aBM) == strip(bH[0]) && strip(aH[0]) == strip(bH[1]) {
+			v.Rule = 34
+			say("rule 34: same current UUID; A still has a bitmap UUID that B already moved to its history: A was SyncSource and missed the end of the resync")
+		} else {
+			v.Rule = 36
+			say("rule 36: same current UUID; A has a bitmap UUID and B none: A was SyncSource (B failed to write the sync UUID)")
+		}
+		v.Result = 1
+		return
+	}
+	if aBM == 0 && bBM != 0 {
+		if strip(aH[0]) == strip(bBM) && strip(aH[1]) == strip(bH[0]) {
+			v.Rule = 35
+			say("rule 35: same current UUID; B still has a bitmap UUID that A already moved to its history: B was SyncSource and missed the end of the resync")
+		} else {
+			v.Rule = 37
+			say("rule 37: same current UUID; B has a bitmap UUID and A none: A was SyncTarget (failed to write the sync UUID)")
+		}
+		v.Result = -1
+		return
+	}
+	v.Rule = 40
+	aCrash, bCrash := a.Flags&FlagCrashedPrimary != 0, b.Flags&FlagCrashedPrimary != 0
+	switch {
+	case !aCrash && !bCrash:
+		say("rule 40: same current UUID %016X and neither crashed as primary: in sync", a.Current)
+		v.Result = 0
+	case aCrash && !bCrash:
+		say("rule 40: same current UUID, but A crashed while primary: its last writes may be missing on B; A becomes SyncSource for the blocks in its bitmap")
+		v.Result = 1
+	case !aCrash && bCrash:
+		say("rule 40: same current UUID, but B crashed while primary: B becomes SyncSource for the blocks in its bitmap")
+		v.Result = -1
+	default:
+		say("rule 40: same current UUID and both crashed while primary")
+		v.Undecided = true
+	}
+}
+
 func compareUUIDs(a, b *Metadata) Verdict {
 	var v Verdict
 	say := func(format string, args ...any) { v.Reasons = append(v.Reasons, fmt.Sprintf(format, args...)) }
@@ -124,44 +167,7 @@ func compareUUIDs(a, b *Metadata) Verdict {
 		return v
 	}
 	if self == peer {
-		if bBM == 0 && aBM != 0 {
-			if strip(aBM) == strip(bH[0]) && strip(aH[0]) == strip(bH[1]) {
-				v.Rule = 34
-				say("rule 34: same current UUID; A still has a bitmap UUID that B already moved to its history: A was SyncSource and missed the end of the resync")
-			} else {
-				v.Rule = 36
-				say("rule 36: same current UUID; A has a bitmap UUID and B none: A was SyncSource (B failed to write the sync UUID)")
-			}
-			v.Result = 1
-			return v
-		}
-		if aBM == 0 && bBM != 0 {
-			if strip(aH[0]) == strip(bBM) && strip(aH[1]) == strip(bH[0]) {
-				v.Rule = 35
-				say("rule 35: same current UUID; B still has a bitmap UUID that A already moved to its history: B was SyncSource and missed the end of the resync")
-			} else {
-				v.Rule = 37
-				say("rule 37: same current UUID; B has a bitmap UUID and A none: A was SyncTarget (failed to write the sync UUID)")
-			}
-			v.Result = -1
-			return v
-		}
-		v.Rule = 40
-		aCrash, bCrash := a.Flags&FlagCrashedPrimary != 0, b.Flags&FlagCrashedPrimary != 0
-		switch {
-		case !aCrash && !bCrash:
-			say("rule 40: same current UUID %016X and neither crashed as primary: in sync", a.Current)
-			v.Result = 0
-		case aCrash && !bCrash:
-			say("rule 40: same current UUID, but A crashed while primary: its last writes may be missing on B; A becomes SyncSource for the blocks in its bitmap")
-			v.Result = 1
-		case !aCrash && bCrash:
-			say("rule 40: same current UUID, but B crashed while primary: B becomes SyncSource for the blocks in its bitmap")
-			v.Result = -1
-		default:
-			say("rule 40: same current UUID and both crashed while primary")
-			v.Undecided = true
-		}
+		sameCurrent(&v, a, b, aBM, bBM, aH, bH, say)
 		return v
 	}
 	v.Rule = 50
