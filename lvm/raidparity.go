@@ -85,76 +85,13 @@ func (lv *LV) raidReader(s *Segment, depth int) (*raidSeg, error) {
 	}
 	segBytes := s.ExtentCount * vg.ExtentSize
 	st := &RaidStatus{Type: s.Type, Disks: n, ChunkSize: s.StripeSize, ResyncOffset: -1}
-	var perMember int64
-	var geom raid.Parity
-	var g10 raid.Raid10
-	if l, ok := raid.LVMLayouts[s.Type]; ok {
-		geom = raid.Parity{Level: l.Level, Layout: l.Layout, Disks: n, ChunkSize: s.StripeSize}
-		if err := geom.Validate(); err != nil {
-			return nil, err
-		}
-		dd := int64(geom.DataDisks())
-		if s.ExtentCount%dd != 0 {
-			return nil, fmt.Errorf("%d extents do not divide into %d data stripes", s.ExtentCount, dd)
-		}
-		perMember = segBytes / dd
-		st.Level, st.Layout = l.Level, l.Layout.String()
-	} else if s.Type == "raid10" {
-		// lvm2 creates raid10 "near" with 2 copies (dm-raid's default;
-		// lvm2 cannot ask for more or for far/offset).
-		g10 = raid.Raid10{Disks: n, Near: 2, Far: 1, ChunkSize: s.StripeSize}
-		if n%2 != 0 || segBytes%int64(n/2) != 0 {
-			return nil, fmt.Errorf("%w: raid10 with %d images (lvm2 makes an even number)", ErrNotReadable, n)
-		}
-		perMember = segBytes / int64(n/2)
-		g10.DevSize = perMember
-		if err := g10.Validate(); err != nil {
-			return nil, err
-		}
-		st.Level, st.Layout = 10, "near-2"
-	} else {
-		return nil, fmt.Errorf("%w: %s", ErrNotReadable, s.Type)
+	geom, g10, perMember, err := raidGeometry(s, n, segBytes, st)
+	if err != nil {
+		return nil, err
 	}
-
-	// Superblocks first: they carry each member's data offset and state.
-	sbs := make([]*RaidSuperblock, n)
-	for i := range n {
-		m := RaidMember{Image: s.Areas[i].LV, RebuildFrom: -1}
-		if len(s.MetaAreas) > 0 {
-			m.Meta = s.MetaAreas[i].LV
-			sb, err := lv.readRaidSuperblock(m.Meta, depth)
-			if err != nil {
-				m.SuperblockErr = err.Error()
-			} else if sb.NumDevices != uint32(n) {
-				m.SuperblockErr = fmt.Sprintf("superblock is for %d devices, the segment has %d", sb.NumDevices, n)
-			} else {
-				m.Superblock, sbs[i] = sb, sb
-			}
-		}
-		m.MissingPV = lv.missingPVOf(m.Image)
-		st.Members = append(st.Members, m)
-	}
-	var fresh *RaidSuperblock
-	for _, sb := range sbs {
-		if sb != nil && (fresh == nil || sb.Events > fresh.Events) {
-			fresh = sb
-		}
-	}
-	if fresh != nil {
-		st.Events = fresh.Events
-		st.ResyncOffset = fresh.ResyncOffset
-		if fresh.Reshaping() {
-			return nil, fmt.Errorf("%w: a reshape is in progress (level %d layout %d -> level %d layout %d, %+d disks)",
-				ErrNotReadable, fresh.Level, fresh.Layout, fresh.NewLevel, fresh.NewLayout, fresh.DeltaDisks)
-		}
-		if fresh.StripeBytes != 0 && fresh.StripeBytes != s.StripeSize {
-			st.Notes = append(st.Notes, fmt.Sprintf("rmeta superblock chunk size %d differs from the metadata's stripe_size %d; using the metadata's", fresh.StripeBytes, s.StripeSize))
-		}
-		if st.ResyncOffset >= 0 && st.ResyncOffset < perMember {
-			st.Notes = append(st.Notes, fmt.Sprintf("initial sync incomplete: parity is trustworthy only below member byte %d", st.ResyncOffset))
-		}
-	} else if len(s.MetaAreas) > 0 {
-		st.Notes = append(st.Notes, "no rmeta sub-LV holds a dm-raid superblock (never activated by a kernel?): all members trusted")
+	sbs, fresh, err := lv.raidSuperblocks(s, n, perMember, depth, st)
+	if err != nil {
+		return nil, err
 	}
 
 	readers := make([]io.ReaderAt, n)
@@ -191,7 +128,6 @@ func (lv *LV) raidReader(s *Segment, depth int) (*raidSeg, error) {
 			st.Degraded = true
 		}
 	}
-	var err error
 	if geom.Level != 0 {
 		seg.par, err = raid.NewParityReader(geom, readers, segBytes)
 		if err != nil {
@@ -216,6 +152,90 @@ func (lv *LV) raidReader(s *Segment, depth int) (*raidSeg, error) {
 		seg.r = seg.r10
 	}
 	return seg, nil
+}
+
+// raidGeometry is the RAID geometry of segment s (n images, segBytes of
+// data): parity layouts (raid4/5/6) or lvm2's raid10 near-2, and the data
+// bytes per member. It sets st.Level and st.Layout.
+func raidGeometry(s *Segment, n int, segBytes int64, st *RaidStatus) (geom raid.Parity, g10 raid.Raid10, perMember int64, err error) {
+	if l, ok := raid.LVMLayouts[s.Type]; ok {
+		geom = raid.Parity{Level: l.Level, Layout: l.Layout, Disks: n, ChunkSize: s.StripeSize}
+		if err := geom.Validate(); err != nil {
+			return geom, g10, 0, err
+		}
+		dd := int64(geom.DataDisks())
+		if s.ExtentCount%dd != 0 {
+			return geom, g10, 0, fmt.Errorf("%d extents do not divide into %d data stripes", s.ExtentCount, dd)
+		}
+		perMember = segBytes / dd
+		st.Level, st.Layout = l.Level, l.Layout.String()
+	} else if s.Type == "raid10" {
+		// lvm2 creates raid10 "near" with 2 copies (dm-raid's default;
+		// lvm2 cannot ask for more or for far/offset).
+		g10 = raid.Raid10{Disks: n, Near: 2, Far: 1, ChunkSize: s.StripeSize}
+		if n%2 != 0 || segBytes%int64(n/2) != 0 {
+			return geom, g10, 0, fmt.Errorf("%w: raid10 with %d images (lvm2 makes an even number)", ErrNotReadable, n)
+		}
+		perMember = segBytes / int64(n/2)
+		g10.DevSize = perMember
+		if err := g10.Validate(); err != nil {
+			return geom, g10, 0, err
+		}
+		st.Level, st.Layout = 10, "near-2"
+	} else {
+		return geom, g10, 0, fmt.Errorf("%w: %s", ErrNotReadable, s.Type)
+	}
+
+	return geom, g10, perMember, nil
+}
+
+// raidSuperblocks reads the dm-raid superblock of every member's rmeta
+// (they carry each member's data offset and state), fills st.Members, and
+// returns them with the freshest (most events); a reshape in progress is
+// not readable.
+func (lv *LV) raidSuperblocks(s *Segment, n int, perMember int64, depth int, st *RaidStatus) ([]*RaidSuperblock, *RaidSuperblock, error) {
+	// Superblocks first: they carry each member's data offset and state.
+	sbs := make([]*RaidSuperblock, n)
+	for i := range n {
+		m := RaidMember{Image: s.Areas[i].LV, RebuildFrom: -1}
+		if len(s.MetaAreas) > 0 {
+			m.Meta = s.MetaAreas[i].LV
+			sb, err := lv.readRaidSuperblock(m.Meta, depth)
+			if err != nil {
+				m.SuperblockErr = err.Error()
+			} else if sb.NumDevices != uint32(n) {
+				m.SuperblockErr = fmt.Sprintf("superblock is for %d devices, the segment has %d", sb.NumDevices, n)
+			} else {
+				m.Superblock, sbs[i] = sb, sb
+			}
+		}
+		m.MissingPV = lv.missingPVOf(m.Image)
+		st.Members = append(st.Members, m)
+	}
+	var fresh *RaidSuperblock
+	for _, sb := range sbs {
+		if sb != nil && (fresh == nil || sb.Events > fresh.Events) {
+			fresh = sb
+		}
+	}
+	if fresh != nil {
+		st.Events = fresh.Events
+		st.ResyncOffset = fresh.ResyncOffset
+		if fresh.Reshaping() {
+			return nil, nil, fmt.Errorf("%w: a reshape is in progress (level %d layout %d -> level %d layout %d, %+d disks)",
+				ErrNotReadable, fresh.Level, fresh.Layout, fresh.NewLevel, fresh.NewLayout, fresh.DeltaDisks)
+		}
+		if fresh.StripeBytes != 0 && fresh.StripeBytes != s.StripeSize {
+			st.Notes = append(st.Notes, fmt.Sprintf("rmeta superblock chunk size %d differs from the metadata's stripe_size %d; using the metadata's", fresh.StripeBytes, s.StripeSize))
+		}
+		if st.ResyncOffset >= 0 && st.ResyncOffset < perMember {
+			st.Notes = append(st.Notes, fmt.Sprintf("initial sync incomplete: parity is trustworthy only below member byte %d", st.ResyncOffset))
+		}
+	} else if len(s.MetaAreas) > 0 {
+		st.Notes = append(st.Notes, "no rmeta sub-LV holds a dm-raid superblock (never activated by a kernel?): all members trusted")
+	}
+
+	return sbs, fresh, nil
 }
 
 func memberSummary(st *RaidStatus) string {
