@@ -185,198 +185,233 @@ func (r *recovery) tagCsumOK(t tag, data []byte, seq uint32) (ok bool, computed 
 // an error jbd2 reports at the end of the pass after doing what it could
 // (it still stops the later passes), and hard, one that aborts at once.
 func (r *recovery) pass(p passType) (soft, hard error) {
-	next := r.sb.Sequence
-	blk := uint64(r.sb.Start)
-	head := blk
-	crcSum := ^uint32(0) // v1 transaction checksum
-	needCheckCommitTime := false
-	var lastCommitTime uint64
+	ps := &passState{
+		next:   r.sb.Sequence,
+		blk:    uint64(r.sb.Start),
+		crcSum: ^uint32(0),
+		csum:   r.sb.CsumV2or3(),
+		v1:     r.sb.FeatureCompat&CompatChecksum != 0,
+	}
+	ps.head = ps.blk
 	if p == passScan {
-		r.startTx = next
+		r.startTx = ps.next
 	}
 	// Every iteration consumes at least one log block. A log can hold no
 	// more blocks than the ring has; more means the ring loops on itself
 	// (jbd2 would spin here forever).
 	limit := r.last - r.first + 1
-	var visited uint64
-	csum := r.sb.CsumV2or3()
-	v1 := r.sb.FeatureCompat&CompatChecksum != 0
 
-scan:
 	for {
-		if p != passScan && !tidGT(r.endTx, next) {
+		if p != passScan && !tidGT(r.endTx, ps.next) {
 			break
 		}
-		if visited++; visited > limit {
-			return soft, &CorruptError{Block: blk, Offset: -1, What: "log", Err: ErrLoop,
+		if ps.visited++; ps.visited > limit {
+			return ps.soft, &CorruptError{Block: ps.blk, Offset: -1, What: "log", Err: ErrLoop,
 				Detail: fmt.Sprintf("%s pass read more than the journal's %d log blocks without reaching the end of the log", p, limit-1)}
 		}
-		cur := blk
+		cur := ps.blk
 		off, err := r.dev.read(cur, r.buf)
 		if err != nil {
-			return soft, err
+			return ps.soft, err
 		}
-		blk = r.wrap(blk + 1)
+		ps.blk = r.wrap(ps.blk + 1)
 		b := r.buf
 		if be.Uint32(b) != Magic {
 			break
 		}
 		typ := be.Uint32(b[4:])
-		if seq := be.Uint32(b[8:]); seq != next {
+		if seq := be.Uint32(b[8:]); seq != ps.next {
 			break
 		}
-
+		var stop bool
 		switch typ {
 		case BlockDescriptor:
-			if ok, st, co := r.descCsumOK(b); !ok {
-				// PASS_SCAN can meet stale blocks (lazy journal init): the
-				// commit block's time decides.
-				if p != passScan {
-					return soft, &ChecksumError{Block: cur, Offset: off + int64(len(b)-tailSize), What: fmt.Sprintf("descriptor block of transaction %d", next), Stored: st, Computed: co}
-				}
-				needCheckCommitTime = true
-				r.note("journal block %d (offset %#x): descriptor block of transaction %d fails its checksum (stored %#x, computed %#x)", cur, off, next, st, co)
-			}
-			tags := r.sb.tags(b)
-			if p != passReplay {
-				if p == passScan && v1 && !needCheckCommitTime && !r.endSet {
-					// calc_chksums: the v1 checksum runs over the
-					// descriptor and its data blocks.
-					// A read error stops the sum; jbd2 then goes on with
-					// the next block all the same.
-					crcSum = crc32be(crcSum, b)
-					for range tags {
-						io := blk
-						blk = r.wrap(blk + 1)
-						visited++
-						if _, err := r.dev.read(io, r.dbuf); err != nil {
-							r.note("%v", err)
-							break
-						}
-						crcSum = crc32be(crcSum, r.dbuf)
-					}
-					continue
-				}
-				blk = r.wrap(blk + uint64(len(tags)))
-				visited += uint64(len(tags))
-				continue
-			}
-			for _, t := range tags {
-				io := blk
-				blk = r.wrap(blk + 1)
-				visited++
-				ioOff, err := r.dev.read(io, r.dbuf)
-				if err != nil {
-					// Recover what we can, report the failure at the end.
-					soft = err
-					r.note("%v", err)
-					continue
-				}
-				if rs, ok := r.revoked[t.block]; ok && !tidGT(next, rs) {
-					r.revokeHits++
-					continue
-				}
-				if ok, co := r.tagCsumOK(t, r.dbuf, next); !ok {
-					r.badData++
-					r.csumFailed = true
-					soft = &ChecksumError{Block: io, Offset: ioOff, What: fmt.Sprintf("data block for filesystem block %d in transaction %d", t.block, next), Stored: t.checksum, Computed: co}
-					r.note("journal block %d (offset %#x): checksum mismatch on the copy of filesystem block %d in transaction %d: block not replayed (as e2fsck/jbd2 skip it)", io, ioOff, t.block, next)
-					continue
-				}
-				if t.block >= r.fsBlocks {
-					r.note("journal block %d (offset %#x): transaction %d writes filesystem block %d, beyond the volume's %d blocks: skipped", io, ioOff, next, t.block, r.fsBlocks)
-					continue
-				}
-				r.blocks[t.block] = ref{off: ioOff, escape: t.flags&TagEscape != 0}
-				r.replays++
-			}
-			continue
-
+			stop, err = r.descriptor(ps, p, b, cur, off)
 		case BlockCommit:
-			commitTime := be.Uint64(b[cmCommitSec:])
-			if needCheckCommitTime {
-				if commitTime >= lastCommitTime {
-					return soft, &CorruptError{Block: cur, Offset: off, What: "log",
-						Detail: fmt.Sprintf("invalid checksum found in transaction %d (a descriptor or revoke block failed its checksum, the commit is not older than the last one)", next)}
-				}
-				// Older than the last commit: a stale block of an earlier
-				// use of the journal. End the log here, successfully.
-				r.note("transaction %d: its checksum mismatch is ignored, the transaction is stale (commit time %d < %d): end of log", next, commitTime, lastCommitTime)
-				break scan
-			}
-			bad := false
-			if p == passScan && v1 {
-				if r.endSet {
-					r.failedCommit, r.failedSet = r.endTx, true
-					continue
-				}
-				found := be.Uint32(b[cmChksum:])
-				ct, cs := b[cmChksumType], b[cmChksumSize]
-				if !((crcSum == found && ct == chksumCRC32 && cs == crc32ChksumSize) || (ct == 0 && cs == 0 && found == 0)) {
-					bad = true
-					r.note("transaction %d: v1 commit checksum mismatch at journal block %d (offset %#x): stored %#x, computed %#x", next, cur, off, found, crcSum)
-				}
-				crcSum = ^uint32(0)
-			}
-			if !bad && p == passScan && csum {
-				if ok, st, co := r.commitCsumOK(b); !ok {
-					bad = true
-					r.note("transaction %d: commit block checksum mismatch at journal block %d (offset %#x): stored %#x, computed %#x", next, cur, off, st, co)
-				}
-			}
-			if bad {
-				if commitTime < lastCommitTime {
-					r.note("transaction %d: stale commit (commit time %d < %d): end of log", next, commitTime, lastCommitTime)
-					break scan
-				}
-				r.csumFailed = true
-				r.endTx, r.endSet = next, true
-				r.headBlock = head
-				if r.sb.FeatureIncompat&IncompatAsyncCommit == 0 {
-					r.failedCommit, r.failedSet = next, true
-					continue
-				}
-			}
-			if p == passScan {
-				lastCommitTime = commitTime
-				head = blk
-			}
-			next++
-			continue
-
+			stop, err = r.commit(ps, p, b, cur, off)
 		case BlockRevoke:
-			if p == passScan {
-				if ok, st, co := r.descCsumOK(b); !ok {
-					needCheckCommitTime = true
-					r.note("journal block %d (offset %#x): revoke block of transaction %d fails its checksum (stored %#x, computed %#x)", cur, off, next, st, co)
-				}
-			}
-			if p != passRevoke {
-				continue
-			}
-			if err := r.scanRevoke(b, next, cur, off); err != nil {
-				return soft, err
-			}
-			continue
-
+			stop, err = r.revoke(ps, p, b, cur, off)
 		default:
-			break scan
+			stop = true
+		}
+		if err != nil {
+			return ps.soft, err
+		}
+		if stop {
+			break
 		}
 	}
 
 	if p == passScan {
 		if !r.endSet {
-			r.endTx, r.endSet = next, true
+			r.endTx, r.endSet = ps.next, true
 		}
 		if r.headBlock == 0 {
-			r.headBlock = head
+			r.headBlock = ps.head
 		}
 		r.transactions = int(r.endTx - r.startTx)
-	} else if r.endTx != next {
-		soft = fmt.Errorf("journal: recovery %s pass ended at transaction %d, expected %d", p, next, r.endTx)
-		r.note("%v", soft)
+	} else if r.endTx != ps.next {
+		ps.soft = fmt.Errorf("journal: recovery %s pass ended at transaction %d, expected %d", p, ps.next, r.endTx)
+		r.note("%v", ps.soft)
 	}
-	return soft, nil
+	return ps.soft, nil
+}
+
+// passState is the walk of one pass over the log (do_one_pass's locals).
+type passState struct {
+	next                uint32 // the transaction expected
+	blk                 uint64 // the next log block
+	head                uint64 // where the log ends so far (after the last good commit)
+	crcSum              uint32 // v1 transaction checksum
+	needCheckCommitTime bool   // a descriptor or revoke checksum failed in this transaction
+	lastCommitTime      uint64
+	visited             uint64 // log blocks read, against a ring that loops
+	soft                error  // damage recovery goes on past (the last one)
+	csum, v1            bool   // v2/v3 checksums; v1 transaction checksums
+}
+
+// descriptor handles descriptor block b (journal block cur, at off): its
+// checksum, then its data blocks — summed for the v1 checksum in
+// PASS_SCAN, skipped in PASS_REVOKE, recorded for replay in PASS_REPLAY
+// unless revoked or failing their checksum. stop ends the walk; an error
+// fails the pass.
+func (r *recovery) descriptor(ps *passState, p passType, b []byte, cur uint64, off int64) (stop bool, err error) {
+	if ok, st, co := r.descCsumOK(b); !ok {
+		// PASS_SCAN can meet stale blocks (lazy journal init): the
+		// commit block's time decides.
+		if p != passScan {
+			return false, &ChecksumError{Block: cur, Offset: off + int64(len(b)-tailSize), What: fmt.Sprintf("descriptor block of transaction %d", ps.next), Stored: st, Computed: co}
+		}
+		ps.needCheckCommitTime = true
+		r.note("journal block %d (offset %#x): descriptor block of transaction %d fails its checksum (stored %#x, computed %#x)", cur, off, ps.next, st, co)
+	}
+	tags := r.sb.tags(b)
+	if p != passReplay {
+		if p == passScan && ps.v1 && !ps.needCheckCommitTime && !r.endSet {
+			// calc_chksums: the v1 checksum runs over the
+			// descriptor and its data blocks.
+			// A read error stops the sum; jbd2 then goes on with
+			// the next block all the same.
+			ps.crcSum = crc32be(ps.crcSum, b)
+			for range tags {
+				io := ps.blk
+				ps.blk = r.wrap(ps.blk + 1)
+				ps.visited++
+				if _, err := r.dev.read(io, r.dbuf); err != nil {
+					r.note("%v", err)
+					break
+				}
+				ps.crcSum = crc32be(ps.crcSum, r.dbuf)
+			}
+			return false, nil
+		}
+		ps.blk = r.wrap(ps.blk + uint64(len(tags)))
+		ps.visited += uint64(len(tags))
+		return false, nil
+	}
+	for _, t := range tags {
+		io := ps.blk
+		ps.blk = r.wrap(ps.blk + 1)
+		ps.visited++
+		ioOff, err := r.dev.read(io, r.dbuf)
+		if err != nil {
+			// Recover what we can, report the failure at the end.
+			ps.soft = err
+			r.note("%v", err)
+			continue
+		}
+		if rs, ok := r.revoked[t.block]; ok && !tidGT(ps.next, rs) {
+			r.revokeHits++
+			continue
+		}
+		if ok, co := r.tagCsumOK(t, r.dbuf, ps.next); !ok {
+			r.badData++
+			r.csumFailed = true
+			ps.soft = &ChecksumError{Block: io, Offset: ioOff, What: fmt.Sprintf("data block for filesystem block %d in transaction %d", t.block, ps.next), Stored: t.checksum, Computed: co}
+			r.note("journal block %d (offset %#x): checksum mismatch on the copy of filesystem block %d in transaction %d: block not replayed (as e2fsck/jbd2 skip it)", io, ioOff, t.block, ps.next)
+			continue
+		}
+		if t.block >= r.fsBlocks {
+			r.note("journal block %d (offset %#x): transaction %d writes filesystem block %d, beyond the volume's %d blocks: skipped", io, ioOff, ps.next, t.block, r.fsBlocks)
+			continue
+		}
+		r.blocks[t.block] = ref{off: ioOff, escape: t.flags&TagEscape != 0}
+		r.replays++
+	}
+	return false, nil
+}
+
+// commit handles commit block b: a stale transaction after a descriptor
+// or revoke checksum failure ends the log; a commit whose checksum fails
+// ends it before this transaction (the failed commit); otherwise the
+// transaction is complete and the walk moves to the next.
+func (r *recovery) commit(ps *passState, p passType, b []byte, cur uint64, off int64) (stop bool, err error) {
+	next := ps.next
+	commitTime := be.Uint64(b[cmCommitSec:])
+	if ps.needCheckCommitTime {
+		if commitTime >= ps.lastCommitTime {
+			return false, &CorruptError{Block: cur, Offset: off, What: "log",
+				Detail: fmt.Sprintf("invalid checksum found in transaction %d (a descriptor or revoke block failed its checksum, the commit is not older than the last one)", next)}
+		}
+		// Older than the last commit: a stale block of an earlier
+		// use of the journal. End the log here, successfully.
+		r.note("transaction %d: its checksum mismatch is ignored, the transaction is stale (commit time %d < %d): end of log", next, commitTime, ps.lastCommitTime)
+		return true, nil
+	}
+	bad := false
+	if p == passScan && ps.v1 {
+		if r.endSet {
+			r.failedCommit, r.failedSet = r.endTx, true
+			return false, nil
+		}
+		found := be.Uint32(b[cmChksum:])
+		ct, cs := b[cmChksumType], b[cmChksumSize]
+		if !((ps.crcSum == found && ct == chksumCRC32 && cs == crc32ChksumSize) || (ct == 0 && cs == 0 && found == 0)) {
+			bad = true
+			r.note("transaction %d: v1 commit checksum mismatch at journal block %d (offset %#x): stored %#x, computed %#x", next, cur, off, found, ps.crcSum)
+		}
+		ps.crcSum = ^uint32(0)
+	}
+	if !bad && p == passScan && ps.csum {
+		if ok, st, co := r.commitCsumOK(b); !ok {
+			bad = true
+			r.note("transaction %d: commit block checksum mismatch at journal block %d (offset %#x): stored %#x, computed %#x", next, cur, off, st, co)
+		}
+	}
+	if bad {
+		if commitTime < ps.lastCommitTime {
+			r.note("transaction %d: stale commit (commit time %d < %d): end of log", next, commitTime, ps.lastCommitTime)
+			return true, nil
+		}
+		r.csumFailed = true
+		r.endTx, r.endSet = next, true
+		r.headBlock = ps.head
+		if r.sb.FeatureIncompat&IncompatAsyncCommit == 0 {
+			r.failedCommit, r.failedSet = next, true
+			return false, nil
+		}
+	}
+	if p == passScan {
+		ps.lastCommitTime = commitTime
+		ps.head = ps.blk
+	}
+	ps.next++
+	return false, nil
+}
+
+// revoke handles revoke block b: its checksum in PASS_SCAN, its records in
+// PASS_REVOKE.
+func (r *recovery) revoke(ps *passState, p passType, b []byte, cur uint64, off int64) (stop bool, err error) {
+	if p == passScan {
+		if ok, st, co := r.descCsumOK(b); !ok {
+			ps.needCheckCommitTime = true
+			r.note("journal block %d (offset %#x): revoke block of transaction %d fails its checksum (stored %#x, computed %#x)", cur, off, ps.next, st, co)
+		}
+	}
+	if p != passRevoke {
+		return false, nil
+	}
+	return false, r.scanRevoke(b, ps.next, cur, off)
 }
 
 // scanRevoke records the revoke entries of revoke block b (transaction
