@@ -3,6 +3,7 @@ package lvm
 import (
 	"errors"
 	"fmt"
+	"github.com/imgtool/imgtool/internal/readat"
 	"io"
 
 	"github.com/imgtool/imgtool/image"
@@ -120,15 +121,12 @@ func (r *lvReader) find(off int64) int {
 
 // ReadAt implements io.ReaderAt.
 func (r *lvReader) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("VG %s LV %s: read at negative offset %d", r.lv.VG.Name, r.lv.Name, off)
-	}
-	if off >= r.size {
-		return 0, io.EOF
+	p, clipped, err := readat.Clip(p, off, r.size, "VG "+r.lv.VG.Name+" LV "+r.lv.Name)
+	if err != nil {
+		return 0, err
 	}
 	var eof error
-	if int64(len(p)) > r.size-off {
-		p = p[:r.size-off]
+	if clipped {
 		eof = io.EOF
 	}
 	done := 0

@@ -3,6 +3,7 @@ package md
 import (
 	"errors"
 	"fmt"
+	"github.com/imgtool/imgtool/internal/readat"
 	"io"
 )
 
@@ -47,22 +48,17 @@ func (r *Reader) Array() *Array { return r.a }
 
 // ReadAt implements io.ReaderAt.
 func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("MD array %s: read at negative offset %d", r.Name, off)
-	}
-	if off >= r.size {
-		return 0, io.EOF
-	}
-	n := len(p)
-	var eof error
-	if int64(n) > r.size-off {
-		n = int(r.size - off)
-		eof = io.EOF
-	}
-	if err := r.level.readAt(r, p[:n], off); err != nil {
+	p, clipped, err := readat.Clip(p, off, r.size, "MD array "+r.Name)
+	if err != nil {
 		return 0, err
 	}
-	return n, eof
+	if err := r.level.readAt(r, p, off); err != nil {
+		return 0, err
+	}
+	if clipped {
+		return len(p), io.EOF
+	}
+	return len(p), nil
 }
 
 // readDev reads exactly len(p) bytes of slot's data area at devOff.

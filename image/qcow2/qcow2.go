@@ -22,6 +22,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/imgtool/imgtool/internal/readat"
 	"io"
 	"log/slog"
 	"os"
@@ -516,15 +517,12 @@ func (im *Image) Size() int64 { return im.size }
 
 // ReadAt implements io.ReaderAt over the virtual disk.
 func (im *Image) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("qcow2: read at negative offset %d", off)
-	}
-	if off >= im.size {
-		return 0, io.EOF
+	p, clipped, err := readat.Clip(p, off, im.size, "qcow2")
+	if err != nil {
+		return 0, err
 	}
 	var eof error
-	if int64(len(p)) > im.size-off {
-		p = p[:im.size-off]
+	if clipped {
 		eof = io.EOF
 	}
 	n, err := im.img.ReadAt(p, off)

@@ -34,6 +34,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/imgtool/imgtool/internal/readat"
 	"io"
 	"strings"
 	"unicode/utf16"
@@ -377,15 +378,12 @@ func (d *Disk) Allocated() int {
 
 // ReadAt implements io.ReaderAt over the virtual disk.
 func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("vhd: read at negative offset %d", off)
-	}
-	if off >= d.size {
-		return 0, io.EOF
+	p, clipped, err := readat.Clip(p, off, d.size, "vhd")
+	if err != nil {
+		return 0, err
 	}
 	var eof error
-	if int64(len(p)) > d.size-off {
-		p = p[:d.size-off]
+	if clipped {
 		eof = io.EOF
 	}
 	if d.Dyn == nil {

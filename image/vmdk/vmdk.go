@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/imgtool/imgtool/image/ref"
+	"github.com/imgtool/imgtool/internal/readat"
 	"io"
 	"os"
 	"strconv"
@@ -697,15 +698,12 @@ func (d *Disk) Size() int64 { return d.size }
 
 // ReadAt implements io.ReaderAt over the virtual disk.
 func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("vmdk: read at negative offset %d", off)
-	}
-	if off >= d.size {
-		return 0, io.EOF
+	p, clipped, err := readat.Clip(p, off, d.size, "vmdk")
+	if err != nil {
+		return 0, err
 	}
 	var eof error
-	if int64(len(p)) > d.size-off {
-		p = p[:d.size-off]
+	if clipped {
 		eof = io.EOF
 	}
 	done := 0
