@@ -127,6 +127,11 @@ func scanFastCommits(dev *device, first, end uint64, tid uint32, inodeSize int, 
 			tag, n := le.Uint16(b[p:]), int(le.Uint16(b[p+2:]))
 			val := b[p+fcTLLen:]
 			recOff := off + int64(p)
+			if tag == 0 && n == 0 {
+				// Zeros: the end of what was written. Nothing is lost.
+				sc.stopAt("")
+				return sc, nil
+			}
 			if n > len(val) || !fcValueLenOK(tag, n, inodeSize) {
 				sc.stopAt(fmt.Sprintf("malformed %s record (length %d) at journal block %d, offset %#x", fcTag{tag: tag}.name(), n, blk, recOff))
 				return sc, nil
