@@ -8,16 +8,21 @@ import "encoding/binary"
 var sbox [256]byte
 
 func init() {
-	// S-box: multiplicative inverse in GF(2^8), then the affine map.
+	// S-box: multiplicative inverse in GF(2^8), then the affine map. The
+	// inverses come from log/antilog tables over the generator 3, so this
+	// costs 256 steps at start-up rather than 65,536 multiplications.
+	var exp [255]byte
+	var log [256]int
+	p := byte(1)
+	for i := 0; i < 255; i++ {
+		exp[i] = p
+		log[p] = i
+		p = gmul(p, 3)
+	}
 	for i := 0; i < 256; i++ {
 		inv := byte(0)
 		if i != 0 {
-			for j := 1; j < 256; j++ {
-				if gmul(byte(i), byte(j)) == 1 {
-					inv = byte(j)
-					break
-				}
-			}
+			inv = exp[(255-log[i])%255]
 		}
 		s := inv
 		for k := 1; k <= 4; k++ {
