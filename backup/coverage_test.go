@@ -78,6 +78,13 @@ func localConfig(t *testing.T, dir, disk, extra string) *Config {
 	return c
 }
 
+// quietRunner: a Runner with its state under dir, no logs, and a clock
+// fixed at 2026-01-01 02:00 local.
+func quietRunner(dir string) *Runner {
+	return &Runner{StateDir: filepath.Join(dir, "state"), Level: -1, Host: "h", Logger: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return time.Date(2026, 1, 1, 2, 0, 0, 0, time.Local) }}
+}
+
 func skippedSummary(sk []Skipped) string {
 	var out []string
 	for _, s := range sk {
@@ -95,8 +102,7 @@ func TestNeverSilent(t *testing.T) {
 	dir := t.TempDir()
 	disk := buildMixedDisk(t, dir)
 	c := localConfig(t, dir, disk, "")
-	r := &Runner{StateDir: filepath.Join(dir, "state"), Level: -1, Host: "h", Logger: slog.New(slog.DiscardHandler),
-		Now: func() time.Time { return time.Date(2026, 1, 1, 2, 0, 0, 0, time.Local) }}
+	r := quietRunner(dir)
 	res, err := r.Run(context.Background(), []*Config{c})
 	var ie *IncompleteError
 	if !errors.As(err, &ie) {

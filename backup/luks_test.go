@@ -2,11 +2,9 @@ package backup
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
 )
@@ -21,8 +19,7 @@ func TestKeyFilesOpenLUKS(t *testing.T) {
 	if err := os.WriteFile(key, fixturetest.Golden(t, "luks.key"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := &Runner{StateDir: filepath.Join(dir, "state"), Level: -1, Host: "h", Logger: slog.New(slog.DiscardHandler),
-		Now: func() time.Time { return time.Date(2026, 1, 1, 2, 0, 0, 0, time.Local) }}
+	r := quietRunner(dir)
 
 	c := localConfig(t, dir, disk, "[key_files]\n"+`"`+disk+`" = "`+key+`"`)
 	res, err := r.Run(context.Background(), []*Config{c})

@@ -3,7 +3,6 @@ package backup
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,8 +24,7 @@ func TestVDOAndIntegrityNamed(t *testing.T) {
 	}
 	os.WriteFile(disk, raw, 0o644)
 	c := localConfig(t, dir, disk, `skip = ["vgv/plain"]`)
-	r := &Runner{StateDir: filepath.Join(dir, "state"), Level: -1, Host: "h", Logger: slog.New(slog.DiscardHandler),
-		Now: func() time.Time { return time.Date(2026, 1, 1, 2, 0, 0, 0, time.Local) }}
+	r := quietRunner(dir)
 	res, err := r.Run(context.Background(), []*Config{c})
 	var ie *IncompleteError
 	if !errors.As(err, &ie) {
