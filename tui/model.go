@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"path"
 	"strings"
 
 	"charm.land/bubbles/v2/help"
@@ -21,6 +22,10 @@ type Options struct {
 	Dest string
 	// Open, when set, is a volume address to enter at start.
 	Open string
+	// OpenDir, with Open, is the directory shown when that volume is
+	// first entered ("/" when empty); a path naming a file shows its
+	// directory with the cursor on it.
+	OpenDir string
 	// SalvageDest is the default destination offered by S
 	// ("./imgtool-salvage" when empty).
 	SalvageDest string
@@ -209,7 +214,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			}
 			m.setStatus(true, "%s: %s%s", msg.vol.DisplayAddress(), prefix, n.String())
 		}
-		return m, m.files.chdir("/", "")
+		dir, want := "/", ""
+		if m.opts.OpenDir != "" && msg.vol.Address == m.opts.Open {
+			dir, want = startDir(msg.fsys, m.opts.OpenDir)
+			m.opts.OpenDir = "" // only the first time
+		}
+		return m, m.files.chdir(dir, want)
 
 	case dirLoadedMsg:
 		if msg.seq != m.files.seq {
@@ -612,4 +622,19 @@ func splitPath(p string) (dir, base string) {
 		return "/", p[i+1:]
 	}
 	return p[:i], p[i+1:]
+}
+
+// startDir is where --open VOL:/path starts: the directory itself, or a
+// file's directory with the cursor on the file. A path that does not
+// resolve is still tried, so that the files pane says what is wrong.
+func startDir(fsys vfs.FS, p string) (dir, want string) {
+	p = path.Clean("/" + p)
+	ino, err := fsys.LookupFollow(p)
+	if err != nil {
+		return p, ""
+	}
+	if st, err := fsys.Stat(ino); err == nil && !st.IsDir() && p != "/" {
+		return path.Dir(p), path.Base(p)
+	}
+	return p, ""
 }

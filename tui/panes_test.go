@@ -276,3 +276,28 @@ func TestSortEntries(t *testing.T) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
+
+// --open VOL:/path starts in that directory, or in a file's directory with
+// the cursor on the file; only the first entry into the volume does.
+func TestOpenAtPath(t *testing.T) {
+	for _, tc := range []struct{ open, dir, cur string }{
+		{"/var/log", "/var/log", ""},
+		{"/var/log/messages", "/var/log", "messages"},
+		{"/no/such", "/no/such", ""},
+	} {
+		m := New(openTree(t, "dom0"), Options{Open: "VolGroup00/LogVol00", OpenDir: tc.open})
+		_, cmd := m.Update(tea.WindowSizeMsg{Width: 200, Height: 30})
+		drive(m, cmd)
+		drive(m, m.Init())
+		v, d := m.Dir()
+		if v != "VolGroup00/LogVol00" || d != tc.dir {
+			t.Errorf("--open %s: at %s:%s, want %s", tc.open, v, d, tc.dir)
+		}
+		if tc.cur != "" && m.Current() != tc.cur {
+			t.Errorf("--open %s: cursor on %q", tc.open, m.Current())
+		}
+		if tc.dir == "/no/such" && m.files.err == nil {
+			t.Errorf("--open %s: no error shown", tc.open)
+		}
+	}
+}
