@@ -21,8 +21,24 @@ done | grep -E "$FILTER")
 run() { # ./pkg/Target
 	local pkg=${1%/*} name=${1##*/} log
 	log="$LOGDIR/$(echo "${pkg#./}" | tr / -)-$name.log"
+	local corpus="$pkg/testdata/fuzz/$name" before after
+	before=$(ls "$corpus" 2>/dev/null | sort)
 	if go test "$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$DUR" -parallel 1 -fuzzminimizetime 200x >"$log" 2>&1; then
 		echo "ok   ${pkg#./} $name: $(grep -o 'execs: [0-9]*' "$log" | tail -1)"
+		return 0
+	fi
+	after=$(ls "$corpus" 2>/dev/null | sort)
+	# Go 1.26's fuzz coordinator can fail a target with a bare "context
+	# deadline exceeded" at the -fuzztime boundary when a loaded machine
+	# delays the cancellation of its worker context (golang/go#75804, fixed
+	# in Go 1.27). That is not a finding: no input was written. Only then,
+	# replay the seeds and the stored corpus deterministically; a real
+	# crasher or hang always writes testdata/fuzz/NAME/* and still fails.
+	if [ "$before" = "$after" ] && tail -5 "$log" | grep -q '^    context deadline exceeded$' &&
+		! grep -q 'Failing input written\|panic:\|hung or terminated' "$log" &&
+		go test "$pkg" -run "^$name\$" -count 1 >>"$log" 2>&1; then
+		echo "ok   ${pkg#./} $name: $(grep -o 'execs: [0-9]*' "$log" | tail -1) (coordinator deadline race, golang/go#75804; corpus replay passed)"
+		return 0
 	else
 		echo "FAIL ${pkg#./} $name (see $log)"
 		tail -20 "$log"
