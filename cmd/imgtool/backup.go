@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -242,9 +241,11 @@ func (f *backupFlags) runCmd() *cobra.Command {
 			results, err := r.Run(ctx, cfgs)
 			printLeftOut(cmd.ErrOrStderr(), err)
 			if f.json {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				enc.Encode(results)
+				if err := writeJSON(cmd.OutOrStdout(), struct {
+					Guests []*backup.Result `json:"guests"`
+				}{results}); err != nil {
+					return err
+				}
 			} else if f.g.verbose {
 				printSummary(cmd.OutOrStdout(), results)
 			}
@@ -325,9 +326,11 @@ func (f *backupFlags) planCmd() *cobra.Command {
 				}
 			}
 			if f.json {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				enc.Encode(reps)
+				if err := writeJSON(cmd.OutOrStdout(), struct {
+					Guests []*backup.PlanReport `json:"guests"`
+				}{reps}); err != nil {
+					return err
+				}
 			}
 			return oneLine(errors.Join(errs...))
 		},
@@ -354,7 +357,7 @@ type verifyReport struct {
 	Store   string   `json:"store,omitempty"`
 	Checked int      `json:"checked"`
 	OK      bool     `json:"ok"`
-	Errors  []string `json:"errors,omitempty"`
+	Errors  []string `json:"errors"`
 }
 
 func errLines(err error) []string {
@@ -420,9 +423,11 @@ func (f *backupFlags) verifyCmd() *cobra.Command {
 				errs = append(errs, gerrs...)
 			}
 			if f.json {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				enc.Encode(reps)
+				if err := writeJSON(cmd.OutOrStdout(), struct {
+					Guests []verifyReport `json:"guests"`
+				}{reps}); err != nil {
+					return err
+				}
 			} else if f.g.verbose {
 				fmt.Fprintf(cmd.OutOrStdout(), "%d backups checked, %d problems\n", total, len(errs))
 			}
@@ -456,9 +461,9 @@ func (f *backupFlags) listCmd() *cobra.Command {
 					}
 					all = append(all, ms...)
 				}
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(all)
+				return writeJSON(cmd.OutOrStdout(), struct {
+					Backups []*backup.Manifest `json:"backups"`
+				}{all})
 			}
 			byDest := map[string][]string{}
 			s3c := map[string]backup.S3Config{}

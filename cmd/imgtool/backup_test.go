@@ -297,7 +297,7 @@ path_style = true
 		OK           bool
 		Errors       []string
 	}
-	if err := json.Unmarshal([]byte(out), &vr); err != nil || code != 0 || len(vr) != 1 || !vr[0].OK || vr[0].Checked != 1 ||
+	if err := json.Unmarshal(jsonKey(t, out, "guests"), &vr); err != nil || code != 0 || len(vr) != 1 || !vr[0].OK || vr[0].Checked != 1 ||
 		vr[0].Store != "s3://"+s3test.Bucket+"/nightly/g/" {
 		t.Errorf("verify --json: exit %d, %v\n%s", code, err, out)
 	}
@@ -305,7 +305,7 @@ path_style = true
 	c := exec.Command(bin, append(base, "run", "--json", "--level", "1")...)
 	stdout, err := c.Output()
 	var rr []backup.Result
-	if jerr := json.Unmarshal(stdout, &rr); err != nil || jerr != nil || len(rr) != 1 || len(rr[0].Backups) != 1 || rr[0].Backups[0].Level != 1 {
+	if jerr := json.Unmarshal(jsonKey(t, string(stdout), "guests"), &rr); err != nil || jerr != nil || len(rr) != 1 || len(rr[0].Backups) != 1 || rr[0].Backups[0].Level != 1 {
 		t.Errorf("run --json: %v %v\n%s", err, jerr, stdout)
 	}
 	dest := filepath.Join(dir, "restored")

@@ -115,7 +115,7 @@ and everything else is still listed); 1 on an error that stops the listing
 	cmd.Flags().BoolVar(&deleted, "deleted", false, "list the deleted files found under the path (ext3/ext4: from the journal's history; see imgtool undelete) instead of the directory")
 	cmd.Flags().BoolVarP(&c.long, "long", "l", false, "long listing: mode, links, uid, gid, size, mtime, name")
 	cmd.Flags().BoolVarP(&c.recurse, "recursive", "R", false, "list subdirectories recursively")
-	cmd.Flags().BoolVar(&c.asJSON, "json", false, "print a JSON array of entries")
+	cmd.Flags().BoolVar(&c.asJSON, "json", false, "print JSON: {\"version\": 1, \"entries\": [...]}")
 	// GNU ls's flags mean what they mean there (issue 13.8). -h is human
 	// sizes, so help is --help only for ls.
 	cmd.Flags().Bool("help", false, "help for ls")
@@ -147,7 +147,8 @@ func (c *lsCmd) run() error {
 		}
 	}
 	if c.asJSON {
-		c.w.WriteString("[")
+		// writeJSON's shape, streamed: {"version": 1, "entries": [...]}.
+		fmt.Fprintf(c.w, "{\n  \"version\": %d,\n  \"entries\": [", jsonVersion)
 	}
 	if !in.IsDir() || c.dirSelf {
 		c.print(c.entry(h.path, baseOf(h.path), ino, in, nil))
@@ -155,7 +156,11 @@ func (c *lsCmd) run() error {
 		return err
 	}
 	if c.asJSON {
-		c.w.WriteString("\n]\n")
+		if c.first {
+			c.w.WriteString("]\n}\n")
+		} else {
+			c.w.WriteString("\n  ]\n}\n")
+		}
 	}
 	return nil
 }
@@ -251,7 +256,7 @@ func (c *lsCmd) print(e *lsEntry) {
 			c.w.WriteString(",")
 		}
 		c.first = false
-		c.w.WriteString("\n  ")
+		c.w.WriteString("\n    ")
 		b, _ := json.Marshal(e)
 		c.w.Write(b)
 		return
