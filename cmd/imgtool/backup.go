@@ -67,7 +67,8 @@ Destinations: a directory, or dest = "s3://BUCKET/PREFIX" (any S3 server;
 AWS environment and shared config). "imgtool backup config" lists every key
 with its default. --json makes run, plan, verify and list print JSON.
 
-Exit codes: 0 ok, 1 error, 2 usage, 4 a disk of the guest definition is not
+Exit codes: 0 ok, 1 error (verify: also a guest with nothing to verify), 2 usage
+(an invalid flag value too), 4 a disk of the guest definition is not
 in the config, 5 another run holds the lock (here, or another host holds the
 guest's lock in the bucket), 6 a volume holding data was NOT backed up.`,
 	}
@@ -211,6 +212,11 @@ func (f *backupFlags) runCmd() *cobra.Command {
 			if level < -1 || level > 9 {
 				return usageErrorf("--level %d: want 0-9", level)
 			}
+			switch compress {
+			case "", backup.CompressZstd, backup.CompressXZ, backup.CompressNone:
+			default:
+				return usageErrorf("--compress %q: want zstd, xz or none", compress)
+			}
 			cfgs, err := f.configs(args)
 			if err != nil {
 				return oneLine(err)
@@ -294,6 +300,9 @@ func (f *backupFlags) planCmd() *cobra.Command {
 		Use:   "plan [NAME...]",
 		Short: "Show every disk, partition, LV and filesystem of each guest, and what a run would dump today",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if level < -1 || level > 9 {
+				return usageErrorf("--level %d: want 0-9", level)
+			}
 			cfgs, err := f.configs(args)
 			if err != nil {
 				return oneLine(err)
@@ -414,6 +423,12 @@ func (f *backupFlags) verifyCmd() *cobra.Command {
 							}
 						}
 					}
+				}
+				if len(gerrs) == 0 && rep.Checked == 0 {
+					// Nothing checked is not a pass (issue 13.10): no
+					// backup at all, and no source here to say whether
+					// one was due.
+					gerrs = append(gerrs, fmt.Errorf("guest %s: nothing to verify: %s holds no backup", c.Name, rep.Store))
 				}
 				for _, e := range gerrs {
 					rep.Errors = append(rep.Errors, errLines(e)...)

@@ -101,6 +101,9 @@ symlinks. No xattrs are read from these formats.`,
 		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			xf.quiet = g.quiet
+			if xf.workers < 1 {
+				return usageErrorf("--workers %d: want 1 or more", xf.workers)
+			}
 			return runExtract(cmd, args, &f, &xf)
 		},
 	}
