@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/imgtool/imgtool/backup"
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
 )
 
@@ -45,5 +48,174 @@ func TestExitCodesConventions(t *testing.T) {
 	out, _, code := imgtool(t, append(base, "verify", "--json")...)
 	if code == exitOK || !strings.Contains(out, `"ok": false`) || !strings.Contains(out, "nothing to verify") {
 		t.Errorf("verify --json with no backups: exit %d\n%s", code, out)
+	}
+}
+
+// TestBackupConfigDocumentsDefaults (issue 13.11): `imgtool backup config`
+// lists every key backup.Config decodes (found by reflection over its toml
+// tags, table by table) and, for each key with a default, the default the
+// code applies to a minimal config (name, sources, dest).
+func TestBackupConfigDocumentsDefaults(t *testing.T) {
+	ref, _, code := imgtool(t, "backup", "config")
+	if code != exitOK {
+		t.Fatalf("backup config: exit %d", code)
+	}
+	p := filepath.Join(t.TempDir(), "g.conf")
+	os.WriteFile(p, []byte("name = \"g\"\nsources = [\"/dev/vg0/g\"]\ndest = \"/backup\"\n"), 0o644)
+	c, err := backup.LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// section returns the reference's lines of table ("" the top level).
+	section := func(table string) string {
+		s := ref
+		if table != "" {
+			i := strings.Index(s, "\n["+table+"]")
+			if i < 0 {
+				t.Errorf("table [%s] is not in backup config", table)
+				return ""
+			}
+			s = s[i+1:]
+		}
+		if j := strings.Index(s[1:], "\n["); j >= 0 {
+			s = s[:j+1]
+		}
+		return s
+	}
+	checked := 0
+	var walk func(table string, v reflect.Value)
+	walk = func(table string, v reflect.Value) {
+		sect := section(table)
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			key := strings.Split(f.Tag.Get("toml"), ",")[0]
+			if key == "" || key == "-" {
+				continue
+			}
+			fv := v.Field(i)
+			switch fv.Kind() {
+			case reflect.Struct:
+				walk(key, fv)
+				continue
+			case reflect.Map:
+				section(key)
+				continue
+			}
+			var line string
+			for _, l := range strings.Split(sect, "\n") {
+				if f := strings.Fields(l); len(f) >= 3 && f[0] == key && f[1] == "=" {
+					line = strings.Join(f[2:], " ")
+				}
+			}
+			if line == "" {
+				t.Errorf("key %s (table [%s]) is not in backup config", key, table)
+				continue
+			}
+			if strings.HasPrefix(line, "(required)") {
+				continue
+			}
+			var want string
+			switch x := fv.Interface().(type) {
+			case string:
+				want = fmt.Sprintf("%q", x)
+				if key == "part_size" && x == "" {
+					want = fmt.Sprintf("\"%dM\"", backup.DefaultPartSize>>20)
+				}
+			case []int:
+				want = strings.ReplaceAll(fmt.Sprint(x), " ", ", ")
+			case []string:
+				want = fmt.Sprintf("%q", x)
+			default:
+				want = fmt.Sprint(x)
+			}
+			if !strings.HasPrefix(line, want) {
+				t.Errorf("[%s] %s: backup config says %q, the code's default is %s", table, key, line, want)
+			}
+			checked++
+		}
+	}
+	walk("", reflect.ValueOf(*c))
+	if checked < 20 {
+		t.Errorf("only %d defaults checked", checked)
+	}
+}
+
+// TestReadmeExamples (issue 13.11): every example command of the README
+// that names the demo image (dom0.img, or no image: the embedded demo)
+// runs as shown: exit 0, or for a "$ imgtool ..." example followed by its
+// output, that output (up to each "..."), including the error it shows.
+// Pipes and redirections are cut off; outputs go to a temp directory;
+// --write runs on a copy. Interactive commands (tui, mount) and ones that
+// need files the README does not make (lvm undo) are left out.
+func TestReadmeExamples(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(fixturetest.Dir(), "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dom0 := fixturetest.Image(t, "dom0")
+	t.Chdir(t.TempDir())
+	lines := strings.Split(string(readme), "\n")
+	inBlock, ran := false, 0
+	norm := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	for i, line := range lines {
+		if strings.HasPrefix(line, "```") {
+			inBlock = !inBlock
+			continue
+		}
+		shown := strings.HasPrefix(line, "$ imgtool ")
+		if !inBlock || !shown && !strings.HasPrefix(line, "imgtool ") {
+			continue
+		}
+		var args []string
+		for _, f := range strings.Fields(strings.TrimPrefix(line, "$ "))[1:] {
+			if strings.HasPrefix(f, "#") || f == "|" || f == ">" {
+				break
+			}
+			if !strings.HasPrefix(f, "[") {
+				args = append(args, f)
+			}
+		}
+		demo := len(args) == 1 && args[0] == "inspect"
+		if !demo && (!slices.Contains(args, "dom0.img") || args[0] == "tui" || args[0] == "mount") {
+			continue
+		}
+		img := dom0
+		if strings.Contains(line, "--write") {
+			img = fixturetest.Copy(t, "dom0")
+		}
+		for j := range args {
+			if args[j] == "dom0.img" {
+				args[j] = img
+			}
+		}
+		out, errs, code := imgtool(t, args...)
+		t.Logf("README line %d: imgtool %s: exit %d", i+1, strings.Join(args[:1], " "), code)
+		ran++
+		if !shown {
+			if code != exitOK {
+				t.Errorf("README line %d: %s: exit %d: %s", i+1, line, code, errs)
+			}
+			continue
+		}
+		wantErr := false
+		for _, w := range lines[i+1:] {
+			if strings.HasPrefix(w, "```") {
+				break
+			}
+			wantErr = wantErr || strings.HasPrefix(w, "imgtool: ")
+			if k := strings.Index(w, "..."); k >= 0 {
+				w = strings.TrimSuffix(w[:k], "(")
+			}
+			w = strings.ReplaceAll(w, "dom0.img", filepath.Base(img))
+			if got := norm(strings.ReplaceAll(out+errs, filepath.Base(img), "dom0.img")); !strings.Contains(got, norm(strings.ReplaceAll(w, filepath.Base(img), "dom0.img"))) {
+				t.Errorf("README line %d: %s: output lacks %q:\n%s%s", i+1, line, w, out, errs)
+			}
+		}
+		if wantErr == (code == exitOK) {
+			t.Errorf("README line %d: %s: exit %d", i+1, line, code)
+		}
+	}
+	if ran < 10 {
+		t.Errorf("only %d README examples ran", ran)
 	}
 }
