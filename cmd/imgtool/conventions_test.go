@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -217,5 +218,50 @@ func TestReadmeExamples(t *testing.T) {
 	}
 	if ran < 10 {
 		t.Errorf("only %d README examples ran", ran)
+	}
+}
+
+// TestVersionNamesTheCommit (issue 13.11): --version names the commit the
+// binary was built from. A plain `go build` in a clone stamps it (read
+// back through debug.ReadBuildInfo), and scripts/build.sh does so where go
+// does not: in a git worktree (cmd/go looks for a .git directory) or with
+// GOFLAGS=-buildvcs=false. Both are built from a clone of this checkout's
+// HEAD and must print its revision.
+func TestVersionNamesTheCommit(t *testing.T) {
+	src := filepath.Join(fixturetest.Dir(), "..")
+	head, err := exec.Command("git", "-C", src, "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("the tests need a git checkout for this: %v", err)
+	}
+	rev := strings.TrimSpace(string(head))[:12]
+	clone := filepath.Join(t.TempDir(), "clone")
+	if out, err := exec.Command("git", "clone", "-q", "--no-hardlinks", src, clone).CombinedOutput(); err != nil {
+		t.Fatalf("git clone: %v\n%s", err, out)
+	}
+	exec.Command("git", "-C", clone, "checkout", "-q", rev).Run()
+	version := func(bin string) string {
+		out, err := exec.Command(bin, "--version").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	bin := filepath.Join(t.TempDir(), "plain")
+	c := exec.Command("go", "build", "-o", bin, "./cmd/imgtool")
+	c.Dir, c.Env = clone, append(os.Environ(), "GOFLAGS=-buildvcs=auto")
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if v := version(bin); !strings.Contains(v, " "+rev+" ") {
+		t.Errorf("go build in a clone: --version %q lacks the revision %s", v, rev)
+	}
+	bin = filepath.Join(t.TempDir(), "script")
+	c = exec.Command("bash", "scripts/build.sh", "-o", bin)
+	c.Dir, c.Env = clone, append(os.Environ(), "GOFLAGS=-buildvcs=false")
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/build.sh: %v\n%s", err, out)
+	}
+	if v := version(bin); !strings.Contains(v, "(devel) "+rev+" ") || strings.Contains(v, "+dirty") {
+		t.Errorf("scripts/build.sh with -buildvcs=false: --version %q lacks the revision %s", v, rev)
 	}
 }
