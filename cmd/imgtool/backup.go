@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -59,8 +60,9 @@ retention, copies to the other hosts and verifies.
 Every volume is either dumped or named: swap, all-zero volumes and those in
 the guest's skip = [...] are skipped quietly; any other volume that holds
 data and cannot be dumped (a filesystem type it cannot read, LUKS without a
-key, an unreadable LV, an unknown signature) is printed on a line of its own
-and the run exits 6 after backing up everything else. "plan" says the same.
+key, an unreadable LV, an unknown signature) is named in the run's one-line
+reason and the run exits 6 after backing up everything else. "plan" prints a
+line for each.
 
 Destinations: a directory, or dest = "s3://BUCKET/PREFIX" (any S3 server;
 [s3] endpoint, path_style, region, profile, part_size; credentials from the
@@ -80,6 +82,21 @@ guest's lock in the bucket), 6 a volume holding data was NOT backed up.`,
 	pf.StringVar(&f.now, "now", "", "pretend the date is this (RFC 3339 or YYYY-MM-DD), for planning and tests")
 	cmd.AddCommand(f.runCmd(), f.planCmd(), f.verifyCmd(), f.listCmd(), f.recoverCmd(), configRefCmd())
 	return cmd
+}
+
+// cronLogger is run's logger when its stderr goes to cron's mail (not a
+// terminal, no -v, no --syslog): the records are held, and shown only if
+// the run succeeds. A failed run prints one line, its reason, in one
+// format (issue 13.12): every failure a record reports (a disk NOT backed
+// up, a guest disk missing from the config) is in that reason, and -v
+// shows the log as it happens.
+func (f *backupFlags) cronLogger(cmd *cobra.Command) (log *slog.Logger, held *bytes.Buffer, err error) {
+	if f.g.verbose || f.syslog || isTerminal(cmd.ErrOrStderr()) {
+		log, err = f.logger(cmd)
+		return log, nil, err
+	}
+	held = &bytes.Buffer{}
+	return slog.New(slog.NewTextHandler(held, &slog.HandlerOptions{Level: slog.LevelWarn})), held, nil
 }
 
 func (f *backupFlags) logger(cmd *cobra.Command) (*slog.Logger, error) {
@@ -204,8 +221,13 @@ func (f *backupFlags) runCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [NAME...]",
 		Short: "Back up the named guests (all when none): cron-safe",
+		Long: `Back up the named guests (all when none). Made for cron: silent on success
+(-v prints a summary and logs each step); a failure prints one line, the
+reason, on stderr and exits non-zero. When stderr is not a terminal and -v is
+not given, the log is held and printed only after a successful run, so a
+failure's one line is never mixed with log lines.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := f.logger(cmd)
+			log, held, err := f.cronLogger(cmd)
 			if err != nil {
 				return err
 			}
@@ -245,7 +267,11 @@ func (f *backupFlags) runCmd() *cobra.Command {
 			r := &backup.Runner{Logger: log, StateDir: f.stateDir, Level: level, Compress: compress, Host: host,
 				Now: func() time.Time { return time.Now().Add(offset) }}
 			results, err := r.Run(ctx, cfgs)
-			printLeftOut(cmd.ErrOrStderr(), err)
+			if held == nil {
+				printLeftOut(cmd.ErrOrStderr(), err)
+			} else if err == nil {
+				cmd.ErrOrStderr().Write(held.Bytes())
+			}
 			if f.json {
 				if err := writeJSON(cmd.OutOrStdout(), struct {
 					Guests []*backup.Result `json:"guests"`

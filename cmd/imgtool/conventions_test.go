@@ -265,3 +265,33 @@ func TestVersionNamesTheCommit(t *testing.T) {
 		t.Errorf("scripts/build.sh with -buildvcs=false: --version %q lacks the revision %s", v, rev)
 	}
 }
+
+// TestBackupCronOneLine (issue 13.12): a backup run that fails under cron
+// (stderr not a terminal, no -v) prints exactly one line on stderr, in
+// imgtool's format, never a slog record next to it: here a guest
+// definition listing a disk the config does not back up (exit 4). A
+// successful run prints nothing; -v still shows the log.
+func TestBackupCronOneLine(t *testing.T) {
+	dir := t.TempDir()
+	img := fixturetest.Copy(t, "ext-tiny-ext4")
+	def := filepath.Join(dir, "g.cfg")
+	os.WriteFile(def, []byte(fmt.Sprintf("name = 'g'\ndisk = ['file:%s,xvda,w', 'phy:/dev/vg0/g-data,xvdb,w']\n", img)), 0o644)
+	cfgDir := filepath.Join(dir, "conf.d")
+	os.MkdirAll(cfgDir, 0o755)
+	conf := fmt.Sprintf("name = \"g\"\nsources = [%q]\ndest = %q\n%%s\n[snapshot]\nmode = \"never\"\n", img, filepath.Join(dir, "backup"))
+	os.WriteFile(filepath.Join(cfgDir, "g.conf"), []byte(fmt.Sprintf(conf, fmt.Sprintf("guest_definition = %q", def))), 0o644)
+	base := []string{"backup", "--config-dir", cfgDir, "--state-dir", filepath.Join(dir, "state")}
+	_, errs, code := imgtool(t, append(base, "run", "--now", "2026-03-01")...)
+	want := "imgtool: guest g: disks in the guest definition are NOT in the backup config: /dev/vg0/g-data\n"
+	if code != exitUncovered || errs != want {
+		t.Errorf("run with an uncovered disk: exit %d, stderr\n%s\nwant exit %d and only\n%s", code, errs, exitUncovered, want)
+	}
+	_, errs, _ = imgtool(t, append([]string{"-v"}, append(base, "run", "--now", "2026-03-02")...)...)
+	if !strings.Contains(errs, "level=ERROR") || !strings.Contains(errs, want) {
+		t.Errorf("run -v: the log is not shown:\n%s", errs)
+	}
+	os.WriteFile(filepath.Join(cfgDir, "g.conf"), []byte(fmt.Sprintf(conf, "")), 0o644)
+	if _, errs, code := imgtool(t, append(base, "run", "--now", "2026-03-03")...); code != exitOK || errs != "" {
+		t.Errorf("a successful run: exit %d, stderr %q; want silence", code, errs)
+	}
+}
