@@ -74,9 +74,10 @@ the filesystem) to the directory it names without -l, as ls does.
 
 FAT, squashfs and ISO 9660 show what they store: FAT has no owners or modes
 (0755/0644 and the caller's uid/gid are shown), and its times are 2-second
-local times without a zone, read as UTC (--utc shows them as stored); squashfs and Rock Ridge keep modes, owners and
-1-second mtimes. The inode column is the squashfs inode number or the Rock
-Ridge serial number, or 0.
+local times without a zone, read as UTC (--utc shows them as stored);
+squashfs and Rock Ridge keep modes, owners and 1-second mtimes. The inode
+number (-i) is the squashfs inode number or the Rock Ridge serial number, or
+0.
 
 Exit status: 0 when everything was listed; 3 when some entries could not be
 read (each is named on stderr, with the inode and byte offset of the damage,
