@@ -1,8 +1,8 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -60,15 +60,17 @@ retention, copies to the other hosts and verifies.
 Every volume is either dumped or named: swap, all-zero volumes and those in
 the guest's skip = [...] are skipped quietly; any other volume that holds
 data and cannot be dumped (a filesystem type it cannot read, LUKS without a
-key, an unreadable LV, an unknown signature) is printed on a line of its own
-and the run exits 6 after backing up everything else. "plan" says the same.
+key, an unreadable LV, an unknown signature) is named in the run's one-line
+reason and the run exits 6 after backing up everything else. "plan" prints a
+line for each.
 
 Destinations: a directory, or dest = "s3://BUCKET/PREFIX" (any S3 server;
 [s3] endpoint, path_style, region, profile, part_size; credentials from the
 AWS environment and shared config). "imgtool backup config" lists every key
 with its default. --json makes run, plan, verify and list print JSON.
 
-Exit codes: 0 ok, 1 error, 2 usage, 4 a disk of the guest definition is not
+Exit codes: 0 ok, 1 error (verify: also a guest with nothing to verify), 2 usage
+(an invalid flag value too), 4 a disk of the guest definition is not
 in the config, 5 another run holds the lock (here, or another host holds the
 guest's lock in the bucket), 6 a volume holding data was NOT backed up.`,
 	}
@@ -80,6 +82,21 @@ guest's lock in the bucket), 6 a volume holding data was NOT backed up.`,
 	pf.StringVar(&f.now, "now", "", "pretend the date is this (RFC 3339 or YYYY-MM-DD), for planning and tests")
 	cmd.AddCommand(f.runCmd(), f.planCmd(), f.verifyCmd(), f.listCmd(), f.recoverCmd(), configRefCmd())
 	return cmd
+}
+
+// cronLogger is run's logger when its stderr goes to cron's mail (not a
+// terminal, no -v, no --syslog): the records are held, and shown only if
+// the run succeeds. A failed run prints one line, its reason, in one
+// format (issue 13.12): every failure a record reports (a disk NOT backed
+// up, a guest disk missing from the config) is in that reason, and -v
+// shows the log as it happens.
+func (f *backupFlags) cronLogger(cmd *cobra.Command) (log *slog.Logger, held *bytes.Buffer, err error) {
+	if f.g.verbose || f.syslog || isTerminal(cmd.ErrOrStderr()) {
+		log, err = f.logger(cmd)
+		return log, nil, err
+	}
+	held = &bytes.Buffer{}
+	return slog.New(slog.NewTextHandler(held, &slog.HandlerOptions{Level: slog.LevelWarn})), held, nil
 }
 
 func (f *backupFlags) logger(cmd *cobra.Command) (*slog.Logger, error) {
@@ -204,13 +221,23 @@ func (f *backupFlags) runCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [NAME...]",
 		Short: "Back up the named guests (all when none): cron-safe",
+		Long: `Back up the named guests (all when none). Made for cron: silent on success
+(-v prints a summary and logs each step); a failure prints one line, the
+reason, on stderr and exits non-zero. When stderr is not a terminal and -v is
+not given, the log is held and printed only after a successful run, so a
+failure's one line is never mixed with log lines.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := f.logger(cmd)
+			log, held, err := f.cronLogger(cmd)
 			if err != nil {
 				return err
 			}
 			if level < -1 || level > 9 {
 				return usageErrorf("--level %d: want 0-9", level)
+			}
+			switch compress {
+			case "", backup.CompressZstd, backup.CompressXZ, backup.CompressNone:
+			default:
+				return usageErrorf("--compress %q: want zstd, xz or none", compress)
 			}
 			cfgs, err := f.configs(args)
 			if err != nil {
@@ -240,11 +267,17 @@ func (f *backupFlags) runCmd() *cobra.Command {
 			r := &backup.Runner{Logger: log, StateDir: f.stateDir, Level: level, Compress: compress, Host: host,
 				Now: func() time.Time { return time.Now().Add(offset) }}
 			results, err := r.Run(ctx, cfgs)
-			printLeftOut(cmd.ErrOrStderr(), err)
+			if held == nil {
+				printLeftOut(cmd.ErrOrStderr(), err)
+			} else if err == nil {
+				cmd.ErrOrStderr().Write(held.Bytes())
+			}
 			if f.json {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				enc.Encode(results)
+				if err := writeJSON(cmd.OutOrStdout(), struct {
+					Guests []*backup.Result `json:"guests"`
+				}{results}); err != nil {
+					return err
+				}
 			} else if f.g.verbose {
 				printSummary(cmd.OutOrStdout(), results)
 			}
@@ -293,6 +326,9 @@ func (f *backupFlags) planCmd() *cobra.Command {
 		Use:   "plan [NAME...]",
 		Short: "Show every disk, partition, LV and filesystem of each guest, and what a run would dump today",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if level < -1 || level > 9 {
+				return usageErrorf("--level %d: want 0-9", level)
+			}
 			cfgs, err := f.configs(args)
 			if err != nil {
 				return oneLine(err)
@@ -325,9 +361,11 @@ func (f *backupFlags) planCmd() *cobra.Command {
 				}
 			}
 			if f.json {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				enc.Encode(reps)
+				if err := writeJSON(cmd.OutOrStdout(), struct {
+					Guests []*backup.PlanReport `json:"guests"`
+				}{reps}); err != nil {
+					return err
+				}
 			}
 			return oneLine(errors.Join(errs...))
 		},
@@ -354,7 +392,7 @@ type verifyReport struct {
 	Store   string   `json:"store,omitempty"`
 	Checked int      `json:"checked"`
 	OK      bool     `json:"ok"`
-	Errors  []string `json:"errors,omitempty"`
+	Errors  []string `json:"errors"`
 }
 
 func errLines(err error) []string {
@@ -412,6 +450,12 @@ func (f *backupFlags) verifyCmd() *cobra.Command {
 						}
 					}
 				}
+				if len(gerrs) == 0 && rep.Checked == 0 {
+					// Nothing checked is not a pass (issue 13.10): no
+					// backup at all, and no source here to say whether
+					// one was due.
+					gerrs = append(gerrs, fmt.Errorf("guest %s: nothing to verify: %s holds no backup", c.Name, rep.Store))
+				}
 				for _, e := range gerrs {
 					rep.Errors = append(rep.Errors, errLines(e)...)
 				}
@@ -420,9 +464,11 @@ func (f *backupFlags) verifyCmd() *cobra.Command {
 				errs = append(errs, gerrs...)
 			}
 			if f.json {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				enc.Encode(reps)
+				if err := writeJSON(cmd.OutOrStdout(), struct {
+					Guests []verifyReport `json:"guests"`
+				}{reps}); err != nil {
+					return err
+				}
 			} else if f.g.verbose {
 				fmt.Fprintf(cmd.OutOrStdout(), "%d backups checked, %d problems\n", total, len(errs))
 			}
@@ -456,9 +502,9 @@ func (f *backupFlags) listCmd() *cobra.Command {
 					}
 					all = append(all, ms...)
 				}
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(all)
+				return writeJSON(cmd.OutOrStdout(), struct {
+					Backups []*backup.Manifest `json:"backups"`
+				}{all})
 			}
 			byDest := map[string][]string{}
 			s3c := map[string]backup.S3Config{}

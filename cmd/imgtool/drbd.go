@@ -209,7 +209,7 @@ func drbdJSON(m *drbd.Metadata) map[string]any {
 		hist = append(hist, hex(h))
 	}
 	out := map[string]any{
-		"version": m.Version, "magic": fmt.Sprintf("%#08x", m.Magic), "offset": m.Offset,
+		"md_version": m.Version, "magic": fmt.Sprintf("%#08x", m.Magic), "offset": m.Offset,
 		"data_size": m.DataSize(), "la_size_sect": m.LaSizeSect,
 		"current_uuid": hex(m.Current), "history_uuids": hist, "device_uuid": hex(m.DeviceUUID),
 		"flags": m.Flags, "flag_names": m.FlagNames(),

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/imgtool/imgtool/internal/human"
@@ -102,6 +101,9 @@ symlinks. No xattrs are read from these formats.`,
 		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			xf.quiet = g.quiet
+			if xf.workers < 1 {
+				return usageErrorf("--workers %d: want 1 or more", xf.workers)
+			}
 			return runExtract(cmd, args, &f, &xf)
 		},
 	}
@@ -264,11 +266,7 @@ func writeReport(file string, h *fsHandle, rep *extract.Report) error {
 	for _, p := range rep.Problems {
 		r.Problems = append(r.Problems, problemJSON{p.Path, p.Ino, string(p.Kind), p.Reason()})
 	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(file, append(b, '\n'), 0o644)
+	return writeJSONFile(file, r)
 }
 
 // isTerminal reports whether w is a terminal (TCGETS succeeds).

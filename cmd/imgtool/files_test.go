@@ -82,7 +82,7 @@ func TestLsAgainstDebugfs(t *testing.T) {
 					continue
 				}
 				var got []lsEntry
-				if err := json.Unmarshal([]byte(out), &got); err != nil {
+				if err := json.Unmarshal(jsonKey(t, out, "entries"), &got); err != nil {
 					t.Fatalf("ls %s: %v\n%s", dir, err, out)
 				}
 				byName := map[string]lsEntry{}
@@ -296,7 +296,7 @@ func TestLsRecursiveAndErrors(t *testing.T) {
 		t.Fatalf("ls -R: exit %d: %s", code, errs)
 	}
 	var got []lsEntry
-	if err := json.Unmarshal([]byte(out), &got); err != nil {
+	if err := json.Unmarshal(jsonKey(t, out, "entries"), &got); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]int{}
@@ -498,7 +498,7 @@ func TestLsNestedGuest(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	var got []lsEntry
-	if err := json.Unmarshal([]byte(out), &got); err != nil {
+	if err := json.Unmarshal(jsonKey(t, out, "entries"), &got); err != nil {
 		t.Fatal(err)
 	}
 	byName := map[string]lsEntry{}
@@ -609,7 +609,7 @@ func TestOtherFSCLI(t *testing.T) {
 				t.Fatalf("ls -R: exit %d: %s", code, errs)
 			}
 			var got []lsEntry
-			if err := json.Unmarshal([]byte(out), &got); err != nil {
+			if err := json.Unmarshal(jsonKey(t, out, "entries"), &got); err != nil {
 				t.Fatal(err)
 			}
 			listed := map[string]int{}
@@ -704,7 +704,7 @@ func TestSigsFATCLI(t *testing.T) {
 	for vol, kind := range map[string]string{"p1": "fat12", "p2": "fat16", "LABEL=FAT16VOL": "fat16"} {
 		out, errs, code := imgtool(t, "ls", img, vol+":/", "-R", "--json")
 		var got []lsEntry
-		if code != 0 || json.Unmarshal([]byte(out), &got) != nil || len(got) != 0 {
+		if code != 0 || json.Unmarshal(jsonKey(t, out, "entries"), &got) != nil || len(got) != 0 {
 			t.Errorf("ls %s: exit %d %q %q", vol, code, out, errs)
 		}
 		out, errs, code = imgtool(t, "stat", img, vol+":/", "--json")

@@ -67,7 +67,7 @@ func TestGuestAddress(t *testing.T) {
 	}
 	out, _, code = imgtool(t, "ls", img, "VolGroup00/LogVol00:@/boot", "--json")
 	var ents []struct{ Name string }
-	if err := json.Unmarshal([]byte(out), &ents); code != 0 || err != nil {
+	if err := json.Unmarshal(jsonKey(t, out, "entries"), &ents); code != 0 || err != nil {
 		t.Fatalf("ls --json: exit %d %v %q", code, err, out)
 	}
 	var names []string

@@ -474,8 +474,8 @@ func TestLsGNUFlags(t *testing.T) {
 			continue
 		}
 		got++
-		if f[5] != want[f[len(f)-1]] {
-			t.Errorf("%s: ls -lh size %s, GNU ls -lh %s", f[len(f)-1], f[5], want[f[len(f)-1]])
+		if f[4] != want[f[len(f)-1]] {
+			t.Errorf("%s: ls -lh size %s, GNU ls -lh %s", f[len(f)-1], f[4], want[f[len(f)-1]])
 		}
 	}
 	if got != len(sizes) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -57,13 +58,41 @@ With no IMAGE, the embedded demo image is shown.`,
 	return cmd
 }
 
-// A list is always a list: nil slices anywhere in v are written as [],
-// never null (issue 13.9), so that `jq '.lvs[]'` works on an image with
-// no LVs.
+// jsonVersion is the "version" of every JSON document imgtool writes
+// (docs/json.md). It changes only when a field changes meaning or goes;
+// new fields do not change it.
+const jsonVersion = 1
+
+// writeJSON writes v, which must encode as a JSON object, as one document
+// with "version" (jsonVersion) as its first key (issue 13.9: one rule for
+// every command; a command whose payload is a list puts it under a named
+// key). A list is always a list: nil slices anywhere in v are written as
+// [], never null, so that `jq '.lvs[]'` works on an image with no LVs.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(emptyLists(v))
+	b, err := json.Marshal(emptyLists(v))
+	if err != nil {
+		return err
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil || top == nil {
+		return fmt.Errorf("internal error: a JSON document must be an object, not %.20s", b)
+	}
+	if _, ok := top["version"]; ok {
+		return fmt.Errorf("internal error: a JSON document has its own top-level \"version\"")
+	}
+	doc := fmt.Appendf(nil, `{"version":%d`, jsonVersion)
+	if len(top) > 0 {
+		doc = append(append(doc, ','), b[1:]...)
+	} else {
+		doc = append(doc, '}')
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, doc, "", "  "); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err = w.Write(out.Bytes())
+	return err
 }
 
 // emptyLists returns a copy of v in which every nil slice reachable

@@ -18,7 +18,7 @@ func lsTree(t *testing.T, args ...string) []string {
 		t.Fatalf("ls %v: exit %d: %s", args, code, errs)
 	}
 	var entries []map[string]any
-	if err := json.Unmarshal([]byte(out), &entries); err != nil {
+	if err := json.Unmarshal(jsonKey(t, out, "entries"), &entries); err != nil {
 		t.Fatalf("ls --json: %v\n%s", err, out)
 	}
 	var paths []string

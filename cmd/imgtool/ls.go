@@ -39,6 +39,9 @@ type lsCmd struct {
 	recurse bool
 	asJSON  bool
 	human   bool // -h: sizes as 1.5M
+	dirSelf bool // -d: list a directory itself, not its entries
+	inodes  bool // -i: inode number first
+	utc     bool // --utc: times in UTC instead of the local zone
 	w       *bufio.Writer
 	errw    io.Writer
 	first   bool // JSON: no comma before the first object
@@ -51,25 +54,30 @@ func newLsCmd(g *globalFlags) *cobra.Command {
 	var deleted bool
 	c := &lsCmd{}
 	cmd := &cobra.Command{
-		Use:   "ls IMAGE [VOL:]/path [-l] [-R] [--json]",
+		Use:   "ls IMAGE [VOL:]/path [-l] [-a] [-d] [-h] [-i] [-n] [-R] [--utc] [--json]",
 		Short: "List a directory of a filesystem inside an image",
 		Long: `List a directory (or show one file) of an ext2/3/4, FAT12/16/32, squashfs or
 ISO 9660 filesystem, straight from the image. Entries are sorted by name; dotfiles are always shown ("." and ".."
 are not). Owners are numeric: user names from a guest mean nothing here.
 
--l shows inode, mode, links, uid, gid, size (major, minor for devices), mtime
-(UTC) and name, with "-> target" for symlinks. --json prints an array of
-objects (inode, name, path, type, mode in octal and as a string, uid, gid,
-size, links, mtime RFC 3339 with nanoseconds, target). -R recurses.
+-l shows mode, links, uid, gid, size (major, minor for devices), mtime and
+name, with "-> target" for symlinks. -i puts the inode number first, -d lists
+a directory itself rather than its entries, -R recurses, as in GNU ls.
+Times are local, with the zone shown ("2024-03-01 14:02:11 +0100", as GNU
+ls --time-style='+%Y-%m-%d %H:%M:%S %z'); --utc shows them in UTC.
+--json prints {"version": 1, "entries": [...]}: objects with inode, name,
+path, type, mode in octal and as a string, uid, gid, size, links, mtime
+(RFC 3339 with nanoseconds, UTC) and target (docs/json.md).
 
 A symlink given as the path is listed itself with -l, and followed (inside
 the filesystem) to the directory it names without -l, as ls does.
 
 FAT, squashfs and ISO 9660 show what they store: FAT has no owners or modes
 (0755/0644 and the caller's uid/gid are shown), and its times are 2-second
-local times shown as UTC; squashfs and Rock Ridge keep modes, owners and
-1-second mtimes. The inode column is the squashfs inode number or the Rock
-Ridge serial number, or 0.
+local times without a zone, read as UTC (--utc shows them as stored);
+squashfs and Rock Ridge keep modes, owners and 1-second mtimes. The inode
+number (-i) is the squashfs inode number or the Rock Ridge serial number, or
+0.
 
 Exit status: 0 when everything was listed; 3 when some entries could not be
 read (each is named on stderr, with the inode and byte offset of the damage,
@@ -106,13 +114,16 @@ and everything else is still listed); 1 on an error that stops the listing
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&deleted, "deleted", false, "list the deleted files found under the path (ext3/ext4: from the journal's history; see imgtool undelete) instead of the directory")
-	cmd.Flags().BoolVarP(&c.long, "long", "l", false, "long listing: inode, mode, links, uid, gid, size, mtime, name")
+	cmd.Flags().BoolVarP(&c.long, "long", "l", false, "long listing: mode, links, uid, gid, size, mtime, name")
 	cmd.Flags().BoolVarP(&c.recurse, "recursive", "R", false, "list subdirectories recursively")
-	cmd.Flags().BoolVar(&c.asJSON, "json", false, "print a JSON array of entries")
+	cmd.Flags().BoolVar(&c.asJSON, "json", false, "print JSON: {\"version\": 1, \"entries\": [...]}")
 	// GNU ls's flags mean what they mean there (issue 13.8). -h is human
 	// sizes, so help is --help only for ls.
 	cmd.Flags().Bool("help", false, "help for ls")
 	cmd.Flags().BoolVarP(&c.human, "human-readable", "h", false, "with -l, sizes as 1K, 234M, 2G (powers of 1024, as GNU ls -h)")
+	cmd.Flags().BoolVarP(&c.dirSelf, "directory", "d", false, "list directories themselves, not their contents")
+	cmd.Flags().BoolVarP(&c.inodes, "inode", "i", false, "print the inode number of each entry first")
+	cmd.Flags().BoolVar(&c.utc, "utc", false, "with -l, times in UTC instead of the local time zone")
 	var all, numeric bool
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "accepted as in GNU ls: names starting with '.' are always listed")
 	cmd.Flags().BoolVarP(&numeric, "numeric-uid-gid", "n", false, "accepted as in GNU ls: owners are always numeric (a guest's user names mean nothing here)")
@@ -137,15 +148,20 @@ func (c *lsCmd) run() error {
 		}
 	}
 	if c.asJSON {
-		c.w.WriteString("[")
+		// writeJSON's shape, streamed: {"version": 1, "entries": [...]}.
+		fmt.Fprintf(c.w, "{\n  \"version\": %d,\n  \"entries\": [", jsonVersion)
 	}
-	if !in.IsDir() {
+	if !in.IsDir() || c.dirSelf {
 		c.print(c.entry(h.path, baseOf(h.path), ino, in, nil))
 	} else if err := c.listDir(h.path, ino, false); err != nil {
 		return err
 	}
 	if c.asJSON {
-		c.w.WriteString("\n]\n")
+		if c.first {
+			c.w.WriteString("]\n}\n")
+		} else {
+			c.w.WriteString("\n  ]\n}\n")
+		}
 	}
 	return nil
 }
@@ -241,17 +257,20 @@ func (c *lsCmd) print(e *lsEntry) {
 			c.w.WriteString(",")
 		}
 		c.first = false
-		c.w.WriteString("\n  ")
+		c.w.WriteString("\n    ")
 		b, _ := json.Marshal(e)
 		c.w.Write(b)
 		return
+	}
+	if c.inodes {
+		fmt.Fprintf(c.w, "%8d ", e.Inode)
 	}
 	if !c.long {
 		fmt.Fprintln(c.w, showName(e.Name))
 		return
 	}
 	if e.inode == nil {
-		fmt.Fprintf(c.w, "%8d %s %s\n", e.Inode, "??????????", showName(e.Name))
+		fmt.Fprintf(c.w, "%s %s\n", "??????????", showName(e.Name))
 		return
 	}
 	size := fmt.Sprint(e.Size)
@@ -265,8 +284,8 @@ func (c *lsCmd) print(e *lsEntry) {
 	if e.inode.IsSymlink() {
 		name += " -> " + showName(e.Target)
 	}
-	fmt.Fprintf(c.w, "%8d %s %3d %5d %5d %10s %s %s\n", e.Inode, e.ModeString, e.Links, e.UID, e.GID, size,
-		e.inode.Mtime.UTC().Format("2006-01-02 15:04:05"), name)
+	fmt.Fprintf(c.w, "%s %3d %5d %5d %10s %s %s\n", e.ModeString, e.Links, e.UID, e.GID, size,
+		shownTime(e.inode.Mtime, c.utc, false), name)
 }
 
 // lsHuman formats n as GNU ls -h does: bytes below 1024, otherwise one

@@ -225,7 +225,9 @@ verified (too many members missing).`,
 				bad += len(d.Differ) + len(d.Unreadable)
 			}
 			if asJSON {
-				if err := writeJSON(cmd.OutOrStdout(), diffs); err != nil {
+				if err := writeJSON(cmd.OutOrStdout(), struct {
+					Segments any `json:"segments"`
+				}{diffs}); err != nil {
 					return err
 				}
 			} else {
@@ -277,7 +279,9 @@ func checkParity(cmd *cobra.Command, addr string, lv *lvm.LV, asJSON bool) error
 	}
 	w := cmd.OutOrStdout()
 	if asJSON {
-		if err := writeJSON(w, pcs); err != nil {
+		if err := writeJSON(w, struct {
+			Segments any `json:"segments"`
+		}{pcs}); err != nil {
 			return err
 		}
 	} else {

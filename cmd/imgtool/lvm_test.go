@@ -118,7 +118,7 @@ func TestLVMCheckFindsDifferingLegs(t *testing.T) {
 			t.Errorf("%s: exit %d, want 1 for differing legs", lv, code)
 		}
 		var diffs []lvm.MirrorDiff
-		if err := json.Unmarshal([]byte(out), &diffs); err != nil {
+		if err := json.Unmarshal(jsonKey(t, out, "segments"), &diffs); err != nil {
 			t.Fatal(err)
 		}
 		var got []lvm.Range

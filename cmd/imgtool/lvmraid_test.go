@@ -99,7 +99,7 @@ func TestRaidLVCheck(t *testing.T) {
 		Checked  int64 `json:"checked"`
 		BadCount int64 `json:"bad_count"`
 	}
-	if err := json.Unmarshal([]byte(out), &pcs); code != 0 || err != nil || len(pcs) != 1 ||
+	if err := json.Unmarshal(jsonKey(t, out, "segments"), &pcs); code != 0 || err != nil || len(pcs) != 1 ||
 		pcs[0].Stripes == 0 || pcs[0].Checked != pcs[0].Stripes || pcs[0].BadCount != 0 {
 		t.Errorf("check --json: exit %d, %v: %s", code, err, out)
 	}

@@ -11,19 +11,26 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version may be set at build time with -ldflags "-X main.version=...";
-// otherwise versionString reads the module version and VCS revision that
-// the go command records in the binary (debug.ReadBuildInfo).
+// version may be set at build time with -ldflags "-X main.version=..."
+// (scripts/build.sh does, for the builds go does not stamp: a git worktree,
+// GOFLAGS=-buildvcs=false); otherwise versionString reads the module
+// version and VCS revision that the go command records in the binary
+// (debug.ReadBuildInfo).
 var version = ""
 
 // versionString is what --version prints after "imgtool version ":
-// "v1.2.3", or for a build from a checkout "(devel) 1a2b3c4d5e6f
-// 2026-12-05T07:00:00Z" with "+dirty" when the tree had changes.
+// "v1.2.3 go1.26.8", or for a build from a checkout "(devel) 1a2b3c4d5e6f
+// 2026-12-05T07:00:00Z go1.26.8" with "+dirty" after the revision when the
+// tree had changes.
 func versionString() string {
+	bi, ok := debug.ReadBuildInfo()
 	if version != "" {
+		if ok && bi != nil {
+			return version + " " + bi.GoVersion
+		}
 		return version
 	}
-	return buildVersion(debug.ReadBuildInfo())
+	return buildVersion(bi, ok)
 }
 
 func buildVersion(bi *debug.BuildInfo, ok bool) string {

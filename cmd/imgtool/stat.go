@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/imgtool/imgtool/vfs"
@@ -44,6 +45,10 @@ type statInfo struct {
 	// ShortName FAT's 8.3 name.
 	Format    string `json:"format,omitempty"`
 	ShortName string `json:"short_name,omitempty"`
+
+	// times are the four times (atime, mtime, ctime, btime; zero: none)
+	// for the text form, which shows them in the local zone (shownTime).
+	times [4]time.Time
 }
 
 type statExtent struct {
@@ -63,9 +68,9 @@ type statXattr struct {
 
 func newStatCmd(g *globalFlags) *cobra.Command {
 	var f imageFlags
-	var asJSON bool
+	var asJSON, utc bool
 	cmd := &cobra.Command{
-		Use:   "stat IMAGE [VOL:]/path [--json]",
+		Use:   "stat IMAGE [VOL:]/path [--utc] [--json]",
 		Short: "Show an inode of a filesystem inside an image",
 		Long: `Show everything the inode of a path holds: number, type, mode, numeric owner,
 size, blocks (512-byte units), links, flags, generation, all four times with
@@ -79,6 +84,10 @@ it has: type, mode, owner, size, mtime (atime and ctime equal to it), symlink
 target, the FAT 8.3 name, the squashfs inode number ("inode"; 0 where the
 format has no inode numbers: FAT, ISO 9660). Fields the format lacks are the
 reader's documented defaults (FAT: 0755/0644, owner 0:0).
+
+Times are local, with nanoseconds and the zone ("2024-03-01
+14:02:11.123456789 +0100", as GNU stat); --utc shows them in UTC. --json
+gives them as RFC 3339 in UTC, in {"version": 1, ...} (docs/json.md).
 
 Exit status: 0 when the whole inode was read; 3 when parts of it could not
 be (its xattrs, its block map: each is named on stderr, the rest is
@@ -104,7 +113,7 @@ shown); 1 on an error that stops it (no such path); 2 on a usage error.`,
 			if asJSON {
 				err = writeJSON(cmd.OutOrStdout(), st)
 			} else {
-				printStat(cmd.OutOrStdout(), st)
+				printStat(cmd.OutOrStdout(), st, utc)
 			}
 			if err == nil && len(st.Errors) > 0 {
 				for _, e := range st.Errors {
@@ -117,6 +126,7 @@ shown); 1 on an error that stops it (no such path); 2 on a usage error.`,
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&utc, "utc", false, "times in UTC instead of the local time zone")
 	return cmd
 }
 
@@ -131,6 +141,7 @@ func collectStat(h *fsHandle, in *vfs.Stat) *statInfo {
 		Flags: in.Flags, FlagNames: vfs.FlagNames(in.Flags), Generation: in.Generation,
 		Atime: timeJSON(in.Atime), Mtime: timeJSON(in.Mtime), Ctime: timeJSON(in.Ctime),
 		Offset: -1, Extents: []statExtent{}, Xattrs: []statXattr{},
+		times: [4]time.Time{in.Atime, in.Mtime, in.Ctime, in.Btime},
 	}
 	if !in.Btime.IsZero() {
 		st.Crtime = timeJSON(in.Btime)
@@ -190,7 +201,7 @@ func printable(b []byte) bool {
 	return true
 }
 
-func printStat(w io.Writer, st *statInfo) {
+func printStat(w io.Writer, st *statInfo, utc bool) {
 	if st.Volume == "(disk)" {
 		fmt.Fprintf(w, "  File: %s\n", showName(st.Path))
 	} else {
@@ -223,17 +234,13 @@ func printStat(w io.Writer, st *statInfo) {
 		fmt.Fprintf(w, "  Xattr block: %d", st.FileACL)
 	}
 	fmt.Fprintln(w)
-	tt := func(label, rfc string) {
-		if rfc == "" {
+	for i, label := range []string{"Access:", "Modify:", "Change:", " Birth:"} {
+		if st.times[i].IsZero() {
 			fmt.Fprintf(w, "%s -\n", label)
-			return
+			continue
 		}
-		fmt.Fprintf(w, "%s %s\n", label, rfc)
+		fmt.Fprintf(w, "%s %s\n", label, shownTime(st.times[i], utc, true))
 	}
-	tt("Access:", st.Atime)
-	tt("Modify:", st.Mtime)
-	tt("Change:", st.Ctime)
-	tt(" Birth:", st.Crtime)
 	if len(st.Extents) > 0 {
 		fmt.Fprintf(w, "Extents (%d):\n", len(st.Extents))
 		fmt.Fprintf(w, "  %12s %14s %10s\n", "LOGICAL", "PHYSICAL", "LENGTH")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -150,9 +149,7 @@ func runUndelete(cmd *cobra.Command, f *imageFlags, image, spec, dest string, li
 			rows = append(rows, row{c.Path, c.Ino, fmt.Sprintf("%o", c.Mode), c.Size, c.Mtime.Format("2006-01-02T15:04:05.000000000Z07:00"),
 				c.TID, c.Committed, string(c.Confidence), c.Intact, c.Blocks, c.Reused, c.NameFrom, probs, recovered[c.Ino], errs[c.Ino]})
 		}
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"volume": v.DisplayAddress(), "journal": res.Journal, "candidates": rows}); err != nil {
+		if err := writeJSON(cmd.OutOrStdout(), map[string]any{"volume": v.DisplayAddress(), "journal": res.Journal, "candidates": rows}); err != nil {
 			return err
 		}
 	} else {

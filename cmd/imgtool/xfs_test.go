@@ -235,7 +235,7 @@ func TestXFSNestedLsCatStatTar(t *testing.T) {
 		t.Fatalf("ls: %d %s", code, errs)
 	}
 	var ls []map[string]any
-	if err := json.Unmarshal([]byte(out), &ls); err != nil {
+	if err := json.Unmarshal(jsonKey(t, out, "entries"), &ls); err != nil {
 		t.Fatalf("ls --json: %v\n%s", err, out)
 	}
 	seen := 0
