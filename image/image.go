@@ -291,6 +291,7 @@ func (im *Image) detect(opt *Options, outer bool) error {
 		if err != nil {
 			return fmt.Errorf("open %s: %w", im.Path, err)
 		}
+		d.Path = im.Path
 		im.ReaderAt, im.size, im.Format = d, d.Size(), "vhd-"+d.Type()
 		im.Details = append(im.Details, d.String())
 		im.Notes = append(im.Notes, d.Notes...)

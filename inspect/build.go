@@ -103,7 +103,7 @@ func (b *builder) explore(v *Volume, depth int) []*pvRef {
 		if sig.Type == "LVM2_member" {
 			pv, err := readPV(v)
 			if err != nil {
-				v.addNote("LVM2 PV unreadable: %v", err)
+				v.noteDamage("LVM2 PV unreadable", err)
 				return nil
 			}
 			return []*pvRef{pv}
@@ -113,13 +113,13 @@ func (b *builder) explore(v *Volume, depth int) []*pvRef {
 	tab, err := partition.Read(v.r, v.Size, nil)
 	if err != nil {
 		if !errors.Is(err, partition.ErrNoTable) {
-			v.addNote("partition table: %v", err)
+			v.noteDamage("partition table", err)
 		}
 		return nil
 	}
 	v.Content = &Signature{Type: tab.Scheme}
 	v.Table = &Table{Scheme: tab.Scheme, SectorSize: tab.SectorSize, ID: tab.ID}
-	v.Notes = append(v.Notes, tab.Notes...)
+	v.addNotes(tab.Notes, tab.Damage)
 	var pvs []*pvRef
 	for i, p := range tab.Partitions {
 		if i >= maxPartitions {

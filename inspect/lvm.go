@@ -23,7 +23,7 @@ func readPV(v *Volume) (*pvRef, error) {
 		return nil, err
 	}
 	pv.Name = v.DisplayAddress()
-	v.Notes = append(v.Notes, pv.Notes...)
+	v.addNotes(pv.Notes, pv.Damage)
 	return &pvRef{vol: v, pv: pv}, nil
 }
 

@@ -72,6 +72,8 @@ type Volume struct {
 	lv     *lvm.LV // for KindLV
 	// mdArray is the assembled array of a KindMD node (md.go).
 	mdArray *md.Array
+	// damage: the located errors behind damage notes (where.go).
+	damage []error
 }
 
 // LVMGroup returns the assembled LVM volume group of a VG node, else nil.

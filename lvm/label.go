@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/imgtool/imgtool/internal/where"
 )
 
 // The LVM2 label (lib/label/label.h, lib/format_text/layout.h).
@@ -100,6 +102,7 @@ func FormatUUID(raw string) string {
 // number, the sector's bytes and the decoded header.
 func readLabel(r io.ReaderAt, size int64) (int, []byte, *LabelHeader, error) {
 	var bad []string
+	badAt := int64(-1)
 	for s := 0; s < labelScanSectors; s++ {
 		off := int64(s) * SectorSize
 		if off+SectorSize > size {
@@ -107,7 +110,7 @@ func readLabel(r io.ReaderAt, size int64) (int, []byte, *LabelHeader, error) {
 		}
 		buf := make([]byte, SectorSize)
 		if _, err := r.ReadAt(buf, off); err != nil {
-			return 0, nil, nil, fmt.Errorf("reading sector %d at byte %d: %w", s, off, err)
+			return 0, nil, nil, where.At("lvm", off, fmt.Sprintf("reading sector %d at byte %d", s, off), err)
 		}
 		if string(buf[:8]) != labelID {
 			continue
@@ -118,6 +121,9 @@ func readLabel(r io.ReaderAt, size int64) (int, []byte, *LabelHeader, error) {
 		h.CRC = binary.LittleEndian.Uint32(buf[16:])
 		h.Offset = binary.LittleEndian.Uint32(buf[20:])
 		copy(h.Type[:], buf[24:32])
+		if badAt < 0 {
+			badAt = off
+		}
 		if h.Sector != uint64(s) {
 			bad = append(bad, fmt.Sprintf("label at byte %d says it is in sector %d", off, h.Sector))
 			continue
@@ -133,7 +139,7 @@ func readLabel(r io.ReaderAt, size int64) (int, []byte, *LabelHeader, error) {
 		return s, buf, &h, nil
 	}
 	if len(bad) > 0 {
-		return 0, nil, nil, fmt.Errorf("%w: %s", ErrNoLabel, strings.Join(bad, "; "))
+		return 0, nil, nil, where.At("lvm", badAt, "", fmt.Errorf("%w: %s", ErrNoLabel, strings.Join(bad, "; ")))
 	}
 	return 0, nil, nil, ErrNoLabel
 }
@@ -143,14 +149,14 @@ func readLabel(r io.ReaderAt, size int64) (int, []byte, *LabelHeader, error) {
 func parsePVHeader(buf []byte, hdrOff uint32, sector int) (*PVHeader, error) {
 	base := int64(sector) * SectorSize
 	if hdrOff < 32 || int(hdrOff)+pvUUIDLen+8 > len(buf) {
-		return nil, fmt.Errorf("PV header offset %d in label at byte %d is outside the sector", hdrOff, base)
+		return nil, located(base+20, "PV header offset %d in label at byte %d is outside the sector", hdrOff, base)
 	}
 	p := int(hdrOff)
 	h := &PVHeader{}
 	uuid := buf[p : p+pvUUIDLen]
 	for i, c := range uuid {
 		if c < 0x21 || c > 0x7e {
-			return nil, fmt.Errorf("PV UUID at byte %d has a non-printable byte %#02x at position %d", base+int64(p), c, i)
+			return nil, located(base+int64(p), "PV UUID at byte %d has a non-printable byte %#02x at position %d", base+int64(p), c, i)
 		}
 	}
 	h.UUID = string(uuid)
@@ -161,7 +167,7 @@ func parsePVHeader(buf []byte, hdrOff uint32, sector int) (*PVHeader, error) {
 		var out []DiskLocn
 		for {
 			if p+diskLocnSize > len(buf) {
-				return nil, fmt.Errorf("%s list runs past the label sector (byte %d)", what, base+int64(p))
+				return nil, located(base+int64(p), "%s list runs past the label sector (byte %d)", what, base+int64(p))
 			}
 			d := DiskLocn{binary.LittleEndian.Uint64(buf[p:]), binary.LittleEndian.Uint64(buf[p+8:])}
 			p += diskLocnSize
@@ -190,4 +196,10 @@ func parsePVHeader(buf []byte, hdrOff uint32, sector int) (*PVHeader, error) {
 		}
 	}
 	return h, nil
+}
+
+// located is damage at byte off of the PV (internal/where): callers find
+// the offset with VolumeOffset and place it in the image.
+func located(off int64, format string, a ...any) error {
+	return where.At("lvm", off, fmt.Sprintf(format, a...), nil)
 }

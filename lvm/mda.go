@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+
+	"github.com/imgtool/imgtool/internal/where"
 )
 
 // A metadata area (lib/format_text/layout.h) starts with a 512-byte header:
@@ -58,7 +60,7 @@ type MDAHeader struct {
 // parseMDAHeader decodes and checks the header sector of the area at off.
 func parseMDAHeader(buf []byte, off uint64) (*MDAHeader, error) {
 	if len(buf) < mdaHeaderSize {
-		return nil, fmt.Errorf("mda header at byte %d: short sector", off)
+		return nil, located(int64(off), "mda header at byte %d: short sector", off)
 	}
 	h := &MDAHeader{Raw: append([]byte(nil), buf[:mdaHeaderSize]...)}
 	h.Checksum = binary.LittleEndian.Uint32(buf)
@@ -67,16 +69,16 @@ func parseMDAHeader(buf []byte, off uint64) (*MDAHeader, error) {
 	h.Start = binary.LittleEndian.Uint64(buf[24:])
 	h.Size = binary.LittleEndian.Uint64(buf[32:])
 	if string(h.Magic[:]) != fmttMagic {
-		return nil, fmt.Errorf("mda header at byte %d: wrong magic %q", off, h.Magic[:])
+		return nil, located(int64(off), "mda header at byte %d: wrong magic %q", off, h.Magic[:])
 	}
 	if c := lvmCRC(initialCRC, buf[4:mdaHeaderSize]); c != h.Checksum {
-		return nil, fmt.Errorf("mda header at byte %d: checksum %#08x, computed %#08x", off, h.Checksum, c)
+		return nil, located(int64(off), "mda header at byte %d: checksum %#08x, computed %#08x", off, h.Checksum, c)
 	}
 	if h.Version != fmttVersion {
-		return nil, fmt.Errorf("mda header at byte %d: unsupported version %d", off, h.Version)
+		return nil, located(int64(off), "mda header at byte %d: unsupported version %d", off, h.Version)
 	}
 	if h.Start != off {
-		return nil, fmt.Errorf("mda header at byte %d: says it starts at byte %d", off, h.Start)
+		return nil, located(int64(off), "mda header at byte %d: says it starts at byte %d", off, h.Start)
 	}
 	for p := rawLocnOffset; p+rawLocnSize <= mdaHeaderSize; p += rawLocnSize {
 		rl := RawLocn{
@@ -136,19 +138,19 @@ func ringSpan(off, size, areaSize uint64) (n1, n2 uint64) {
 // at areaStart of areaSize bytes, following the wrap.
 func readRing(r io.ReaderAt, areaStart, areaSize, off, size uint64) ([]byte, error) {
 	if off < mdaHeaderSize || off >= areaSize {
-		return nil, fmt.Errorf("metadata offset %d outside the ring [%d, %d) of the area at byte %d", off, mdaHeaderSize, areaSize, areaStart)
+		return nil, located(int64(areaStart), "metadata offset %d outside the ring [%d, %d) of the area at byte %d", off, mdaHeaderSize, areaSize, areaStart)
 	}
 	if size == 0 || size > areaSize-mdaHeaderSize {
-		return nil, fmt.Errorf("metadata size %d does not fit the ring of %d bytes of the area at byte %d", size, areaSize-mdaHeaderSize, areaStart)
+		return nil, located(int64(areaStart), "metadata size %d does not fit the ring of %d bytes of the area at byte %d", size, areaSize-mdaHeaderSize, areaStart)
 	}
 	n1, n2 := ringSpan(off, size, areaSize)
 	buf := make([]byte, size)
 	if _, err := r.ReadAt(buf[:n1], int64(areaStart+off)); err != nil {
-		return nil, fmt.Errorf("reading metadata at byte %d: %w", areaStart+off, err)
+		return nil, where.At("lvm", int64(areaStart+off), fmt.Sprintf("reading metadata at byte %d", areaStart+off), err)
 	}
 	if n2 > 0 {
 		if _, err := r.ReadAt(buf[n1:], int64(areaStart+mdaHeaderSize)); err != nil {
-			return nil, fmt.Errorf("reading wrapped metadata at byte %d: %w", areaStart+mdaHeaderSize, err)
+			return nil, where.At("lvm", int64(areaStart+mdaHeaderSize), fmt.Sprintf("reading wrapped metadata at byte %d", areaStart+mdaHeaderSize), err)
 		}
 	}
 	return buf, nil
@@ -194,12 +196,12 @@ type MDA struct {
 func readMDA(r io.ReaderAt, size int64, pvUUID string, idx int, locn DiskLocn) *MDA {
 	m := &MDA{Locn: locn}
 	if locn.Size < 2*mdaHeaderSize || locn.Offset > uint64(size) || locn.Size > uint64(size)-locn.Offset {
-		m.Err = fmt.Errorf("metadata area at byte %d of %d bytes lies outside the %d-byte PV", locn.Offset, locn.Size, size)
+		m.Err = located(-1, "metadata area at byte %d of %d bytes lies outside the %d-byte PV", locn.Offset, locn.Size, size)
 		return m
 	}
 	buf := make([]byte, mdaHeaderSize)
 	if _, err := r.ReadAt(buf, int64(locn.Offset)); err != nil {
-		m.Err = fmt.Errorf("reading mda header at byte %d: %w", locn.Offset, err)
+		m.Err = where.At("lvm", int64(locn.Offset), fmt.Sprintf("reading mda header at byte %d", locn.Offset), err)
 		return m
 	}
 	h, err := parseMDAHeader(buf, locn.Offset)
@@ -208,7 +210,7 @@ func readMDA(r io.ReaderAt, size int64, pvUUID string, idx int, locn DiskLocn) *
 		return m
 	}
 	if h.Size != locn.Size {
-		m.Err = fmt.Errorf("mda header at byte %d: size %d differs from the PV header's %d", locn.Offset, h.Size, locn.Size)
+		m.Err = located(int64(locn.Offset), "mda header at byte %d: size %d differs from the PV header's %d", locn.Offset, h.Size, locn.Size)
 		return m
 	}
 	m.Header = h
@@ -230,13 +232,13 @@ func readMDA(r io.ReaderAt, size int64, pvUUID string, idx int, locn DiskLocn) *
 	c.Text, c.Err = readRing(r, locn.Offset, h.Size, rl.Offset, rl.Size)
 	if c.Err == nil {
 		if sum := lvmCRC(initialCRC, c.Text); sum != rl.Checksum {
-			c.Err = fmt.Errorf("metadata at byte %d (%d bytes): checksum %#08x, computed %#08x", c.AbsOffset, c.Size, rl.Checksum, sum)
+			c.Err = located(int64(c.AbsOffset), "metadata at byte %d (%d bytes): checksum %#08x, computed %#08x", c.AbsOffset, c.Size, rl.Checksum, sum)
 		}
 	}
 	if c.Err == nil {
 		c.Meta, c.Err = ParseMetadata(c.Text)
 		if c.Err != nil {
-			c.Err = fmt.Errorf("metadata at byte %d: %w", c.AbsOffset, c.Err)
+			c.Err = where.At("lvm", int64(c.AbsOffset), fmt.Sprintf("metadata at byte %d", c.AbsOffset), c.Err)
 		}
 	}
 	m.Copies = append(m.Copies, c)

@@ -23,6 +23,10 @@ type PV struct {
 	MDAs []*MDA
 	// Notes are non-fatal problems (a damaged metadata area...).
 	Notes []string
+	// Damage holds the errors behind the notes about damaged metadata
+	// areas and copies, each with the byte offset on the PV of what is
+	// damaged (VolumeOffset); each one's text is part of its note.
+	Damage []error
 }
 
 // ReadPV reads the label, PV header and metadata areas of the PV in r
@@ -46,15 +50,17 @@ func ReadPV(r io.ReaderAt, size int64) (*PV, error) {
 		pv.Notes = append(pv.Notes, fmt.Sprintf("PV %s: header says the device has %d bytes, it has %d", pv.UUID, h.DeviceSize, size))
 	}
 	if len(h.MetadataAreas) > 8 {
-		return nil, fmt.Errorf("PV %s: %d metadata areas (at most 2 expected)", pv.UUID, len(h.MetadataAreas))
+		return nil, located(int64(s)*SectorSize+int64(lh.Offset), "PV %s: %d metadata areas (at most 2 expected)", pv.UUID, len(h.MetadataAreas))
 	}
 	for i, l := range h.MetadataAreas {
 		m := readMDA(r, size, h.UUID, i, l)
 		if m.Err != nil {
+			pv.Damage = append(pv.Damage, m.Err)
 			pv.Notes = append(pv.Notes, fmt.Sprintf("PV %s metadata area %d: %v", pv.UUID, i, m.Err))
 		}
 		for _, c := range m.Copies {
 			if c.Current && c.Err != nil {
+				pv.Damage = append(pv.Damage, c.Err)
 				pv.Notes = append(pv.Notes, fmt.Sprintf("PV %s metadata area %d: current copy damaged: %v", pv.UUID, i, c.Err))
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"unicode/utf16"
 
+	"github.com/imgtool/imgtool/internal/where"
 	"github.com/imgtool/imgtool/internal/zero"
 )
 
@@ -164,52 +165,55 @@ func hasGPTSignature(d *disk) bool {
 func (d *disk) readGPTCopy(lba uint64) (*gptCopy, error) {
 	off, ok := d.byteOffset(lba)
 	if !ok || off > d.size-d.ss {
-		return nil, fmt.Errorf("LBA %d is beyond the end of the disk (%d bytes)", lba, d.size)
+		return nil, where.At("gpt", -1, fmt.Sprintf("LBA %d is beyond the end of the disk (%d bytes)", lba, d.size), nil)
 	}
 	b, err := d.read(off, int(d.ss))
 	if err != nil {
-		return nil, err
+		return nil, where.At("gpt", off, "", err)
 	}
 	h := parseGPTHeader(b)
-	where := fmt.Sprintf("header at LBA %d (byte offset %d)", lba, off)
+	bad := func(at int64, format string, a ...any) error {
+		return where.At("gpt", at, fmt.Sprintf(format, a...), nil)
+	}
+	at := fmt.Sprintf("header at LBA %d (byte offset %d)", lba, off)
 	if string(h.Signature[:]) != gptSignature {
-		return nil, fmt.Errorf("%s: no %q signature", where, gptSignature)
+		return nil, bad(off, "%s: no %q signature", at, gptSignature)
 	}
 	if h.HeaderSize < gptMinHeaderSize || int64(h.HeaderSize) > d.ss {
-		return nil, fmt.Errorf("%s: header size %d out of range %d-%d (byte offset %d)", where, h.HeaderSize, gptMinHeaderSize, d.ss, off+gptOffHeaderSize)
+		return nil, bad(off+gptOffHeaderSize, "%s: header size %d out of range %d-%d (byte offset %d)", at, h.HeaderSize, gptMinHeaderSize, d.ss, off+gptOffHeaderSize)
 	}
 	hb := bytes.Clone(b[:h.HeaderSize])
 	clear(hb[gptOffHeaderCRC : gptOffHeaderCRC+4])
 	if sum := crc32.ChecksumIEEE(hb); sum != h.HeaderCRC32 {
-		return nil, fmt.Errorf("%s: header CRC32 mismatch: stored 0x%08x, computed 0x%08x", where, h.HeaderCRC32, sum)
+		return nil, bad(off, "%s: header CRC32 mismatch: stored 0x%08x, computed 0x%08x", at, h.HeaderCRC32, sum)
 	}
 	if h.MyLBA != lba {
-		return nil, fmt.Errorf("%s: header says it is at LBA %d (byte offset %d)", where, h.MyLBA, off+gptOffMyLBA)
+		return nil, bad(off+gptOffMyLBA, "%s: header says it is at LBA %d (byte offset %d)", at, h.MyLBA, off+gptOffMyLBA)
 	}
 	if h.FirstUsableLBA > h.LastUsableLBA {
-		return nil, fmt.Errorf("%s: first usable LBA %d is after last usable LBA %d", where, h.FirstUsableLBA, h.LastUsableLBA)
+		return nil, bad(off, "%s: first usable LBA %d is after last usable LBA %d", at, h.FirstUsableLBA, h.LastUsableLBA)
 	}
 	es, n := int64(h.SizeOfPartitionEntry), int64(h.NumberOfPartitionEntries)
 	if es < gptMinEntrySize || es%gptMinEntrySize != 0 {
-		return nil, fmt.Errorf("%s: partition entry size %d is not a multiple of %d (byte offset %d)", where, es, gptMinEntrySize, off+gptOffEntrySize)
+		return nil, bad(off+gptOffEntrySize, "%s: partition entry size %d is not a multiple of %d (byte offset %d)", at, es, gptMinEntrySize, off+gptOffEntrySize)
 	}
 	if es > MaxEntryArray || n > MaxEntryArray/es {
-		return nil, fmt.Errorf("%s: entry array of %d × %d bytes exceeds the %d-byte limit (byte offset %d)", where, n, es, MaxEntryArray, off+gptOffEntryCount)
+		return nil, bad(off+gptOffEntryCount, "%s: entry array of %d × %d bytes exceeds the %d-byte limit (byte offset %d)", at, n, es, MaxEntryArray, off+gptOffEntryCount)
 	}
 	arrOff, ok := d.byteOffset(h.PartitionEntryLBA)
 	if !ok || arrOff > d.size || n*es > d.size-arrOff {
-		return nil, fmt.Errorf("%s: entry array at LBA %d (%d bytes) lies beyond the end of the disk (%d bytes)", where, h.PartitionEntryLBA, n*es, d.size)
+		return nil, bad(off, "%s: entry array at LBA %d (%d bytes) lies beyond the end of the disk (%d bytes)", at, h.PartitionEntryLBA, n*es, d.size)
 	}
 	if h.PartitionEntryLBA == lba {
-		return nil, fmt.Errorf("%s: entry array starts at the header's own LBA", where)
+		return nil, bad(off, "%s: entry array starts at the header's own LBA", at)
 	}
 	arr, err := d.read(arrOff, int(n*es))
 	if err != nil {
-		return nil, fmt.Errorf("%s: entry array: %w", where, err)
+		return nil, where.At("gpt", arrOff, at+": entry array", err)
 	}
 	if sum := crc32.ChecksumIEEE(arr); sum != h.PartitionEntryArrayCRC32 {
-		return nil, fmt.Errorf("entry array at LBA %d (byte offset %d, %d bytes) of the %s: CRC32 mismatch: stored 0x%08x, computed 0x%08x",
-			h.PartitionEntryLBA, arrOff, n*es, where, h.PartitionEntryArrayCRC32, sum)
+		return nil, bad(arrOff, "entry array at LBA %d (byte offset %d, %d bytes) of the %s: CRC32 mismatch: stored 0x%08x, computed 0x%08x",
+			h.PartitionEntryLBA, arrOff, n*es, at, h.PartitionEntryArrayCRC32, sum)
 	}
 	return &gptCopy{h: h, entries: arr}, nil
 }
@@ -222,6 +226,7 @@ func readGPT(d *disk) (*Table, error) {
 	}
 	last := d.sectors() - 1
 	var notes []string
+	var damage []error
 	primary, perr := d.readGPTCopy(1)
 
 	backupLBA := last
@@ -236,11 +241,14 @@ func readGPT(d *disk) (*Table, error) {
 	use := primary
 	switch {
 	case primary == nil && backup == nil:
-		return nil, fmt.Errorf("primary GPT: %v; backup GPT: %v", perr, berr)
+		// Where the primary lies: the copy every tool reads first.
+		return nil, where.At("gpt", where.VolumeOffset(perr), fmt.Sprintf("primary GPT: %v; backup GPT: %v", perr, berr), nil)
 	case primary == nil:
 		use = backup
+		damage = append(damage, perr)
 		notes = append(notes, fmt.Sprintf("primary GPT is damaged (%v); using the backup header at LBA %d (byte offset %d)", perr, backupLBA, int64(backupLBA)*d.ss))
 	case backup == nil:
+		damage = append(damage, berr)
 		notes = append(notes, fmt.Sprintf("backup GPT is damaged (%v); the primary is fine and used", berr))
 	default:
 		if primary.h.DiskGUID != backup.h.DiskGUID || !bytes.Equal(primary.entries, backup.entries) {
@@ -256,6 +264,7 @@ func readGPT(d *disk) (*Table, error) {
 		FirstLBA:   h.FirstUsableLBA,
 		LastLBA:    h.LastUsableLBA,
 		Notes:      notes,
+		Damage:     damage,
 	}
 	if h.LastUsableLBA >= last {
 		t.Notes = append(t.Notes, fmt.Sprintf("last usable LBA %d is at or beyond the last LBA %d of the disk (image truncated?)", h.LastUsableLBA, last))

@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"slices"
+
+	"github.com/imgtool/imgtool/internal/where"
 )
 
 // ErrNoTable is returned (wrapped, with the reason) by Read when the image
@@ -63,6 +65,11 @@ type Table struct {
 	Partitions []Partition
 	// Notes are table-wide findings: damage worked around, oddities.
 	Notes []string
+	// Damage holds the errors behind the notes about damaged structures
+	// worked around (a GPT copy that does not verify). Each carries the
+	// byte offset of the structure on the disk (VolumeOffset), and its
+	// text is part of its note.
+	Damage []error
 }
 
 // Partition is one entry of a partition table.
@@ -137,7 +144,7 @@ func (d *disk) sectors() uint64 { return uint64(d.size / d.ss) }
 // checked against MaxEntryArray and the disk size).
 func (d *disk) read(off int64, n int) ([]byte, error) {
 	if off < 0 || n < 0 || off > d.size || int64(n) > d.size-off {
-		return nil, fmt.Errorf("read of %d bytes at byte offset %d: beyond the end of the disk (%d bytes)", n, off, d.size)
+		return nil, where.At("partition", off, fmt.Sprintf("read of %d bytes at byte offset %d: beyond the end of the disk (%d bytes)", n, off, d.size), nil)
 	}
 	b := make([]byte, n)
 	m, err := d.r.ReadAt(b, off)
@@ -147,7 +154,7 @@ func (d *disk) read(off int64, n int) ([]byte, error) {
 	if err == nil || err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
-	return nil, fmt.Errorf("read of %d bytes at byte offset %d: %w", n, off, err)
+	return nil, where.At("partition", off, fmt.Sprintf("read of %d bytes at byte offset %d", n, off), err)
 }
 
 // readSector reads the logical sector at lba, or just its first n bytes.

@@ -99,18 +99,11 @@ func (h *fsHandle) errAt(p string, err error) error {
 	return fmt.Errorf("%s: %w%s", h.where(p), err, h.absolute(err))
 }
 
-// absolute says where on-disk damage named by err (any error with a
-// VolumeOffset) lies through every layer: the volume's address and the
-// byte of the image file, when the volume is one contiguous range of it
-// (partitions, linear LVs, nested disks); "" otherwise.
-func (h *fsHandle) absolute(err error) string {
-	var d interface{ VolumeOffset() int64 }
-	if !errors.As(err, &d) || d.VolumeOffset() < 0 || h.vol == nil || h.vol.Offset < 0 || h.vol.Image == "" {
-		return ""
-	}
-	off := d.VolumeOffset()
-	return fmt.Sprintf(" [volume %s byte %d = byte %d of %s]", h.vol.DisplayAddress(), off, h.vol.Offset+off, h.vol.Image)
-}
+// absolute says where on-disk damage named by err lies through every
+// layer: the volume's address and the byte of the image file, mapped
+// through image.Resolve (inspect.Volume.Where; where.go), or the byte of
+// the container file for a container's own damage; "" otherwise.
+func (h *fsHandle) absolute(err error) string { return h.vol.Where(err) }
 
 // openFS opens image (and -a images), resolves the volume of spec
 // ("VOL:/path" or "/path") and opens its filesystem (inspect.OpenFS). The
@@ -131,12 +124,12 @@ func openFS(cmd *cobra.Command, image, spec string, f *imageFlags) (*fsHandle, e
 	v, err := s.tree.Resolve(volAddr)
 	if err != nil {
 		s.Close()
-		return nil, err
+		return nil, missingVolumeErr(s.tree, err)
 	}
 	fsys, err := v.OpenFS(vfs.OpenOptions{NoJournal: f.noJournal})
 	if err != nil {
 		s.Close()
-		return nil, err
+		return nil, volumeErr(v, err)
 	}
 	slog.Debug("filesystem opened", "volume", v.DisplayAddress(), "type", fsys.Info().Type, "path", path.Clean("/"+p), "no_journal", f.noJournal)
 	notes := fsys.Notes()

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/imgtool/imgtool/image/ref"
+	"github.com/imgtool/imgtool/internal/where"
 	"github.com/klauspost/compress/zstd"
 	limage "github.com/lima-vm/go-qcow2reader/image"
 	lqcow2 "github.com/lima-vm/go-qcow2reader/image/qcow2"
@@ -284,6 +285,12 @@ type Image struct {
 
 	img  limage.Image
 	size int64
+	// badL1 maps the index of each L1 entry that points past the end of
+	// the file to the entry's byte offset in the file (checkL1); l1Span
+	// is the virtual bytes one entry maps; path names the file in errors.
+	badL1  map[int64]int64
+	l1Span int64
+	path   string
 }
 
 // Layer is one backing file.
@@ -344,6 +351,7 @@ func OpenPolicy(r io.ReaderAt, fileSize int64, path string, pol *ref.Policy) (*I
 	if h.CompressionType > CompressionZstd {
 		return nil, fmt.Errorf("%w: compression type %d at byte 104", ErrUnsupported, h.CompressionType)
 	}
+	im.checkL1(r, fileSize, path)
 	im.Snapshots, err = ReadSnapshots(r, h, fileSize)
 	if err != nil {
 		im.Notes = append(im.Notes, "snapshot table: "+err.Error())
@@ -525,6 +533,9 @@ func (im *Image) ReadAt(p []byte, off int64) (int, error) {
 	if clipped {
 		eof = io.EOF
 	}
+	if err := im.l1Error(off, int64(len(p))); err != nil {
+		return 0, err
+	}
 	n, err := im.img.ReadAt(p, off)
 	if err == io.EOF && n == len(p) {
 		err = nil
@@ -541,4 +552,65 @@ func (im *Image) Close() error {
 		return nil
 	}
 	return im.img.Close()
+}
+
+// maxL1Check bounds the L1 entries checkL1 reads (8 MiB of table).
+const maxL1Check = 1 << 20
+
+// checkL1 reads the L1 table and notes every entry whose L2 table lies
+// past the end of the file: reads of the virtual bytes it maps then fail
+// with an error naming the entry's byte offset in the file, rather than
+// the library's bare read error.
+func (im *Image) checkL1(r io.ReaderAt, fileSize int64, path string) {
+	h := im.Header
+	cluster := int64(1) << h.ClusterBits
+	entry := int64(8)
+	if h.IncompatibleFeatures&IncompatExtendedL2 != 0 {
+		entry = 16
+	}
+	im.l1Span = cluster * (cluster / entry)
+	im.path = path
+	if im.path == "" {
+		im.path = "(qcow2 image)"
+	}
+	n := int64(h.L1Size)
+	if need := (im.size + im.l1Span - 1) / im.l1Span; need < n {
+		n = need
+	}
+	if n <= 0 || n > maxL1Check {
+		return
+	}
+	tab := make([]byte, n*8)
+	if _, err := r.ReadAt(tab, int64(h.L1TableOffset)); err != nil {
+		return // ParseHeader checked the table lies inside the file
+	}
+	for i := int64(0); i < n; i++ {
+		l2 := int64(be.Uint64(tab[i*8:]) & 0x00fffffffffffe00)
+		if l2 == 0 || l2 <= fileSize-cluster {
+			continue
+		}
+		at := int64(h.L1TableOffset) + i*8
+		if im.badL1 == nil {
+			im.badL1 = map[int64]int64{}
+		}
+		im.badL1[i] = at
+		if len(im.badL1) <= 8 {
+			im.Notes = append(im.Notes, fmt.Sprintf("L1 entry %d at byte %d of %s points to an L2 table at byte %d, past the end of the %d-byte file: virtual bytes %d-%d are unreadable",
+				i, at, im.path, l2, fileSize, i*im.l1Span, (i+1)*im.l1Span-1))
+		}
+	}
+}
+
+// l1Error is the error for a read of n bytes at virtual offset off that
+// needs an L1 entry checkL1 found bad, or nil.
+func (im *Image) l1Error(off, n int64) error {
+	if len(im.badL1) == 0 || n <= 0 {
+		return nil
+	}
+	for i := off / im.l1Span; i <= (off+n-1)/im.l1Span; i++ {
+		if at, ok := im.badL1[i]; ok {
+			return where.InFile("qcow2", im.path, at, fmt.Sprintf("qcow2: reading %d bytes at virtual offset %d: L1 entry %d at byte %d of %s points past the end of the file", n, off, i, at, im.path), nil)
+		}
+	}
+	return nil
 }

@@ -38,6 +38,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/imgtool/imgtool/internal/where"
 )
 
 var be = binary.BigEndian
@@ -196,6 +198,9 @@ type Disk struct {
 	// Notes are oddities found while opening (bad checksums, footer only
 	// at the start), for display.
 	Notes []string
+	// Path names the file in errors (located ones: a bad BAT entry is
+	// reported at its byte in the file); "" reads as "(vhd file)".
+	Path string
 
 	r    io.ReaderAt
 	size int64 // virtual size
@@ -415,7 +420,12 @@ func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 				err = nil
 			}
 			if err != nil {
-				return done + n, fmt.Errorf("vhd: block %d (BAT entry %d, sector %d): reading %d bytes at byte %d: %w", blk, blk, d.bat[blk], len(chunk), at, err)
+				path := d.Path
+				if path == "" {
+					path = "(vhd file)"
+				}
+				return done + n, where.InFile("vhd", path, int64(d.Dyn.TableOffset)+4*blk,
+					fmt.Sprintf("vhd: block %d (BAT entry %d, sector %d): reading %d bytes at byte %d", blk, blk, d.bat[blk], len(chunk), at), err)
 			}
 		}
 		done += len(chunk)
