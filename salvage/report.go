@@ -93,17 +93,23 @@ func (e *Entry) Inode() uint64 {
 	return uint64(e.Ino)
 }
 
-// entryJSON is an Entry with its inode number 64 bits wide, as written.
+// entryJSON is an Entry as written: its fields in order, the inode
+// number 64 bits wide.
 type entryJSON struct {
-	plainEntry
-	Ino uint64 `json:"inode"`
+	Path      string   `json:"path"`
+	Ino       uint64   `json:"inode"`
+	Type      string   `json:"type"`
+	Status    string   `json:"status"`
+	Reasons   []Reason `json:"reasons"`
+	Size      int64    `json:"size"`
+	Recovered int64    `json:"recovered_bytes"`
+	Lost      int64    `json:"lost_bytes"`
+	Detail    string   `json:"detail,omitempty"`
 }
-
-type plainEntry Entry
 
 // MarshalJSON writes "inode" as the full inode number (Inode).
 func (e Entry) MarshalJSON() ([]byte, error) {
-	return json.Marshal(entryJSON{plainEntry(e), e.Inode()})
+	return json.Marshal(entryJSON{e.Path, e.Inode(), e.Type, e.Status, e.Reasons, e.Size, e.Recovered, e.Lost, e.Detail})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -112,12 +118,10 @@ func (e *Entry) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*e = Entry(j.plainEntry)
-	e.Ino, e.Ino64 = 0, 0
+	*e = Entry{Path: j.Path, Type: j.Type, Status: j.Status, Reasons: j.Reasons, Size: j.Size, Recovered: j.Recovered, Lost: j.Lost, Detail: j.Detail}
 	if j.Ino <= 1<<32-1 {
 		e.Ino = uint32(j.Ino)
-	}
-	if j.Ino > 1<<32-1 {
+	} else {
 		e.Ino64 = j.Ino
 	}
 	return nil

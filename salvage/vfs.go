@@ -75,7 +75,7 @@ func runVFSWith(ctx context.Context, fsys vfs.FS, x *extract.Extractor, opts Opt
 		opts.MaxEntries = 10000
 	}
 	w := &vwalker{ctx: ctx, fsys: fsys, x: x, opts: opts, rep: &Report{},
-		reached: sparseSet{}, dirDone: sparseSet{}, ledger: ledger{byKey: map[string]*Entry{}}}
+		reached: sparseSet{}, dirDone: sparseSet{}, bad: sparseSet{}, ledger: ledger{byKey: map[string]*Entry{}}}
 	werr := w.run()
 	xr, cerr := x.Close()
 	if werr == nil {
@@ -95,6 +95,7 @@ type vwalker struct {
 	rep  *Report
 
 	reached sparseSet // inodes reached by the walk (any type)
+	bad     sparseSet // inodes reached whose inode could not be read
 	dirDone sparseSet // directory inodes extracted
 	tops    []orphanTop
 	ledger
@@ -163,6 +164,7 @@ func (w *vwalker) visit(names []string, src string, ino vfs.Ino, depth int) erro
 		err = fmt.Errorf("inode %d has no valid file type (mode %#o)", ino, st.Mode)
 	}
 	if err != nil {
+		w.bad.set(ino)
 		e := w.entryFor(pathKey(src), src, ino, "unknown")
 		e.Status = StatusLost
 		e.add(BadInode, err)
@@ -280,8 +282,8 @@ func (w *vwalker) examine(src string, st *vfs.Stat) {
 func (w *vwalker) orphans() error {
 	var dirs, others []vfs.Ino
 	werr := w.fsys.WalkInodes(w.ctx, func(ino vfs.Ino, st *vfs.Stat, err error) error {
-		if w.reached.has(ino) {
-			return nil
+		if w.reached.has(ino) || w.bad.has(ino) {
+			return nil // reported by the walk
 		}
 		switch {
 		case err != nil:
