@@ -144,6 +144,13 @@ func (f *FS) loadSuperblock() error {
 			f.note(0, off, false, fmt.Sprintf("secondary superblock has no root inode; using inode %d, the first of AG 0", root))
 		}
 	}
+	if _, err := f.inodeOff(sb.RbmIno); err != nil && sb.Incompat&sbInMetadir == 0 && sb.RootIno != 0 {
+		// Nor the realtime bitmap and summary inodes, which mkfs.xfs
+		// allocates right after the root (xfs_repair computes them so):
+		// without them they would be taken for lost files.
+		sb.RbmIno, sb.RsumIno = sb.RootIno+1, sb.RootIno+2
+		f.note(0, off, false, fmt.Sprintf("secondary superblock has no realtime inodes; using inodes %d and %d, after the root", sb.RbmIno, sb.RsumIno))
+	}
 	return f.checkUsable()
 }
 
