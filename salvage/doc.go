@@ -1,5 +1,7 @@
 // Package salvage gets files out of a damaged ext2/3/4 filesystem, and
-// says exactly what did not come out.
+// says exactly what did not come out. RunVFS and RunVFSTar do the same,
+// with the same Report, through the vfs interface alone for a reader
+// whose driver declares vfs.Driver.Salvage (XFS; see vfs.go).
 //
 // # Use
 //

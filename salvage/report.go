@@ -65,8 +65,12 @@ const (
 type Entry struct {
 	// Path is the entry's path in the filesystem ("/etc/passwd") or, for
 	// an unreachable inode, its place in DEST ("#orphans/1234").
-	Path    string   `json:"path"`
-	Ino     uint32   `json:"inode"`
+	Path string `json:"path"`
+	Ino  uint32 `json:"inode"`
+	// Ino64 is the inode number where numbers are 64 bits wide (XFS,
+	// the filesystem-neutral path sets it): Ino then holds it when it
+	// fits in 32 bits, 0 otherwise. The JSON "inode" is Ino64 when set.
+	Ino64   uint64   `json:"-"`
 	Type    string   `json:"type"` // file, dir, symlink, special, unknown
 	Status  string   `json:"status"`
 	Reasons []Reason `json:"reasons"`
@@ -81,6 +85,48 @@ type Entry struct {
 	Detail string `json:"detail,omitempty"` // the first error, for humans
 }
 
+// Inode is the entry's inode number (Ino64, or Ino).
+func (e *Entry) Inode() uint64 {
+	if e.Ino64 != 0 {
+		return e.Ino64
+	}
+	return uint64(e.Ino)
+}
+
+// entryJSON is an Entry as written: its fields in order, the inode
+// number 64 bits wide.
+type entryJSON struct {
+	Path      string   `json:"path"`
+	Ino       uint64   `json:"inode"`
+	Type      string   `json:"type"`
+	Status    string   `json:"status"`
+	Reasons   []Reason `json:"reasons"`
+	Size      int64    `json:"size"`
+	Recovered int64    `json:"recovered_bytes"`
+	Lost      int64    `json:"lost_bytes"`
+	Detail    string   `json:"detail,omitempty"`
+}
+
+// MarshalJSON writes "inode" as the full inode number (Inode).
+func (e Entry) MarshalJSON() ([]byte, error) {
+	return json.Marshal(entryJSON{e.Path, e.Inode(), e.Type, e.Status, e.Reasons, e.Size, e.Recovered, e.Lost, e.Detail})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (e *Entry) UnmarshalJSON(b []byte) error {
+	var j entryJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*e = Entry{Path: j.Path, Type: j.Type, Status: j.Status, Reasons: j.Reasons, Size: j.Size, Recovered: j.Recovered, Lost: j.Lost, Detail: j.Detail}
+	if j.Ino <= 1<<32-1 {
+		e.Ino = uint32(j.Ino)
+	} else {
+		e.Ino64 = j.Ino
+	}
+	return nil
+}
+
 // Describe is the entry in one line without its status and detail:
 // "/path (inode N, type): reason,reason; R of S bytes".
 func (e *Entry) Describe() string {
@@ -90,9 +136,9 @@ func (e *Entry) Describe() string {
 	}
 	name := e.Path
 	if name == "" {
-		name = fmt.Sprintf("inode %d", e.Ino)
+		name = fmt.Sprintf("inode %d", e.Inode())
 	}
-	return fmt.Sprintf("%s (inode %d, %s): %s; %d of %d bytes", quote(name), e.Ino, e.Type, strings.Join(rs, ","), e.Recovered, e.Size)
+	return fmt.Sprintf("%s (inode %d, %s): %s; %d of %d bytes", quote(name), e.Inode(), e.Type, strings.Join(rs, ","), e.Recovered, e.Size)
 }
 
 func (e *Entry) has(r Reason) bool {

@@ -161,9 +161,30 @@ type walker struct {
 	dups        map[uint64]bool
 	claimBudget uint64
 
+	ledger
+}
+
+// ledger holds a salvage's report entries, by key ("i<inode>" or
+// "p<path>"), the first maxKeptEntries of them; more counts the rest.
+type ledger struct {
 	entries []*Entry
 	byKey   map[string]*Entry
 	more    int
+}
+
+// add returns the entry for key, creating it from e.
+func (l *ledger) add(key string, e Entry) *Entry {
+	if old, ok := l.byKey[key]; ok {
+		return old
+	}
+	ne := &e
+	if len(l.entries) >= maxKeptEntries {
+		l.more++
+		return ne // counted, not kept
+	}
+	l.entries = append(l.entries, ne)
+	l.byKey[key] = ne
+	return ne
 }
 
 func newWalker(ctx context.Context, fsys *ext.FS, x *extract.Extractor, opts Options) *walker {
@@ -173,7 +194,7 @@ func newWalker(ctx context.Context, fsys *ext.FS, x *extract.Extractor, opts Opt
 		rep:     &Report{Superblock: sb.Offset},
 		reached: newBitset(uint64(sb.InodesCount) + 1),
 		dirDone: newBitset(uint64(sb.InodesCount) + 1),
-		byKey:   map[string]*Entry{},
+		ledger:  ledger{byKey: map[string]*Entry{}},
 		dups:    map[uint64]bool{},
 	}
 	// One bit per block: up to 2^31 blocks (256 MiB of bits) is tracked.
@@ -186,17 +207,7 @@ func newWalker(ctx context.Context, fsys *ext.FS, x *extract.Extractor, opts Opt
 
 // entry returns the report entry for key, creating it.
 func (w *walker) entry(key, path string, ino uint32, typ string) *Entry {
-	if e, ok := w.byKey[key]; ok {
-		return e
-	}
-	e := &Entry{Path: path, Ino: ino, Type: typ}
-	if len(w.entries) >= maxKeptEntries {
-		w.more++
-		return e // counted, not kept
-	}
-	w.entries = append(w.entries, e)
-	w.byKey[key] = e
-	return e
+	return w.add(key, Entry{Path: path, Ino: ino, Type: typ})
 }
 
 func inoKey(ino uint32) string { return "i" + strconv.FormatUint(uint64(ino), 10) }
@@ -581,7 +592,7 @@ func (w *walker) finish(xr *extract.Report) *Report {
 		rep.DirsRecovered++ // the root is DEST itself
 	}
 	w.tally(rep, xr)
-	w.sortEntries(rep)
+	w.sortEntries(rep, w.opts.MaxEntries)
 	w.addNotes(rep)
 	return rep
 }
@@ -665,8 +676,8 @@ func (w *walker) checksumEntries() map[uint32]*Entry {
 
 // tally gives every entry without a status one from its reasons, and
 // counts lost, partial, suspect and orphaned entries and the lost bytes.
-func (w *walker) tally(rep *Report, xr *extract.Report) {
-	for _, e := range w.entries {
+func (l *ledger) tally(rep *Report, xr *extract.Report) {
+	for _, e := range l.entries {
 		if e.Status == "" {
 			switch {
 			case e.has(Truncated) || e.has(BadBlock):
@@ -715,23 +726,23 @@ func (w *walker) tally(rep *Report, xr *extract.Report) {
 
 // sortEntries puts the entries in the report, the worst first, then by
 // path, at most MaxEntries of them.
-func (w *walker) sortEntries(rep *Report) {
+func (l *ledger) sortEntries(rep *Report, maxEntries int) {
 	// Entries: the worst first, then by path.
 	rank := map[string]int{StatusLost: 0, StatusPartial: 1, StatusSuspect: 2, StatusRecovered: 3}
-	slices.SortStableFunc(w.entries, func(a, b *Entry) int {
+	slices.SortStableFunc(l.entries, func(a, b *Entry) int {
 		if d := rank[a.Status] - rank[b.Status]; d != 0 {
 			return d
 		}
 		return strings.Compare(a.Path, b.Path)
 	})
-	for i, e := range w.entries {
-		if i >= w.opts.MaxEntries {
-			rep.MoreEntries += len(w.entries) - i
+	for i, e := range l.entries {
+		if i >= maxEntries {
+			rep.MoreEntries += len(l.entries) - i
 			break
 		}
 		rep.Entries = append(rep.Entries, *e)
 	}
-	rep.MoreEntries += w.more
+	rep.MoreEntries += l.more
 }
 
 // addNotes adds the notes about cross-link detection and ext's notes (at

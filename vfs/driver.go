@@ -35,6 +35,13 @@ type Driver struct {
 	// Open opens the filesystem on vol. name is the volume's address,
 	// for errors and notes.
 	Open func(vol Volume, name string, opts OpenOptions) (FS, error)
+	// Salvage says that package salvage's filesystem-neutral rescue
+	// (salvage.RunVFS, extract --salvage) works through this driver:
+	// with OpenOptions.Salvage it opens past a bad primary superblock,
+	// reads damaged structures as far as they go, and its WalkInodes
+	// finds every in-use inode even when the index of inodes is damaged.
+	// ext leaves it unset: package salvage has an ext path of its own.
+	Salvage bool
 }
 
 // PhysRange is a range of bytes on the volume, for BlockMapper.

@@ -201,6 +201,10 @@ type Note struct {
 	// Offset is the byte offset of the structure on the volume, or -1.
 	Offset int64
 	Msg    string
+	// Checksum is set when the note is a checksum mismatch of the
+	// structure at Offset (of inode Ino, when not 0), read anyway:
+	// salvage marks such an inode suspect.
+	Checksum bool
 	// Stale is set when the view is known to be incomplete or older than
 	// the disk's last state (a journal that could not be replayed, fast
 	// commits skipped). Readers that produce output from such a view say

@@ -19,6 +19,7 @@ var Driver = vfs.Driver{
 	Open: func(vol vfs.Volume, name string, opts vfs.OpenOptions) (vfs.FS, error) {
 		return Open(vol, name, opts)
 	},
+	Salvage: true,
 }
 
 // DamageError is on-disk damage: the volume, the inode (0 for none) and
@@ -119,7 +120,7 @@ func (f *FS) loadSuperblock() error {
 		if err == nil {
 			f.sb = sb
 			if crcBad {
-				f.note(0, 0, false, "primary superblock checksum mismatch")
+				f.noteCRC(0, 0, "primary superblock checksum mismatch")
 			}
 			if sb.InProgress != 0 {
 				f.note(0, 0, false, "superblock says mkfs did not finish (sb_inprogress)")
@@ -142,6 +143,13 @@ func (f *FS) loadSuperblock() error {
 			sb.RootIno = root
 			f.note(0, off, false, fmt.Sprintf("secondary superblock has no root inode; using inode %d, the first of AG 0", root))
 		}
+	}
+	if _, err := f.inodeOff(sb.RbmIno); err != nil && sb.Incompat&sbInMetadir == 0 && sb.RootIno != 0 {
+		// Nor the realtime bitmap and summary inodes, which mkfs.xfs
+		// allocates right after the root (xfs_repair computes them so):
+		// without them they would be taken for lost files.
+		sb.RbmIno, sb.RsumIno = sb.RootIno+1, sb.RootIno+2
+		f.note(0, off, false, fmt.Sprintf("secondary superblock has no realtime inodes; using inodes %d and %d, after the root", sb.RbmIno, sb.RsumIno))
 	}
 	return f.checkUsable()
 }
@@ -224,6 +232,17 @@ func (f *FS) findSecondary() (*Superblock, int64, error) {
 	return nil, 0, errors.New("none found")
 }
 
+// SuperblockOffset is the byte offset of the superblock in use: 0, or a
+// secondary's when the primary was unusable (for salvage's report).
+func (f *FS) SuperblockOffset() int64 { return f.SBOffset }
+
+// LogReplay says whether a log that needed recovery was replayed into
+// memory and, when it was not, why (for salvage's report; "" when the log
+// was clean or not examined).
+func (f *FS) LogReplay() (replayed bool, problem string) {
+	return f.Log.Replayed, f.Log.Problem
+}
+
 // Superblock returns the superblock in use.
 func (f *FS) Superblock() *Superblock { return f.sb }
 
@@ -252,6 +271,17 @@ func (f *FS) Notes() []vfs.Note {
 }
 
 func (f *FS) note(ino uint64, off int64, stale bool, msg string) {
+	f.addNote(vfs.Note{Ino: vfs.Ino(ino), Offset: off, Msg: msg, Stale: stale})
+}
+
+// noteCRC notes a checksum mismatch of the structure at off (of inode
+// ino, or 0), which was read anyway.
+func (f *FS) noteCRC(ino uint64, off int64, msg string) {
+	f.addNote(vfs.Note{Ino: vfs.Ino(ino), Offset: off, Msg: msg, Checksum: true})
+}
+
+func (f *FS) addNote(n vfs.Note) {
+	ino, off, msg := uint64(n.Ino), n.Offset, n.Msg
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	key := fmt.Sprint(ino, off, msg)
@@ -259,7 +289,8 @@ func (f *FS) note(ino uint64, off int64, stale bool, msg string) {
 		return
 	}
 	f.seen[key] = true
-	f.notes = append(f.notes, vfs.Note{Ino: vfs.Ino(ino), Offset: off, Msg: f.name + ": " + msg, Stale: stale})
+	n.Msg = f.name + ": " + msg
+	f.notes = append(f.notes, n)
 }
 
 func (f *FS) checkCRC(ino uint64, off int64, b []byte, crcOff int, what string) {
@@ -271,7 +302,7 @@ func (f *FS) checkCRC(ino uint64, off int64, b []byte, crcOff int, what string) 
 		return
 	}
 	if !crcOK(b, crcOff) {
-		f.note(ino, off, false, what+": checksum mismatch")
+		f.noteCRC(ino, off, what+": checksum mismatch")
 	}
 }
 
@@ -341,7 +372,7 @@ func (f *FS) Inode(ino uint64) (*Inode, error) {
 	}
 	in.Off = off
 	if in.CRCBad {
-		f.note(ino, off, false, "inode checksum mismatch")
+		f.noteCRC(ino, off, "inode checksum mismatch")
 	}
 	return in, nil
 }

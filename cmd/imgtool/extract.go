@@ -119,7 +119,7 @@ symlinks. No xattrs are read from these formats.`,
 	fl.BoolVar(&xf.noSetuid, "no-setuid", false, "clear setuid and setgid bits on everything extracted")
 	fl.BoolVar(&xf.safe, "safe", false, "for untrusted images, especially as root: --no-devices and --no-setuid")
 	fl.BoolVar(&xf.noProgress, "no-progress", false, "no progress line even on a terminal")
-	fl.BoolVar(&xf.salvage, "salvage", false, "rescue a damaged ext filesystem: whole tree read tolerantly, unreachable inodes into DEST/#orphans, salvage-report.json")
+	fl.BoolVar(&xf.salvage, "salvage", false, "rescue a damaged ext2/3/4 or XFS filesystem: whole tree read tolerantly, unreachable inodes into DEST/#orphans, salvage-report.json")
 	return cmd
 }
 

@@ -10,14 +10,20 @@ import (
 
 	"github.com/imgtool/imgtool/extract"
 	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/journal"
 	"github.com/imgtool/imgtool/salvage"
+	"github.com/imgtool/imgtool/vfs"
 	"github.com/spf13/cobra"
 )
 
 // runSalvage is `imgtool extract --salvage`: the whole filesystem of the
-// volume, read tolerantly (backup superblocks, rebuilt group descriptors,
-// damaged block maps in part), then every in-use inode no directory
-// reaches into DEST/#orphans/<inode>, with salvage-report.json and .txt.
+// volume, read tolerantly (ext: backup superblocks, rebuilt group
+// descriptors, damaged block maps in part; XFS: a secondary superblock,
+// bad CRCs noted, inode chunks scanned past a damaged inode btree), then
+// every in-use inode no directory reaches into DEST/#orphans/<inode>, with
+// salvage-report.json and .txt. ext takes package salvage's own path;
+// a filesystem whose driver declares vfs.Driver.Salvage (XFS) its
+// filesystem-neutral one (inspect.Volume.SalvageFS, salvage.RunVFS).
 func runSalvage(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFlags) error {
 	volAddr, p, err := inspect.SplitFileSpec(args[1])
 	if err != nil {
@@ -40,8 +46,7 @@ func runSalvage(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 	if err != nil {
 		return err
 	}
-	r := v.Reader()
-	if r == nil {
+	if v.Reader() == nil {
 		return fmt.Errorf("volume %s: no bytes to read", v.DisplayAddress())
 	}
 	root := os.Geteuid() == 0
@@ -59,11 +64,18 @@ func runSalvage(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
+	view, fsys, err := openSalvage(v, f.noJournal, opts)
+	if err != nil {
+		return fmt.Errorf("volume %s: %w", v.DisplayAddress(), err)
+	}
 	var rep *salvage.Report
-	if xf.tar != "" {
-		rep, err = salvageTar(ctx, cmd, v, xf, opts)
-	} else {
-		rep, err = salvage.Run(ctx, r, r.Size(), args[2], opts)
+	switch {
+	case xf.tar != "":
+		rep, err = salvageTar(ctx, cmd, view, fsys, xf, opts)
+	case view != nil:
+		rep, err = salvage.RunView(ctx, view, args[2], opts)
+	default:
+		rep, err = salvage.RunVFS(ctx, fsys, args[2], opts)
 	}
 	if err != nil {
 		return fmt.Errorf("volume %s: %w", v.DisplayAddress(), err)
@@ -80,15 +92,35 @@ func runSalvage(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 	return nil
 }
 
-func salvageTar(ctx context.Context, cmd *cobra.Command, v *inspect.Volume, xf *extractFlags, opts salvage.Options) (*salvage.Report, error) {
+// openSalvage opens v for salvage: through a driver that declares
+// vfs.Driver.Salvage (fsys), or as ext (view, package salvage's own
+// path). A volume the probe did not recognise is tried as ext first (its
+// backup superblocks), then through each such driver (XFS's secondary
+// superblocks).
+func openSalvage(v *inspect.Volume, noJournal bool, opts salvage.Options) (*journal.View, vfs.FS, error) {
+	vo := vfs.OpenOptions{NoJournal: noJournal}
+	if v.Content != nil {
+		fsys, err := v.SalvageFS(vo)
+		if !errors.Is(err, inspect.ErrNoSalvageDriver) {
+			return nil, fsys, err
+		}
+	}
 	r := v.Reader()
 	if r == nil {
-		return nil, errors.New("no bytes to read")
+		return nil, nil, errors.New("no bytes to read")
 	}
 	view, err := salvage.Open(r, r.Size(), opts)
-	if err != nil {
-		return nil, err
+	if err == nil || v.Content != nil {
+		return view, nil, err
 	}
+	fsys, ferr := v.SalvageFS(vo)
+	if ferr != nil {
+		return nil, nil, fmt.Errorf("%w; %w", err, ferr)
+	}
+	return nil, fsys, nil
+}
+
+func salvageTar(ctx context.Context, cmd *cobra.Command, view *journal.View, fsys vfs.FS, xf *extractFlags, opts salvage.Options) (*salvage.Report, error) {
 	var w io.Writer = cmd.OutOrStdout()
 	if xf.tar == "-" {
 		if err := refuseTerminal(w, "a tar archive", xf.force); err != nil {
@@ -102,7 +134,10 @@ func salvageTar(ctx context.Context, cmd *cobra.Command, v *inspect.Volume, xf *
 		defer file.Close()
 		w = file
 	}
-	return salvage.RunTar(ctx, view.FS, w, opts)
+	if view != nil {
+		return salvage.RunTar(ctx, view.FS, w, opts)
+	}
+	return salvage.RunVFSTar(ctx, fsys, w, opts)
 }
 
 func writeJSONFile(path string, v any) error {
