@@ -268,9 +268,17 @@ func (fsys *FS) readInodeBytes(raw []byte, off int64) error {
 }
 
 func (fsys *FS) parseInode(ino uint32, off int64, raw []byte) (*Inode, error) {
+	in := &Inode{}
+	fsys.decodeInode(in, ino, off, raw)
+	return in, nil
+}
+
+// decodeInode fills in from the on-disk inode raw (which in keeps: a scan
+// that reuses its buffer must not keep in past the next inode).
+func (fsys *FS) decodeInode(in *Inode, ino uint32, off int64, raw []byte) {
 	le := binary.LittleEndian
 	sb := fsys.sb
-	in := &Inode{Ino: ino, Offset: off, raw: raw}
+	*in = Inode{Ino: ino, Offset: off, raw: raw}
 	in.Mode = le.Uint16(raw[inMode:])
 	in.UID = uint32(le.Uint16(raw[inUIDLo:])) | uint32(le.Uint16(raw[inUIDHi:]))<<16
 	in.GID = uint32(le.Uint16(raw[inGIDLo:])) | uint32(le.Uint16(raw[inGIDHi:]))<<16
@@ -295,23 +303,24 @@ func (fsys *FS) parseInode(ino uint32, off int64, raw []byte) (*Inode, error) {
 	}
 	in.Blocks = blocks
 
-	// Extra fields: present when 128 + i_extra_isize covers them.
-	has := func(field, size int) bool { return false }
+	// Extra fields: present when 128 + i_extra_isize covers them (end is
+	// where they stop; a plain int, not a closure, so nothing escapes).
+	end := 0
 	if len(raw) > goodOldInodeSize {
 		in.ExtraIsize = le.Uint16(raw[inExtraIsize:])
 		if int(in.ExtraIsize) > len(raw)-goodOldInodeSize || in.ExtraIsize&3 != 0 {
 			fsys.note(ino, off+inExtraIsize, fmt.Sprintf("i_extra_isize %d invalid for %d-byte inodes; extra fields ignored", in.ExtraIsize, len(raw)), nil)
 			in.ExtraIsize = 0
 		}
-		end := goodOldInodeSize + int(in.ExtraIsize)
-		has = func(field, size int) bool { return field+size <= end }
+		end = goodOldInodeSize + int(in.ExtraIsize)
 	}
-	in.Atime = inodeTime(le.Uint32(raw[inAtime:]), extra(raw, inAtimeExtra, has), has(inAtimeExtra, 4))
-	in.Mtime = inodeTime(le.Uint32(raw[inMtime:]), extra(raw, inMtimeExtra, has), has(inMtimeExtra, 4))
-	in.Ctime = inodeTime(le.Uint32(raw[inCtime:]), extra(raw, inCtimeExtra, has), has(inCtimeExtra, 4))
+	has := func(field, size int) bool { return field+size <= end }
+	in.Atime = inodeTime(le.Uint32(raw[inAtime:]), extra(raw, inAtimeExtra, end), has(inAtimeExtra, 4))
+	in.Mtime = inodeTime(le.Uint32(raw[inMtime:]), extra(raw, inMtimeExtra, end), has(inMtimeExtra, 4))
+	in.Ctime = inodeTime(le.Uint32(raw[inCtime:]), extra(raw, inCtimeExtra, end), has(inCtimeExtra, 4))
 	if has(inCrtime, 4) {
 		in.HasCrtime = true
-		in.Crtime = inodeTime(le.Uint32(raw[inCrtime:]), extra(raw, inCrtimeExtra, has), has(inCrtimeExtra, 4))
+		in.Crtime = inodeTime(le.Uint32(raw[inCrtime:]), extra(raw, inCrtimeExtra, end), has(inCrtimeExtra, 4))
 	}
 	if has(inVersionHi, 4) {
 		in.Version |= uint64(le.Uint32(raw[inVersionHi:])) << 32
@@ -326,11 +335,12 @@ func (fsys *FS) parseInode(ino uint32, off int64, raw []byte) (*Inode, error) {
 			fsys.note(ino, off, "", &ChecksumError{Ino: ino, Offset: off, What: "inode", Stored: stored, Computed: computed})
 		}
 	}
-	return in, nil
 }
 
-func extra(raw []byte, field int, has func(int, int) bool) uint32 {
-	if !has(field, 4) {
+// extra reads a 32-bit extra field when the extra area (ending at end)
+// covers it, else 0.
+func extra(raw []byte, field, end int) uint32 {
+	if field+4 > end {
 		return 0
 	}
 	return binary.LittleEndian.Uint32(raw[field:])

@@ -231,23 +231,19 @@ func (f vfsFile) DataRanges() []vfs.Range {
 // with a non-zero mode and link count, from the first non-reserved inode
 // on (and the root). A group whose bitmap is uninitialised holds none;
 // one whose bitmap cannot be read is scanned inode by inode.
+//
+// The inode table is read in runs of up to walkRun bytes, one ReadAt each,
+// and only as far as the group's last in-use inode: groups whose table is
+// not initialised (INODE_UNINIT) and the unused tail of the others
+// (bg_itable_unused, or simply free in the bitmap) are never read. A run
+// that cannot be read is retried inode by inode, so the errors passed to
+// fn are the ones Stat would give.
 func (v *VFS) WalkInodes(ctx context.Context, fn func(vfs.Ino, *vfs.Stat, error) error) error {
 	sb := v.fs.sb
-	first := max(sb.FirstIno, RootIno+1)
-	visit := func(ino uint32) error {
-		in, err := v.fs.Inode(ino)
-		if err != nil {
-			return fn(vfs.Ino(ino), nil, err)
-		}
-		if in.Mode == 0 || in.Links == 0 || in.Flags&FlagEAInode != 0 || v.internal(ino) {
-			return nil
-		}
-		return fn(vfs.Ino(ino), StatOf(in), nil)
-	}
-	if err := visit(RootIno); err != nil {
+	w := &inodeWalk{v: v, fn: fn, first: max(sb.FirstIno, RootIno+1)}
+	if err := w.visit(RootIno); err != nil {
 		return err
 	}
-	ipg := uint64(sb.InodesPerGroup)
 	for g := range uint64(len(v.fs.groups)) {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -256,23 +252,123 @@ func (v *VFS) WalkInodes(ctx context.Context, fn func(vfs.Ino, *vfs.Stat, error)
 		if berr == nil && bm == nil {
 			continue
 		}
-		for i := range ipg {
-			ino := g*ipg + i + 1
-			if ino > uint64(sb.InodesCount) {
-				return nil
-			}
-			if ino < uint64(first) {
-				continue
-			}
-			if berr == nil && (i/8 >= uint64(len(bm)) || bm[i/8]&(1<<(i%8)) == 0) {
-				continue
-			}
-			if err := visit(uint32(ino)); err != nil {
-				return err
-			}
+		if berr != nil {
+			bm = nil // unreadable bitmap: every inode of the group
+		}
+		if done, err := w.group(g, bm); done || err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// anyInUse reports whether bm (nil: all in use) marks any of the n
+// inodes from index i.
+func anyInUse(bm []byte, i, n uint64) bool {
+	if bm == nil {
+		return true
+	}
+	for k := i; k < i+n; k++ {
+		if k/8 >= uint64(len(bm)) {
+			return false
+		}
+		if k%8 == 0 && k+8 <= i+n && bm[k/8] == 0 {
+			k += 7
+			continue
+		}
+		if bm[k/8]&(1<<(k%8)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// walkRun is the most inode-table bytes WalkInodes reads at once.
+const walkRun = 1 << 20
+
+// inodeWalk is the state of one WalkInodes: a reused read buffer and a
+// reused Inode (nothing but the Stat handed to fn outlives an inode).
+type inodeWalk struct {
+	v     *VFS
+	fn    func(vfs.Ino, *vfs.Stat, error) error
+	first uint32
+	buf   []byte
+	in    Inode
+}
+
+// use reports whether an inode is a file fn should see.
+func (w *inodeWalk) use(in *Inode) bool {
+	return in.Mode != 0 && in.Links != 0 && in.Flags&FlagEAInode == 0 && !w.v.internal(in.Ino)
+}
+
+// visit reads one inode on its own (the root, or a run that failed).
+func (w *inodeWalk) visit(ino uint32) error {
+	in, err := w.v.fs.Inode(ino)
+	if err != nil {
+		return w.fn(vfs.Ino(ino), nil, err)
+	}
+	if !w.use(in) {
+		return nil
+	}
+	return w.fn(vfs.Ino(ino), StatOf(in), nil)
+}
+
+// group walks the in-use inodes of group g (bm nil: all of them). done is
+// true past the last inode of the filesystem.
+func (w *inodeWalk) group(g uint64, bm []byte) (done bool, err error) {
+	fsys := w.v.fs
+	sb := fsys.sb
+	ipg := uint64(sb.InodesPerGroup)
+	if g*ipg >= uint64(sb.InodesCount) {
+		return true, nil
+	}
+	inUse := func(i uint64) bool { return bm == nil || i/8 < uint64(len(bm)) && bm[i/8]&(1<<(i%8)) != 0 }
+	// The table is read up to the last inode in use.
+	end := ipg
+	if bm != nil {
+		for end > 0 && !inUse(end-1) {
+			end--
+		}
+	}
+	if last := uint64(sb.InodesCount) - g*ipg; last < end {
+		end, done = last, true
+	}
+	isz := uint64(sb.InodeSize)
+	per := max(uint64(walkRun)/isz, 1)
+	for i := uint64(0); i < end; i += per {
+		n := min(per, end-i)
+		if !anyInUse(bm, i, n) {
+			continue
+		}
+		ino0 := uint32(g*ipg + i + 1)
+		off, oerr := fsys.inodeOffset(ino0)
+		var rerr error = oerr
+		if oerr == nil {
+			if w.buf == nil {
+				w.buf = make([]byte, per*isz)
+			}
+			rerr = fsys.readFull(w.buf[:n*isz], off)
+		}
+		for j := range n {
+			ino := ino0 + uint32(j)
+			if ino < w.first || !inUse(i+j) {
+				continue
+			}
+			if rerr != nil {
+				err = w.visit(ino)
+			} else {
+				in := &w.in
+				fsys.decodeInode(in, ino, off+int64(j*isz), w.buf[j*isz:(j+1)*isz])
+				if w.use(in) {
+					err = w.fn(vfs.Ino(ino), StatOf(in), nil)
+				}
+			}
+			if err != nil {
+				return true, err
+			}
+		}
+	}
+	return done, nil
 }
 
 // internal reports inodes that hold the format's own data: quota files,
