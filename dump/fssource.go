@@ -181,15 +181,29 @@ func (s *FSSource) ScanInodes(fn func(in *Inode)) error {
 		return ErrNoScan
 	}
 	var in Inode
-	return s.fs.WalkInodes(context.Background(), func(ino vfs.Ino, st *vfs.Stat, err error) error {
-		n := s.ToDump(ino)
-		if err != nil || st == nil || n == 0 {
+	each := func(ino vfs.Ino, st *vfs.Stat) error {
+		if n := s.ToDump(ino); n != 0 {
+			in = inodeOf(n, st)
+			fn(&in)
+		}
+		return nil
+	}
+	ctx := context.Background()
+	if sc, ok := s.fs.(statScanner); ok {
+		return sc.ScanInodes(ctx, each)
+	}
+	return s.fs.WalkInodes(ctx, func(ino vfs.Ino, st *vfs.Stat, err error) error {
+		if err != nil || st == nil {
 			return nil // Stat will say what is wrong, if the tree reaches it
 		}
-		in = inodeOf(n, st)
-		fn(&in)
-		return nil
+		return each(ino, st)
 	})
+}
+
+// statScanner is a vfs.FS whose WalkInodes has a variant that reuses one
+// Stat (ext.VFS).
+type statScanner interface {
+	ScanInodes(ctx context.Context, fn func(vfs.Ino, *vfs.Stat) error) error
 }
 
 func inodeOf(n uint32, st *vfs.Stat) Inode {

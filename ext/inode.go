@@ -241,29 +241,41 @@ func (fsys *FS) readInodeBytes(raw []byte, off int64) error {
 	if off+int64(len(raw)) > base+itChunk {
 		return fsys.readFull(raw, off) // straddles chunks (cannot happen for power-of-two inode sizes)
 	}
+	// Copies out of cached chunks happen under the lock: evicted chunks
+	// are reused (a walk of 10,000 directories spread over the groups
+	// allocated a fresh 16 KiB chunk for nearly every one).
 	fsys.itMu.Lock()
-	chunk, ok := fsys.itCache[base]
-	fsys.itMu.Unlock()
-	if !ok {
-		n := min(int64(itChunk), fsys.size-base)
-		if n <= 0 {
-			return fsys.readFull(raw, off)
-		}
-		chunk = make([]byte, n)
-		if err := fsys.readFull(chunk, base); err != nil {
-			return fsys.readFull(raw, off)
-		}
-		fsys.itMu.Lock()
-		if fsys.itCache == nil || len(fsys.itCache) >= itCacheLimit {
-			fsys.itCache = make(map[int64][]byte, itCacheLimit)
-		}
-		fsys.itCache[base] = chunk
+	if chunk, ok := fsys.itCache[base]; ok && off-base+int64(len(raw)) <= int64(len(chunk)) {
+		copy(raw, chunk[off-base:])
 		fsys.itMu.Unlock()
+		return nil
 	}
-	if off-base+int64(len(raw)) > int64(len(chunk)) {
+	var chunk []byte
+	if k := len(fsys.itFree); k > 0 {
+		chunk, fsys.itFree = fsys.itFree[k-1], fsys.itFree[:k-1]
+	}
+	fsys.itMu.Unlock()
+	n := min(int64(itChunk), fsys.size-base)
+	if n <= 0 || off-base+int64(len(raw)) > n {
+		return fsys.readFull(raw, off)
+	}
+	if chunk == nil {
+		chunk = make([]byte, itChunk)
+	}
+	chunk = chunk[:n]
+	if err := fsys.readFull(chunk, base); err != nil {
 		return fsys.readFull(raw, off)
 	}
 	copy(raw, chunk[off-base:])
+	fsys.itMu.Lock()
+	if fsys.itCache == nil || len(fsys.itCache) >= itCacheLimit {
+		for _, c := range fsys.itCache {
+			fsys.itFree = append(fsys.itFree, c[:cap(c)])
+		}
+		fsys.itCache = make(map[int64][]byte, itCacheLimit)
+	}
+	fsys.itCache[base] = chunk
+	fsys.itMu.Unlock()
 	return nil
 }
 
@@ -361,15 +373,14 @@ func (fsys *FS) inodeChecksum(ino uint32, raw []byte, gen uint32, hasHi bool) (s
 	if hasHi {
 		stored |= uint32(le.Uint16(raw[inChecksumHi:])) << 16
 	}
-	var zero [2]byte
 	c := fsys.inodeSeed(ino, gen)
 	c = crc32c(c, raw[:inChecksumLo])
-	c = crc32c(c, zero[:])
+	c = crc32cZero2(c)
 	c = crc32c(c, raw[inChecksumLo+2:goodOldInodeSize])
 	if len(raw) > goodOldInodeSize {
 		c = crc32c(c, raw[goodOldInodeSize:inChecksumHi])
 		if hasHi {
-			c = crc32c(c, zero[:])
+			c = crc32cZero2(c)
 			c = crc32c(c, raw[inChecksumHi+2:])
 		} else {
 			c = crc32c(c, raw[inChecksumHi:])

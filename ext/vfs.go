@@ -114,7 +114,13 @@ func (v *VFS) Stat(ino vfs.Ino) (*vfs.Stat, error) {
 
 // StatOf converts a decoded inode to a vfs.Stat.
 func StatOf(in *Inode) *vfs.Stat {
-	st := &vfs.Stat{
+	st := new(vfs.Stat)
+	statInto(st, in)
+	return st
+}
+
+func statInto(st *vfs.Stat, in *Inode) {
+	*st = vfs.Stat{
 		Ino: vfs.Ino(in.Ino), Mode: uint32(in.Mode), Nlink: uint32(in.Links), UID: in.UID, GID: in.GID,
 		Size: int64(min(in.Size, 1<<63-1)), Blocks: int64(min(in.Blocks, 1<<63-1)),
 		Atime: in.Atime, Mtime: in.Mtime, Ctime: in.Ctime,
@@ -126,7 +132,6 @@ func StatOf(in *Inode) *vfs.Stat {
 	if st.IsDevice() {
 		st.RdevMajor, st.RdevMinor = in.Rdev()
 	}
-	return st
 }
 
 // ftToDT maps ext's directory-entry file types (EXT2_FT_*) to d_type.
@@ -239,8 +244,27 @@ func (f vfsFile) DataRanges() []vfs.Range {
 // that cannot be read is retried inode by inode, so the errors passed to
 // fn are the ones Stat would give.
 func (v *VFS) WalkInodes(ctx context.Context, fn func(vfs.Ino, *vfs.Stat, error) error) error {
+	return v.walkInodes(ctx, &inodeWalk{v: v, fn: fn})
+}
+
+// ScanInodes is WalkInodes for a caller that keeps nothing: one Stat is
+// reused for every inode (valid only during fn), and inodes that cannot
+// be read are left out. dump's pass I reads 1M inodes with it without
+// allocating a Stat for each.
+func (v *VFS) ScanInodes(ctx context.Context, fn func(vfs.Ino, *vfs.Stat) error) error {
+	w := &inodeWalk{v: v, reuse: true}
+	w.fn = func(ino vfs.Ino, st *vfs.Stat, err error) error {
+		if err != nil {
+			return nil
+		}
+		return fn(ino, st)
+	}
+	return v.walkInodes(ctx, w)
+}
+
+func (v *VFS) walkInodes(ctx context.Context, w *inodeWalk) error {
 	sb := v.fs.sb
-	w := &inodeWalk{v: v, fn: fn, first: max(sb.FirstIno, RootIno+1)}
+	w.first = max(sb.FirstIno, RootIno+1)
 	if err := w.visit(RootIno); err != nil {
 		return err
 	}
@@ -294,6 +318,16 @@ type inodeWalk struct {
 	first uint32
 	buf   []byte
 	in    Inode
+	reuse bool     // hand fn the one st (ScanInodes)
+	st    vfs.Stat // reused when reuse
+}
+
+func (w *inodeWalk) stat(in *Inode) *vfs.Stat {
+	if w.reuse {
+		statInto(&w.st, in)
+		return &w.st
+	}
+	return StatOf(in)
 }
 
 // use reports whether an inode is a file fn should see.
@@ -310,7 +344,7 @@ func (w *inodeWalk) visit(ino uint32) error {
 	if !w.use(in) {
 		return nil
 	}
-	return w.fn(vfs.Ino(ino), StatOf(in), nil)
+	return w.fn(vfs.Ino(ino), w.stat(in), nil)
 }
 
 // group walks the in-use inodes of group g (bm nil: all of them). done is
@@ -360,7 +394,7 @@ func (w *inodeWalk) group(g uint64, bm []byte) (done bool, err error) {
 				in := &w.in
 				fsys.decodeInode(in, ino, off+int64(j*isz), w.buf[j*isz:(j+1)*isz])
 				if w.use(in) {
-					err = w.fn(vfs.Ino(ino), StatOf(in), nil)
+					err = w.fn(vfs.Ino(ino), w.stat(in), nil)
 				}
 			}
 			if err != nil {
