@@ -278,7 +278,7 @@ func (wr *writer) mapFiles() error {
 			if dump {
 				break
 			}
-			if wr.keepEntry(f.ino, e) && testBit(wr.dumped, e.Ino) {
+			if testBit(wr.dumped, e.Ino) && wr.keepEntry(f.ino, e) {
 				dump = true
 			}
 		}
