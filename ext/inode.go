@@ -281,13 +281,22 @@ func (fsys *FS) readInodeBytes(raw []byte, off int64) error {
 
 func (fsys *FS) parseInode(ino uint32, off int64, raw []byte) (*Inode, error) {
 	in := &Inode{}
-	fsys.decodeInode(in, ino, off, raw)
+	fsys.decodeInode(in, ino, off, raw, nil)
 	return in, nil
 }
 
 // decodeInode fills in from the on-disk inode raw (which in keeps: a scan
-// that reuses its buffer must not keep in past the next inode).
-func (fsys *FS) decodeInode(in *Inode, ino uint32, off int64, raw []byte) {
+// that reuses its buffer must not keep in past the next inode). What it
+// notices is recorded as a Note, or appended to *held when held is not nil
+// (a parallel scan records them later, in inode order).
+func (fsys *FS) decodeInode(in *Inode, ino uint32, off int64, raw []byte, held *[]Note) {
+	note := func(ino uint32, off int64, msg string, err error) {
+		if held != nil {
+			*held = append(*held, Note{Ino: ino, Offset: off, Msg: msg, Err: err})
+			return
+		}
+		fsys.note(ino, off, msg, err)
+	}
 	le := binary.LittleEndian
 	sb := fsys.sb
 	*in = Inode{Ino: ino, Offset: off, raw: raw}
@@ -321,7 +330,7 @@ func (fsys *FS) decodeInode(in *Inode, ino uint32, off int64, raw []byte) {
 	if len(raw) > goodOldInodeSize {
 		in.ExtraIsize = le.Uint16(raw[inExtraIsize:])
 		if int(in.ExtraIsize) > len(raw)-goodOldInodeSize || in.ExtraIsize&3 != 0 {
-			fsys.note(ino, off+inExtraIsize, fmt.Sprintf("i_extra_isize %d invalid for %d-byte inodes; extra fields ignored", in.ExtraIsize, len(raw)), nil)
+			note(ino, off+inExtraIsize, fmt.Sprintf("i_extra_isize %d invalid for %d-byte inodes; extra fields ignored", in.ExtraIsize, len(raw)), nil)
 			in.ExtraIsize = 0
 		}
 		end = goodOldInodeSize + int(in.ExtraIsize)
@@ -344,7 +353,7 @@ func (fsys *FS) decodeInode(in *Inode, ino uint32, off int64, raw []byte) {
 	if sb.hasMetadataCsum() {
 		stored, computed := fsys.inodeChecksum(ino, raw, in.Generation, has(inChecksumHi, 2))
 		if stored != computed && !zero.Is(raw) {
-			fsys.note(ino, off, "", &ChecksumError{Ino: ino, Offset: off, What: "inode", Stored: stored, Computed: computed})
+			note(ino, off, "", &ChecksumError{Ino: ino, Offset: off, What: "inode", Stored: stored, Computed: computed})
 		}
 	}
 }

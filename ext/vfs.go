@@ -268,6 +268,8 @@ func (v *VFS) walkInodes(ctx context.Context, w *inodeWalk) error {
 	if err := w.visit(RootIno); err != nil {
 		return err
 	}
+	w.start()
+	defer close(w.jobs)
 	for g := range uint64(len(v.fs.groups)) {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -280,10 +282,13 @@ func (v *VFS) walkInodes(ctx context.Context, w *inodeWalk) error {
 			bm = nil // unreadable bitmap: every inode of the group
 		}
 		if done, err := w.group(g, bm); done || err != nil {
+			if err == nil {
+				err = w.flush(0)
+			}
 			return err
 		}
 	}
-	return nil
+	return w.flush(0)
 }
 
 // anyInUse reports whether bm (nil: all in use) marks any of the n
@@ -310,24 +315,52 @@ func anyInUse(bm []byte, i, n uint64) bool {
 // walkRun is the most inode-table bytes WalkInodes reads at once.
 const walkRun = 1 << 20
 
-// inodeWalk is the state of one WalkInodes: a reused read buffer and a
-// reused Inode (nothing but the Stat handed to fn outlives an inode).
+// walkWorkers read and decode runs side by side (inode checksums and
+// decoding were half of a level-9 dump's CPU); walkAhead bounds the runs
+// in flight (each holds walkRun bytes and its Stats).
+const (
+	walkWorkers = 2
+	walkAhead   = 4
+)
+
+// inodeWalk is the state of one WalkInodes. Runs of the inode table go to
+// workers, which read and decode them; the walking goroutine hands their
+// inodes to fn in order.
 type inodeWalk struct {
 	v     *VFS
 	fn    func(vfs.Ino, *vfs.Stat, error) error
 	first uint32
-	buf   []byte
-	in    Inode
-	reuse bool     // hand fn the one st (ScanInodes)
-	st    vfs.Stat // reused when reuse
+	reuse bool // hand fn one reused Stat (ScanInodes)
+
+	jobs  chan *walkJob
+	queue []*walkJob // sent, in inode order
+	spare []*walkJob
 }
 
-func (w *inodeWalk) stat(in *Inode) *vfs.Stat {
-	if w.reuse {
-		statInto(&w.st, in)
-		return &w.st
+// walkJob is one run: n inodes from ino0, those bm marks in use.
+type walkJob struct {
+	i, n  uint64
+	bm    []byte
+	ino0  uint32
+	buf   []byte
+	in    Inode
+	inos  []uint32
+	stats []vfs.Stat
+	notes []Note // recorded when the run is delivered, in order
+	rerr  error  // the run could not be read: its inodes are visited one by one
+	done  chan struct{}
+}
+
+func (w *inodeWalk) start() {
+	w.jobs = make(chan *walkJob)
+	for range walkWorkers {
+		go func() {
+			for j := range w.jobs {
+				w.decode(j)
+				close(j.done)
+			}
+		}()
 	}
-	return StatOf(in)
 }
 
 // use reports whether an inode is a file fn should see.
@@ -344,63 +377,123 @@ func (w *inodeWalk) visit(ino uint32) error {
 	if !w.use(in) {
 		return nil
 	}
-	return w.fn(vfs.Ino(ino), w.stat(in), nil)
+	return w.fn(vfs.Ino(ino), StatOf(in), nil)
 }
 
-// group walks the in-use inodes of group g (bm nil: all of them). done is
-// true past the last inode of the filesystem.
-func (w *inodeWalk) group(g uint64, bm []byte) (done bool, err error) {
+func inUse(bm []byte, i uint64) bool {
+	return bm == nil || i/8 < uint64(len(bm)) && bm[i/8]&(1<<(i%8)) != 0
+}
+
+// decode reads run j and decodes its inodes in use (on a worker).
+func (w *inodeWalk) decode(j *walkJob) {
 	fsys := w.v.fs
-	sb := fsys.sb
+	isz := uint64(fsys.sb.InodeSize)
+	j.inos, j.stats, j.notes = j.inos[:0], j.stats[:0], j.notes[:0]
+	off, err := fsys.inodeOffset(j.ino0)
+	if err == nil {
+		if uint64(cap(j.buf)) < j.n*isz {
+			j.buf = make([]byte, j.n*isz)
+		}
+		err = fsys.readFull(j.buf[:j.n*isz], off)
+	}
+	if j.rerr = err; err != nil {
+		return
+	}
+	for k := range j.n {
+		ino := j.ino0 + uint32(k)
+		if ino < w.first || !inUse(j.bm, j.i+k) {
+			continue
+		}
+		fsys.decodeInode(&j.in, ino, off+int64(k*isz), j.buf[k*isz:(k+1)*isz], &j.notes)
+		if w.use(&j.in) {
+			j.inos = append(j.inos, ino)
+			j.stats = append(j.stats, vfs.Stat{})
+			statInto(&j.stats[len(j.stats)-1], &j.in)
+		}
+	}
+	j.in.raw = nil
+}
+
+// deliver hands run j's inodes to fn (on the walking goroutine).
+func (w *inodeWalk) deliver(j *walkJob) error {
+	if j.rerr != nil {
+		for k := range j.n {
+			ino := j.ino0 + uint32(k)
+			if ino >= w.first && inUse(j.bm, j.i+k) {
+				if err := w.visit(ino); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, n := range j.notes {
+		w.v.fs.note(n.Ino, n.Offset, n.Msg, n.Err)
+	}
+	for k, ino := range j.inos {
+		st := &j.stats[k]
+		if !w.reuse {
+			c := *st
+			st = &c
+		}
+		if err := w.fn(vfs.Ino(ino), st, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flush delivers finished runs, in order, until at most limit are in
+// flight.
+func (w *inodeWalk) flush(limit int) error {
+	for len(w.queue) > limit {
+		j := w.queue[0]
+		<-j.done
+		w.queue = w.queue[1:]
+		if err := w.deliver(j); err != nil {
+			return err
+		}
+		w.spare = append(w.spare, j)
+	}
+	return nil
+}
+
+// group sends the runs of group g (bm nil: every inode in use) to the
+// workers. done is true past the last inode of the filesystem.
+func (w *inodeWalk) group(g uint64, bm []byte) (done bool, err error) {
+	sb := w.v.fs.sb
 	ipg := uint64(sb.InodesPerGroup)
 	if g*ipg >= uint64(sb.InodesCount) {
 		return true, nil
 	}
-	inUse := func(i uint64) bool { return bm == nil || i/8 < uint64(len(bm)) && bm[i/8]&(1<<(i%8)) != 0 }
 	// The table is read up to the last inode in use.
 	end := ipg
 	if bm != nil {
-		for end > 0 && !inUse(end-1) {
+		for end > 0 && !inUse(bm, end-1) {
 			end--
 		}
 	}
 	if last := uint64(sb.InodesCount) - g*ipg; last < end {
 		end, done = last, true
 	}
-	isz := uint64(sb.InodeSize)
-	per := max(uint64(walkRun)/isz, 1)
+	per := max(uint64(walkRun)/uint64(sb.InodeSize), 1)
 	for i := uint64(0); i < end; i += per {
 		n := min(per, end-i)
 		if !anyInUse(bm, i, n) {
 			continue
 		}
-		ino0 := uint32(g*ipg + i + 1)
-		off, oerr := fsys.inodeOffset(ino0)
-		var rerr error = oerr
-		if oerr == nil {
-			if w.buf == nil {
-				w.buf = make([]byte, per*isz)
-			}
-			rerr = fsys.readFull(w.buf[:n*isz], off)
+		if err := w.flush(walkAhead - 1); err != nil {
+			return true, err
 		}
-		for j := range n {
-			ino := ino0 + uint32(j)
-			if ino < w.first || !inUse(i+j) {
-				continue
-			}
-			if rerr != nil {
-				err = w.visit(ino)
-			} else {
-				in := &w.in
-				fsys.decodeInode(in, ino, off+int64(j*isz), w.buf[j*isz:(j+1)*isz])
-				if w.use(in) {
-					err = w.fn(vfs.Ino(ino), w.stat(in), nil)
-				}
-			}
-			if err != nil {
-				return true, err
-			}
+		var j *walkJob
+		if k := len(w.spare); k > 0 {
+			j, w.spare = w.spare[k-1], w.spare[:k-1]
+		} else {
+			j = new(walkJob)
 		}
+		j.i, j.n, j.bm, j.ino0, j.done = i, n, bm, uint32(g*ipg+i+1), make(chan struct{})
+		w.jobs <- j
+		w.queue = append(w.queue, j)
 	}
 	return done, nil
 }
