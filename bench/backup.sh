@@ -11,6 +11,39 @@
 # prints medians of wall time, output size and peak RSS, the ratios, and
 # the load average before and after. Needs root (losetup, mount, dump).
 #   usage: [FILES=N] [XZ=1] [CASES="share small"] bash bench/backup.sh [N]
+#
+# Last results (2026-12-05, 2 cores shared with 4 other sessions; images
+# under /tmp/xbench; medians of 3 interleaved cold runs, xz 1 run):
+#   load before 0.75, after 2.95 (zstd cases); 1.19-2.25 during the xz run
+#   case/tool               median s      bytes    RSS MB
+#   share/imgtool-zstd          3.56  323755408      48.2
+#   share/dump-zstd             5.19  331889842      67.6   imgtool 0.69x time, 0.98x size
+#   small/imgtool-zstd          9.14  106098656      50.5
+#   small/dump-zstd            19.95   73776068      46.4   imgtool 0.46x time, 1.44x size
+#   small-L9/imgtool-zstd       0.30      75320      36.3
+#   small-L9/dump-zstd          0.25      76605       5.5   imgtool 1.20x time
+#   share/imgtool-xz           53.80  319140860     147.1
+#   share/dump-xz             166.94  258300632     284.9   imgtool 0.32x time, 1.24x size
+# Level 9 separately, 5 interleaved cold runs each at load 0.8: imgtool
+# 0.34 s (0.39 s CPU) against dump -9 | zstd 0.38 s (0.23 s CPU), 0.89x;
+# before the inode-table scan (pass I by Stat per entry) the last session
+# measured 1.59x.
+# Where the rest goes, and why the gaps remain (pprof, perf):
+# - level 9: both tools read the 256 MB of inode tables and the 10,000
+#   directories; ours spends 0.39 s of CPU on it (crc32c of every inode,
+#   decoding, 1M name strings from ReadDir) where dump spends 0.23 s, so
+#   0.5x needs the directory walk to run beside the scan as well.
+# - small-file size: the same raw stream through C zstd -3 is 90 MB, so
+#   klauspost's encoder costs 1.18x; dump's is 73.8 MB because it writes no
+#   sub-second times (ours carry microseconds in di_[amc]time: 9 MB of
+#   entropy; zeroed, 81 MB) and pads every file to whole 4 KiB blocks
+#   (likely the rest: a fixed record stride; not tested). SpeedBetterCompression: 95 MB
+#   at 1.6x CPU and RSS 80-116 MB.
+# - xz: ulikunitz/xz trades far worse than liblzma; on a 24 MiB piece of the
+#   share dump xz -6 -T1 writes 3.81 MB in 7.1 s, ulikunitz hash-chain 1
+#   MiB dictionary 4.72 MB in 1.3 s, 8 MiB 4.63 MB in 2.0 s, and its binary
+#   tree matcher did not finish 24 MiB in 4 minutes. 1.05x xz's size is out
+#   of reach in pure Go; the 1 MiB hash chain (1.24x at 0.32x wall) stays.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-3}
@@ -77,19 +110,20 @@ change100() {
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
 
 # measure NAME OUTGLOB CMD...: one cold run; appends "name secs bytes
-# rss_kb" (OUTGLOB names the one output file once the command is done).
+# rss_kb cpu_secs" (OUTGLOB names the one output file once the command is
+# done; cpu is user+sys of the command and its children).
 measure() {
 	local name=$1 out=$2
 	shift 2
 	drop
-	/usr/bin/time -o "$W/time.out" -f '%e %M' $NICE "$@" >/dev/null 2>"$W/err.out" || {
+	/usr/bin/time -o "$W/time.out" -f '%e %M %U %S' $NICE "$@" >/dev/null 2>"$W/err.out" || {
 		echo "$name failed:" >&2
 		cat "$W/err.out" >&2
 		exit 1
 	}
-	read -r secs rss <"$W/time.out"
+	read -r secs rss user sys <"$W/time.out"
 	# shellcheck disable=SC2086 # a glob
-	echo "$name $secs $(stat -c %s $out) $rss" >>"$W/results"
+	echo "$name $secs $(stat -c %s $out) $rss $(awk "BEGIN { print $user + $sys }")" >>"$W/results"
 }
 
 config() { # IMG COMPRESS: a guest config dumping IMG to $W/dest-COMPRESS
@@ -164,18 +198,18 @@ python3 - "$W/results" <<'PY'
 import sys, statistics as st
 rows = {}
 for line in open(sys.argv[1]):
-    name, secs, size, rss = line.split()
-    rows.setdefault(name, []).append((float(secs), int(size), int(rss)))
-med = {k: tuple(st.median(x[i] for x in v) for i in range(3)) for k, v in rows.items()}
-print("%-24s %4s %9s %12s %9s" % ("case/tool", "runs", "median s", "bytes", "RSS MB"))
+    name, secs, size, rss, cpu = line.split()
+    rows.setdefault(name, []).append((float(secs), int(size), int(rss), float(cpu)))
+med = {k: tuple(st.median(x[i] for x in v) for i in range(4)) for k, v in rows.items()}
+print("%-24s %4s %9s %9s %12s %9s" % ("case/tool", "runs", "median s", "CPU s", "bytes", "RSS MB"))
 for k in rows:
-    s, b, r = med[k]
-    print("%-24s %4d %9.2f %12d %9.1f" % (k, len(rows[k]), s, b, r / 1024))
+    s, b, r, c = med[k]
+    print("%-24s %4d %9.2f %9.2f %12d %9.1f" % (k, len(rows[k]), s, c, b, r / 1024))
 print()
 for k in rows:
     if "/imgtool-" in k:
         peer = k.replace("/imgtool-", "/dump-")
         if peer in med:
             a, b = med[k], med[peer]
-            print("%-24s time %.2fx  size %.2fx  (imgtool / %s)" % (k, a[0] / b[0], a[1] / b[1], peer))
+            print("%-24s time %.2fx  CPU %.2fx  size %.2fx  (imgtool / %s)" % (k, a[0] / b[0], a[3] / b[3], a[1] / b[1], peer))
 PY

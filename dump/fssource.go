@@ -174,6 +174,48 @@ func (s *FSSource) RootIno() uint32 { return RootIno }
 // MaxIno implements Source.
 func (s *FSSource) MaxIno() uint32 { return s.maxIno }
 
+// ScanInodes implements InodeScanner with the filesystem's WalkInodes,
+// in stable numbering only (dense numbers are handed out in Stat order).
+func (s *FSSource) ScanInodes(fn func(in *Inode)) error {
+	if !s.stable {
+		return ErrNoScan
+	}
+	var in Inode
+	each := func(ino vfs.Ino, st *vfs.Stat) error {
+		if n := s.ToDump(ino); n != 0 {
+			in = inodeOf(n, st)
+			fn(&in)
+		}
+		return nil
+	}
+	ctx := context.Background()
+	if sc, ok := s.fs.(statScanner); ok {
+		return sc.ScanInodes(ctx, each)
+	}
+	return s.fs.WalkInodes(ctx, func(ino vfs.Ino, st *vfs.Stat, err error) error {
+		if err != nil || st == nil {
+			return nil // Stat will say what is wrong, if the tree reaches it
+		}
+		return each(ino, st)
+	})
+}
+
+// statScanner is a vfs.FS whose WalkInodes has a variant that reuses one
+// Stat (ext.VFS).
+type statScanner interface {
+	ScanInodes(ctx context.Context, fn func(vfs.Ino, *vfs.Stat) error) error
+}
+
+func inodeOf(n uint32, st *vfs.Stat) Inode {
+	in := Inode{Ino: n, Mode: st.Mode, Nlink: st.Nlink, UID: st.UID, GID: st.GID, Size: uint64(max(st.Size, 0)),
+		Atime: st.Atime, Mtime: st.Mtime, Ctime: st.Ctime, Flags: st.Flags, Generation: st.Generation,
+		Blocks: uint64(max(st.Blocks, 0))}
+	if st.IsDevice() {
+		in.RdevMajor, in.RdevMinor = st.RdevMajor, st.RdevMinor
+	}
+	return in
+}
+
 // Stat implements Source.
 func (s *FSSource) Stat(n uint32) (Inode, error) {
 	ino, err := s.ino(n)
@@ -184,13 +226,7 @@ func (s *FSSource) Stat(n uint32) (Inode, error) {
 	if err != nil {
 		return Inode{}, err
 	}
-	in := Inode{Ino: n, Mode: st.Mode, Nlink: st.Nlink, UID: st.UID, GID: st.GID, Size: uint64(max(st.Size, 0)),
-		Atime: st.Atime, Mtime: st.Mtime, Ctime: st.Ctime, Flags: st.Flags, Generation: st.Generation,
-		Blocks: uint64(max(st.Blocks, 0))}
-	if st.IsDevice() {
-		in.RdevMajor, in.RdevMinor = st.RdevMajor, st.RdevMinor
-	}
-	return in, nil
+	return inodeOf(n, st), nil
 }
 
 // ReadDir implements Source. An entry whose inode has no number (beyond

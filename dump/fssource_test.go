@@ -1,9 +1,12 @@
 package dump
 
 import (
+	"bytes"
 	"context"
 	"os"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
@@ -77,5 +80,66 @@ func TestFSSourceNumbering(t *testing.T) {
 				t.Fatalf("walk: %d inodes, %v", n, err)
 			}
 		})
+	}
+}
+
+// noScan hides a Source's InodeScanner.
+type noScan struct{ Source }
+
+// TestScanSameStream: pass I from the inode scan writes the same stream,
+// byte for byte, as pass I by Stat, at level 0 and at a level 1 whose
+// base date falls among the fixture's inode times.
+func TestScanSameStream(t *testing.T) {
+	f, err := os.Open(fixturetest.Image(t, "ext-ext4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	fsys, err := ext.Open(f, st.Size(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := NewFSSource(context.Background(), ext.NewVFS(fsys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A base date in the middle of the inodes' change times (the later
+	// of ctime and mtime, as the writer's test).
+	var times []int64
+	for ino := uint32(1); ino <= src.MaxIno(); ino++ {
+		if in, err := src.Stat(ino); err == nil && knownType(in.Mode) {
+			if t := max(in.Mtime.Unix(), in.Ctime.Unix()); t < 1<<31 { // dates on tape are 32-bit
+				times = append(times, t)
+			}
+		}
+	}
+	slices.Sort(times)
+	mid, last := time.Unix(times[len(times)/2], 0), time.Unix(times[len(times)-1], 0)
+	date := last.Add(24 * time.Hour)
+	split := false
+	for _, base := range []time.Time{{}, mid, last} {
+		level := 1
+		if base.IsZero() {
+			level = 0
+		}
+		opts := WriteOptions{Level: level, Date: date, BaseDate: base, HonorNodump: level >= 1}
+		var a, b bytes.Buffer
+		sa, err := Write(&a, src, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb, err := Write(&b, noScan{src}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a.Bytes(), b.Bytes()) {
+			t.Errorf("level %d: scan and Stat streams differ (%d and %d bytes)", level, a.Len(), b.Len())
+		}
+		split = split || level == 1 && sa.Dumped > 1 && sa.Dumped < sa.Inodes
+		t.Logf("level %d (base %v): %d of %d inodes dumped (by Stat: %d)", level, base, sa.Dumped, sa.Inodes, sb.Dumped)
+	}
+	if !split {
+		t.Error("no base date split the inodes into dumped and not")
 	}
 }

@@ -1,6 +1,7 @@
 package dump
 
 import (
+	"errors"
 	"io"
 	"time"
 )
@@ -101,3 +102,18 @@ type Source interface {
 	// Xattrs returns an inode's extended attributes (nil when none).
 	Xattrs(ino uint32) ([]Xattr, error)
 }
+
+// InodeScanner is an optional interface of a Source that can list the
+// metadata of every inode in use faster than a Stat per inode (ext: one
+// sequential pass over the inode tables in large reads). The writer's
+// pass I then reads each inode's type, flags and times from the scan and
+// reads only directories, as dump(8)'s own pass I does. ScanInodes calls
+// fn for inodes in use, in any order; the *Inode is valid only during the
+// call. Inodes it does not list are Stat'ed on their own.
+// ErrNoScan means the Source cannot scan (the writer then Stats).
+type InodeScanner interface {
+	ScanInodes(fn func(in *Inode)) error
+}
+
+// ErrNoScan is returned by a ScanInodes that cannot scan.
+var ErrNoScan = errors.New("dump: source cannot scan its inodes")

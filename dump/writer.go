@@ -149,6 +149,11 @@ type writer struct {
 	used, dumped, dirs []byte
 	parent             map[uint32]uint32 // directory -> its parent
 
+	// From an InodeScanner (nil without one): inodes pass I may take as
+	// scanned (in use, a known type, not left out by nodump), and of those
+	// the directories and the changed ones.
+	scanned, scanDir, scanChanged []byte
+
 	bw   *bufio.Writer
 	buf  []byte // file data, one header's worth (dumpRegular)
 	hdr  Header
@@ -207,14 +212,15 @@ func (wr *writer) mapFiles() error {
 	}
 	setBit(wr.used, RootIno)
 	setBit(wr.dirs, RootIno)
-	push := func(ino uint32, in *Inode) (*frame, error) {
+	wr.scan()
+	push := func(ino uint32, changed bool) (*frame, error) {
 		ents, err := wr.src.ReadDir(ino)
 		if err != nil {
 			return nil, fmt.Errorf("dump: reading directory inode %d: %w", ino, err)
 		}
-		return &frame{ino: ino, ents: ents, changed: wr.changed(in)}, nil
+		return &frame{ino: ino, ents: ents, changed: changed}, nil
 	}
-	f, err := push(RootIno, &root)
+	f, err := push(RootIno, wr.changed(&root))
 	if err != nil {
 		return err
 	}
@@ -241,29 +247,25 @@ func (wr *writer) mapFiles() error {
 				}
 				continue // a hard link already mapped
 			}
-			in, err := wr.src.Stat(e.Ino)
+			isDir, changed, keep, err := wr.entryInode(f.ino, e)
 			if err != nil {
-				return fmt.Errorf("dump: inode %d (%q in directory %d): %w", e.Ino, e.Name, f.ino, err)
+				return err
 			}
-			if !knownType(in.Mode) {
-				wr.warn("inode %d (%q): unknown file type %#o, skipped", e.Ino, e.Name, in.Mode&ModeFmt)
-				continue
-			}
-			if wr.opts.HonorNodump && in.Flags&NodumpFlag != 0 {
+			if !keep {
 				continue
 			}
 			setBit(wr.used, e.Ino)
-			if in.IsDir() {
+			if isDir {
 				setBit(wr.dirs, e.Ino)
 				wr.parent[e.Ino] = f.ino
-				nf, err := push(e.Ino, &in)
+				nf, err := push(e.Ino, changed)
 				if err != nil {
 					return err
 				}
 				stack = append(stack, nf)
 				continue
 			}
-			if wr.changed(&in) {
+			if changed {
 				setBit(wr.dumped, e.Ino)
 			}
 			continue
@@ -276,7 +278,7 @@ func (wr *writer) mapFiles() error {
 			if dump {
 				break
 			}
-			if wr.keepEntry(f.ino, e) && testBit(wr.dumped, e.Ino) {
+			if testBit(wr.dumped, e.Ino) && wr.keepEntry(f.ino, e) {
 				dump = true
 			}
 		}
@@ -284,6 +286,7 @@ func (wr *writer) mapFiles() error {
 			setBit(wr.dumped, f.ino)
 		}
 	}
+	wr.scanned, wr.scanDir, wr.scanChanged = nil, nil, nil
 	for ino := uint32(1); ino <= wr.maxIno; ino++ {
 		if testBit(wr.used, ino) {
 			wr.stats.Inodes++
@@ -293,6 +296,54 @@ func (wr *writer) mapFiles() error {
 		}
 	}
 	return nil
+}
+
+// scan fills the scan maps when the Source is an InodeScanner.
+func (wr *writer) scan() {
+	sc, ok := wr.src.(InodeScanner)
+	if !ok {
+		return
+	}
+	n := len(wr.used)
+	scanned, dirs, changed := make([]byte, n), make([]byte, n), make([]byte, n)
+	err := sc.ScanInodes(func(in *Inode) {
+		if in.Ino > wr.maxIno || !knownType(in.Mode) || wr.opts.HonorNodump && in.Flags&NodumpFlag != 0 {
+			return // Stat'ed, warned about or skipped by pass I itself
+		}
+		setBit(scanned, in.Ino)
+		if in.IsDir() {
+			setBit(dirs, in.Ino)
+		}
+		if wr.changed(in) {
+			setBit(changed, in.Ino)
+		}
+	})
+	if err != nil {
+		return // ErrNoScan, or a failed scan: Stat every inode instead
+	}
+	wr.scanned, wr.scanDir, wr.scanChanged = scanned, dirs, changed
+}
+
+// entryInode is pass I's look at the inode of entry e of directory dir:
+// whether it is a directory, changed since the base, and kept (a known
+// type, not left out by nodump). It reads the scan maps, or Stats the
+// inode when the scan did not list it.
+func (wr *writer) entryInode(dir uint32, e DirEntry) (isDir, changed, keep bool, err error) {
+	if testBit(wr.scanned, e.Ino) {
+		return testBit(wr.scanDir, e.Ino), testBit(wr.scanChanged, e.Ino), true, nil
+	}
+	in, err := wr.src.Stat(e.Ino)
+	if err != nil {
+		return false, false, false, fmt.Errorf("dump: inode %d (%q in directory %d): %w", e.Ino, e.Name, dir, err)
+	}
+	if !knownType(in.Mode) {
+		wr.warn("inode %d (%q): unknown file type %#o, skipped", e.Ino, e.Name, in.Mode&ModeFmt)
+		return false, false, false, nil
+	}
+	if wr.opts.HonorNodump && in.Flags&NodumpFlag != 0 {
+		return false, false, false, nil
+	}
+	return in.IsDir(), wr.changed(&in), true, nil
 }
 
 // writeRecord writes one 1024-byte record.

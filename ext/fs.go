@@ -53,6 +53,7 @@ type FS struct {
 
 	itMu    sync.Mutex
 	itCache map[int64][]byte // inode table chunks by byte offset
+	itFree  [][]byte         // evicted chunks, for reuse
 
 	mu       sync.Mutex
 	notes    []Note

@@ -241,36 +241,65 @@ func (fsys *FS) readInodeBytes(raw []byte, off int64) error {
 	if off+int64(len(raw)) > base+itChunk {
 		return fsys.readFull(raw, off) // straddles chunks (cannot happen for power-of-two inode sizes)
 	}
+	// Copies out of cached chunks happen under the lock: evicted chunks
+	// are reused (a walk of 10,000 directories spread over the groups
+	// allocated a fresh 16 KiB chunk for nearly every one).
 	fsys.itMu.Lock()
-	chunk, ok := fsys.itCache[base]
-	fsys.itMu.Unlock()
-	if !ok {
-		n := min(int64(itChunk), fsys.size-base)
-		if n <= 0 {
-			return fsys.readFull(raw, off)
-		}
-		chunk = make([]byte, n)
-		if err := fsys.readFull(chunk, base); err != nil {
-			return fsys.readFull(raw, off)
-		}
-		fsys.itMu.Lock()
-		if fsys.itCache == nil || len(fsys.itCache) >= itCacheLimit {
-			fsys.itCache = make(map[int64][]byte, itCacheLimit)
-		}
-		fsys.itCache[base] = chunk
+	if chunk, ok := fsys.itCache[base]; ok && off-base+int64(len(raw)) <= int64(len(chunk)) {
+		copy(raw, chunk[off-base:])
 		fsys.itMu.Unlock()
+		return nil
 	}
-	if off-base+int64(len(raw)) > int64(len(chunk)) {
+	var chunk []byte
+	if k := len(fsys.itFree); k > 0 {
+		chunk, fsys.itFree = fsys.itFree[k-1], fsys.itFree[:k-1]
+	}
+	fsys.itMu.Unlock()
+	n := min(int64(itChunk), fsys.size-base)
+	if n <= 0 || off-base+int64(len(raw)) > n {
+		return fsys.readFull(raw, off)
+	}
+	if chunk == nil {
+		chunk = make([]byte, itChunk)
+	}
+	chunk = chunk[:n]
+	if err := fsys.readFull(chunk, base); err != nil {
 		return fsys.readFull(raw, off)
 	}
 	copy(raw, chunk[off-base:])
+	fsys.itMu.Lock()
+	if fsys.itCache == nil || len(fsys.itCache) >= itCacheLimit {
+		for _, c := range fsys.itCache {
+			fsys.itFree = append(fsys.itFree, c[:cap(c)])
+		}
+		fsys.itCache = make(map[int64][]byte, itCacheLimit)
+	}
+	fsys.itCache[base] = chunk
+	fsys.itMu.Unlock()
 	return nil
 }
 
 func (fsys *FS) parseInode(ino uint32, off int64, raw []byte) (*Inode, error) {
+	in := &Inode{}
+	fsys.decodeInode(in, ino, off, raw, nil)
+	return in, nil
+}
+
+// decodeInode fills in from the on-disk inode raw (which in keeps: a scan
+// that reuses its buffer must not keep in past the next inode). What it
+// notices is recorded as a Note, or appended to *held when held is not nil
+// (a parallel scan records them later, in inode order).
+func (fsys *FS) decodeInode(in *Inode, ino uint32, off int64, raw []byte, held *[]Note) {
+	note := func(ino uint32, off int64, msg string, err error) {
+		if held != nil {
+			*held = append(*held, Note{Ino: ino, Offset: off, Msg: msg, Err: err})
+			return
+		}
+		fsys.note(ino, off, msg, err)
+	}
 	le := binary.LittleEndian
 	sb := fsys.sb
-	in := &Inode{Ino: ino, Offset: off, raw: raw}
+	*in = Inode{Ino: ino, Offset: off, raw: raw}
 	in.Mode = le.Uint16(raw[inMode:])
 	in.UID = uint32(le.Uint16(raw[inUIDLo:])) | uint32(le.Uint16(raw[inUIDHi:]))<<16
 	in.GID = uint32(le.Uint16(raw[inGIDLo:])) | uint32(le.Uint16(raw[inGIDHi:]))<<16
@@ -295,23 +324,24 @@ func (fsys *FS) parseInode(ino uint32, off int64, raw []byte) (*Inode, error) {
 	}
 	in.Blocks = blocks
 
-	// Extra fields: present when 128 + i_extra_isize covers them.
-	has := func(field, size int) bool { return false }
+	// Extra fields: present when 128 + i_extra_isize covers them (end is
+	// where they stop; a plain int, not a closure, so nothing escapes).
+	end := 0
 	if len(raw) > goodOldInodeSize {
 		in.ExtraIsize = le.Uint16(raw[inExtraIsize:])
 		if int(in.ExtraIsize) > len(raw)-goodOldInodeSize || in.ExtraIsize&3 != 0 {
-			fsys.note(ino, off+inExtraIsize, fmt.Sprintf("i_extra_isize %d invalid for %d-byte inodes; extra fields ignored", in.ExtraIsize, len(raw)), nil)
+			note(ino, off+inExtraIsize, fmt.Sprintf("i_extra_isize %d invalid for %d-byte inodes; extra fields ignored", in.ExtraIsize, len(raw)), nil)
 			in.ExtraIsize = 0
 		}
-		end := goodOldInodeSize + int(in.ExtraIsize)
-		has = func(field, size int) bool { return field+size <= end }
+		end = goodOldInodeSize + int(in.ExtraIsize)
 	}
-	in.Atime = inodeTime(le.Uint32(raw[inAtime:]), extra(raw, inAtimeExtra, has), has(inAtimeExtra, 4))
-	in.Mtime = inodeTime(le.Uint32(raw[inMtime:]), extra(raw, inMtimeExtra, has), has(inMtimeExtra, 4))
-	in.Ctime = inodeTime(le.Uint32(raw[inCtime:]), extra(raw, inCtimeExtra, has), has(inCtimeExtra, 4))
+	has := func(field, size int) bool { return field+size <= end }
+	in.Atime = inodeTime(le.Uint32(raw[inAtime:]), extra(raw, inAtimeExtra, end), has(inAtimeExtra, 4))
+	in.Mtime = inodeTime(le.Uint32(raw[inMtime:]), extra(raw, inMtimeExtra, end), has(inMtimeExtra, 4))
+	in.Ctime = inodeTime(le.Uint32(raw[inCtime:]), extra(raw, inCtimeExtra, end), has(inCtimeExtra, 4))
 	if has(inCrtime, 4) {
 		in.HasCrtime = true
-		in.Crtime = inodeTime(le.Uint32(raw[inCrtime:]), extra(raw, inCrtimeExtra, has), has(inCrtimeExtra, 4))
+		in.Crtime = inodeTime(le.Uint32(raw[inCrtime:]), extra(raw, inCrtimeExtra, end), has(inCrtimeExtra, 4))
 	}
 	if has(inVersionHi, 4) {
 		in.Version |= uint64(le.Uint32(raw[inVersionHi:])) << 32
@@ -323,14 +353,15 @@ func (fsys *FS) parseInode(ino uint32, off int64, raw []byte) (*Inode, error) {
 	if sb.hasMetadataCsum() {
 		stored, computed := fsys.inodeChecksum(ino, raw, in.Generation, has(inChecksumHi, 2))
 		if stored != computed && !zero.Is(raw) {
-			fsys.note(ino, off, "", &ChecksumError{Ino: ino, Offset: off, What: "inode", Stored: stored, Computed: computed})
+			note(ino, off, "", &ChecksumError{Ino: ino, Offset: off, What: "inode", Stored: stored, Computed: computed})
 		}
 	}
-	return in, nil
 }
 
-func extra(raw []byte, field int, has func(int, int) bool) uint32 {
-	if !has(field, 4) {
+// extra reads a 32-bit extra field when the extra area (ending at end)
+// covers it, else 0.
+func extra(raw []byte, field, end int) uint32 {
+	if field+4 > end {
 		return 0
 	}
 	return binary.LittleEndian.Uint32(raw[field:])
@@ -351,15 +382,14 @@ func (fsys *FS) inodeChecksum(ino uint32, raw []byte, gen uint32, hasHi bool) (s
 	if hasHi {
 		stored |= uint32(le.Uint16(raw[inChecksumHi:])) << 16
 	}
-	var zero [2]byte
 	c := fsys.inodeSeed(ino, gen)
 	c = crc32c(c, raw[:inChecksumLo])
-	c = crc32c(c, zero[:])
+	c = crc32cZero2(c)
 	c = crc32c(c, raw[inChecksumLo+2:goodOldInodeSize])
 	if len(raw) > goodOldInodeSize {
 		c = crc32c(c, raw[goodOldInodeSize:inChecksumHi])
 		if hasHi {
-			c = crc32c(c, zero[:])
+			c = crc32cZero2(c)
 			c = crc32c(c, raw[inChecksumHi+2:])
 		} else {
 			c = crc32c(c, raw[inChecksumHi:])

@@ -274,3 +274,44 @@ func TestVFSACL(t *testing.T) {
 		t.Log("mke2fs stored /f without inline data; the system.data filter is not exercised")
 	}
 }
+
+// TestScanInodesMatchesStat: the bulk scans (WalkInodes, and ScanInodes
+// with its reused Stat) give, for every inode, what Stat gives on its
+// own, and list the same inodes in the same order.
+func TestScanInodesMatchesStat(t *testing.T) {
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			fsys, _ := openFixture(t, name)
+			v := NewVFS(fsys)
+			var walked, scanned []vfs.Ino
+			err := v.WalkInodes(context.Background(), func(ino vfs.Ino, st *vfs.Stat, err error) error {
+				walked = append(walked, ino)
+				if err != nil {
+					return nil
+				}
+				one, err := v.Stat(ino)
+				if err != nil || *one != *st {
+					t.Errorf("inode %d: walk %+v, Stat %+v %v", ino, st, one, err)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = v.ScanInodes(context.Background(), func(ino vfs.Ino, st *vfs.Stat) error {
+				scanned = append(scanned, ino)
+				one, err := v.Stat(ino)
+				if err != nil || *one != *st {
+					t.Errorf("inode %d: scan %+v, Stat %+v %v", ino, st, one, err)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(walked, scanned) {
+				t.Errorf("WalkInodes listed %d inodes, ScanInodes %d", len(walked), len(scanned))
+			}
+		})
+	}
+}
