@@ -24,10 +24,13 @@
 # (xts-aes-vaes-avx2/avx10), likely faster than openssl 3.0 — the decrypt
 # alone here uses the same method (VAES on YMM, tweaks by VPCLMULQDQ).
 #
-# Result 2026-12-05, N=3, 256 MiB, 2 shared cores, load 16 -> 15 (wall
-# figures meaningless at that load; CPU time): aes-xts 256b decrypt alone
-# 19098 MB/s vs openssl 12471 (1.53), dd 1 core 4179 MB/s (0.34);
-# aes-xts 512b decrypt alone 14223 vs 8331 (1.71), dd 1 core 3438 (0.41).
+# Result 2026-12-05 10:36, N=3, 256 MiB, 2 shared cores, load 0.66 ->
+# 0.78 (wall and CPU figures agree at this load): aes-xts 256b decrypt
+# alone 19506 MB/s wall / 19443 CPU vs openssl 12690 / 12695 (1.54 / 1.53),
+# dd 1 core 3674 wall / 4978 CPU (0.29 / 0.39); aes-xts 512b decrypt alone
+# 15546 / 15496 vs 8549 / 8485 (1.82 / 1.83), dd 1 core 3768 / 5151
+# (0.44 / 0.61). Earlier the same day at load 16 -> 15 (CPU time): 256b
+# decrypt alone 19098 vs 12471 (1.53), dd 4179 (0.34).
 # Before the VAES path (same day, load 5): decrypt alone 256b about 7500
 # MB/s CPU (0.59 of openssl by CPU time), dd 256b CPU about 2000 MB/s.
 # dd is bounded by the kernel's page-cache read (copy_to_iter +
