@@ -82,6 +82,9 @@ func (b *builder) explore(v *Volume, depth int) []*pvRef {
 	if v.r == nil || v.Size <= 0 {
 		return nil
 	}
+	if pvs, ok := b.detachedLUKS(v, depth); ok {
+		return pvs
+	}
 	sig := Probe(v.r, v.Size)
 	if sig != nil && sig.Type == "linux_raid_member" && !b.probeMDMember(v) {
 		sig = nil // the superblock belongs to a partition: read the table

@@ -2,6 +2,8 @@ package inspect
 
 import (
 	"errors"
+	"fmt"
+	"io"
 
 	"github.com/imgtool/imgtool/image"
 	"github.com/imgtool/imgtool/luks"
@@ -34,6 +36,41 @@ type KeyOptions struct {
 	// of Keys opens (address and UUID name it). It is asked again after a
 	// wrong answer, up to three times; an error stops asking.
 	Prompt func(address, uuid string) ([]byte, error)
+	// Headers are detached LUKS headers (cryptsetup luksFormat --header):
+	// each opens the volume at its Address, which has no header of its
+	// own.
+	Headers []DetachedHeader
+}
+
+// DetachedHeader is a LUKS header kept apart from its data volume. The
+// header does not name its data device, so the user says which it is.
+type DetachedHeader struct {
+	// Address is the data volume's ("" is the first image's whole disk,
+	// "p1" a partition, "VG/LV" an LV ...).
+	Address string
+	// Name says where the header came from (a file name), for notes.
+	Name string
+	R    io.ReaderAt
+	Size int64
+}
+
+// detachedLUKS explores v as the data of a detached LUKS header given
+// for its address, and reports whether one was.
+func (b *builder) detachedLUKS(v *Volume, depth int) ([]*pvRef, bool) {
+	for _, dh := range b.opts.Keys.Headers {
+		if dh.Address != v.Address {
+			continue
+		}
+		h, err := luks.ParseDetached(dh.R, dh.Size, v.r, v.Size)
+		if err != nil {
+			v.addNote("detached LUKS header %s unusable: %v", dh.Name, err)
+			return nil, false
+		}
+		v.Content = &Signature{Type: "crypto_LUKS", Version: fmt.Sprint(h.Version), UUID: h.UUID}
+		v.addNote("LUKS header detached, from %s", dh.Name)
+		return b.unlockLUKS(v, h, depth), true
+	}
+	return nil, false
 }
 
 // exploreLUKS describes the LUKS header of v and, when a key opens it,
@@ -44,6 +81,12 @@ func (b *builder) exploreLUKS(v *Volume, depth int) []*pvRef {
 		v.addNote("LUKS header unreadable: %v", err)
 		return nil
 	}
+	return b.unlockLUKS(v, h, depth)
+}
+
+// unlockLUKS describes the LUKS header h of v and, when a key opens it,
+// explores the decrypted data as "VOL/luks".
+func (b *builder) unlockLUKS(v *Volume, h *luks.Header, depth int) []*pvRef {
 	info := &LUKSInfo{Version: h.Version, UUID: h.UUID, Label: h.Label, Cipher: h.Cipher(),
 		SectorSize: h.Segment.SectorSize, DataOffset: h.Segment.Offset, Locked: true}
 	for _, ks := range h.Keyslots {

@@ -2,10 +2,15 @@
 
 package luks
 
-const haveAESNI = false
+const (
+	haveAESNI = false
+	haveVAES  = false
+)
 
 func ecbDecrypt(dk []byte, nr int, buf []byte) { panic("luks: no AES-NI path on this architecture") }
 
-func xtsDecryptSectorNI(dk []byte, nr int, sec []byte, t *[16]byte) {
+func ecbEncrypt(ek []byte, nr int, buf []byte) { panic("luks: no AES-NI path on this architecture") }
+
+func xtsDecryptSectorsNI(dk []byte, nr int, buf []byte, ss int, tweaks []byte, vaes bool) {
 	panic("luks: no AES-NI path on this architecture")
 }

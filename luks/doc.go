@@ -28,6 +28,12 @@
 // units even for larger sectors (cryptsetup does not set dm-crypt's
 // iv_large_sectors for LUKS2; the fixtures' kernel goldens confirm it).
 //
+// Detached headers (cryptsetup luksFormat --header HDR DATA): the header
+// file is a whole LUKS header and keyslot area, the data device has none,
+// and the segment offset (0 as cryptsetup makes it) counts on the data
+// device. Nothing in the header names its data device (LUKS2's JSON
+// segment says only offset and "dynamic" size), so ParseDetached is told.
+//
 // The passphrase and the derived keys never leave this package: errors name
 // keyslots and byte offsets, never key material.
 package luks

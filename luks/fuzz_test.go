@@ -86,7 +86,7 @@ func FuzzLUKS2JSON(f *testing.F) {
 	f.Add([]byte(`{"keyslots":{},"segments":{"0":{"type":"crypt","offset":"4096","size":"dynamic","encryption":"aes-xts-plain64","sector_size":512}},"digests":{}}`))
 	f.Fuzz(func(t *testing.T, js []byte) {
 		defer fixturetest.Watchdog(5 * time.Second)()
-		h, err := parseLUKS2JSON(js, 1<<30)
+		h, err := parseLUKS2JSON(js, 1<<30, -1)
 		if err != nil {
 			return
 		}

@@ -94,9 +94,15 @@ type Header struct {
 	// Notes report damage and fallbacks (a bad primary header, ...).
 	Notes []string `json:"notes,omitempty"`
 
+	// Detached says the header came from its own file (cryptsetup
+	// luksFormat --header) and the data from another device.
+	Detached bool `json:"detached,omitempty"`
+
 	digests []digest
-	r       io.ReaderAt
+	r       io.ReaderAt // the header (and keyslot areas)
 	size    int64
+	data    io.ReaderAt // the encrypted data: r unless detached
+	dataSz  int64
 }
 
 // Cipher returns the data cipher spec, e.g. "aes-xts-plain64".
@@ -104,6 +110,36 @@ func (h *Header) Cipher() string { return h.Segment.Cipher }
 
 // Parse reads the LUKS header of the volume r of size bytes.
 func Parse(r io.ReaderAt, size int64) (*Header, error) {
+	return parse(r, size, nil, -1)
+}
+
+// ParseDetached reads a detached LUKS header (cryptsetup luksFormat
+// --header HDR DATA) from hdr, hdrSize bytes, for the data device data of
+// dataSize bytes, which carries no header: the segment offset (0 as
+// cryptsetup makes it) counts from the data device's first byte. Nothing
+// in the header names its data device; the caller says which it is.
+func ParseDetached(hdr io.ReaderAt, hdrSize int64, data io.ReaderAt, dataSize int64) (*Header, error) {
+	if dataSize < 0 {
+		return nil, fmt.Errorf("luks: data device size %d", dataSize)
+	}
+	return parse(hdr, hdrSize, data, dataSize)
+}
+
+// parse reads a header from r; data and dataSize are the data device when
+// detached (dataSize >= 0), else r holds both.
+func parse(r io.ReaderAt, size int64, data io.ReaderAt, dataSize int64) (*Header, error) {
+	h, err := parseHeader(r, size, dataSize)
+	if err != nil {
+		return nil, err
+	}
+	h.data, h.dataSz = r, size
+	if dataSize >= 0 {
+		h.data, h.dataSz, h.Detached = data, dataSize, true
+	}
+	return h, nil
+}
+
+func parseHeader(r io.ReaderAt, size, dataSize int64) (*Header, error) {
 	var b [luks1HeaderSize]byte
 	if size < int64(len(b)) {
 		return nil, ErrNotLUKS
@@ -114,7 +150,7 @@ func Parse(r io.ReaderAt, size int64) (*Header, error) {
 	if string(b[:6]) != magicPrimary {
 		// A LUKS2 device whose primary binary header is gone may still
 		// have its secondary.
-		h, err := parseLUKS2(r, size, b[:])
+		h, err := parseLUKS2(r, size, b[:], dataSize)
 		if err == nil {
 			return h, nil
 		}
@@ -122,9 +158,9 @@ func Parse(r io.ReaderAt, size int64) (*Header, error) {
 	}
 	switch v := binary.BigEndian.Uint16(b[6:]); v {
 	case 1:
-		return parseLUKS1(r, size, b[:])
+		return parseLUKS1(r, size, b[:], dataSize)
 	case 2:
-		return parseLUKS2(r, size, b[:])
+		return parseLUKS2(r, size, b[:], dataSize)
 	default:
 		return nil, fmt.Errorf("luks: unknown LUKS version %d at byte 6", v)
 	}
@@ -144,7 +180,9 @@ const (
 	luks1SlotDisabled = 0x0000DEAD
 )
 
-func parseLUKS1(r io.ReaderAt, size int64, b []byte) (*Header, error) {
+// parseLUKS1 parses the LUKS1 header b of r; dataSize >= 0 is the size of
+// a detached data device, whose payload may start at byte 0.
+func parseLUKS1(r io.ReaderAt, size int64, b []byte, dataSize int64) (*Header, error) {
 	be := binary.BigEndian
 	h := &Header{Version: 1, r: r, size: size}
 	name, mode, hash := cstring(b[8:40]), cstring(b[40:72]), cstring(b[72:104])
@@ -157,8 +195,11 @@ func parseLUKS1(r io.ReaderAt, size int64, b []byte) (*Header, error) {
 	if name == "" || mode == "" {
 		return nil, fmt.Errorf("luks: LUKS1 header has no cipher name/mode (bytes 8-71)")
 	}
-	if payload < luks1HeaderSize || payload > size {
+	if dataSize < 0 && (payload < luks1HeaderSize || payload > size) {
 		return nil, fmt.Errorf("luks: LUKS1 payload offset %d (byte 104) is outside the %d-byte volume", payload, size)
+	}
+	if dataSize >= 0 && payload > dataSize {
+		return nil, fmt.Errorf("luks: LUKS1 payload offset %d (byte 104) is outside the %d-byte data device", payload, dataSize)
 	}
 	cipher := strings.ToLower(name + "-" + mode)
 	h.Segment = Segment{Offset: payload, Size: -1, Cipher: cipher, SectorSize: sectorSize512}
@@ -300,7 +341,7 @@ func readLUKS2Copy(r io.ReaderAt, size, off int64, magic string) (*luks2Copy, er
 	return c, nil
 }
 
-func parseLUKS2(r io.ReaderAt, size int64, first []byte) (*Header, error) {
+func parseLUKS2(r io.ReaderAt, size int64, first []byte, dataSize int64) (*Header, error) {
 	var notes []string
 	prim, perr := readLUKS2Copy(r, size, 0, magicPrimary)
 	var sec *luks2Copy
@@ -343,7 +384,7 @@ func parseLUKS2(r io.ReaderAt, size int64, first []byte) (*Header, error) {
 	default:
 		return nil, fmt.Errorf("luks: no usable LUKS2 header: primary: %v; secondary: %v", perr, serr)
 	}
-	h, err := parseLUKS2JSON(use.json, size)
+	h, err := parseLUKS2JSON(use.json, size, dataSize)
 	if err != nil {
 		return nil, fmt.Errorf("luks: LUKS2 JSON metadata of the header at byte %d: %w", use.off, err)
 	}
@@ -424,7 +465,14 @@ func parseU64(name, s string) (int64, error) {
 	return int64(v), nil
 }
 
-func parseLUKS2JSON(js []byte, size int64) (*Header, error) {
+// parseLUKS2JSON parses the JSON metadata of a size-byte device; the data
+// segment must fit the detached data device of dataSize bytes when
+// dataSize >= 0, else that same device.
+func parseLUKS2JSON(js []byte, size, dataSize int64) (*Header, error) {
+	segSize := size
+	if dataSize >= 0 {
+		segSize = dataSize
+	}
 	var m jsonMeta
 	if err := json.Unmarshal(js, &m); err != nil {
 		return nil, err
@@ -468,11 +516,11 @@ func parseLUKS2JSON(js []byte, size int64) (*Header, error) {
 	default:
 		return nil, fmt.Errorf("segment sector_size %d", seg.SectorSize)
 	}
-	if seg.Offset > size || seg.Offset%int64(seg.SectorSize) != 0 {
-		return nil, fmt.Errorf("segment offset %d is outside the %d-byte volume or not sector-aligned", seg.Offset, size)
+	if seg.Offset > segSize || seg.Offset%int64(seg.SectorSize) != 0 {
+		return nil, fmt.Errorf("segment offset %d is outside the %d-byte volume or not sector-aligned", seg.Offset, segSize)
 	}
-	if seg.Size >= 0 && (seg.Size > size-seg.Offset || seg.Size%int64(seg.SectorSize) != 0) {
-		return nil, fmt.Errorf("segment of %d bytes at byte %d does not fit the %d-byte volume", seg.Size, seg.Offset, size)
+	if seg.Size >= 0 && (seg.Size > segSize-seg.Offset || seg.Size%int64(seg.SectorSize) != 0) {
+		return nil, fmt.Errorf("segment of %d bytes at byte %d does not fit the %d-byte volume", seg.Size, seg.Offset, segSize)
 	}
 	h.Segment = seg
 

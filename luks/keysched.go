@@ -52,9 +52,9 @@ func subWord(w uint32) uint32 {
 	return uint32(sbox[w>>24])<<24 | uint32(sbox[w>>16&0xff])<<16 | uint32(sbox[w>>8&0xff])<<8 | uint32(sbox[w&0xff])
 }
 
-// decKeySchedule returns the round keys of the equivalent inverse cipher
-// for key (16, 24 or 32 bytes), as AESDEC wants them, and the round count.
-func decKeySchedule(key []byte) ([]byte, int) {
+// encKeySchedule returns the round keys of key (16, 24 or 32 bytes), as
+// AESENC wants them, and the round count.
+func encKeySchedule(key []byte) ([]byte, int) {
 	nk := len(key) / 4
 	nr := nk + 6
 	w := make([]uint32, 4*(nr+1))
@@ -76,6 +76,13 @@ func decKeySchedule(key []byte) ([]byte, int) {
 	for i, x := range w {
 		binary.BigEndian.PutUint32(ek[4*i:], x)
 	}
+	return ek, nr
+}
+
+// decKeySchedule returns the round keys of the equivalent inverse cipher
+// for key (16, 24 or 32 bytes), as AESDEC wants them, and the round count.
+func decKeySchedule(key []byte) ([]byte, int) {
+	ek, nr := encKeySchedule(key)
 	dk := make([]byte, len(ek))
 	copy(dk[0:16], ek[16*nr:])
 	copy(dk[16*nr:], ek[0:16])

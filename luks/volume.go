@@ -26,13 +26,13 @@ func (h *Header) volume(mk []byte) (*Volume, error) {
 	}
 	size := seg.Size
 	if size < 0 {
-		size = h.size - seg.Offset
+		size = h.dataSz - seg.Offset
 	}
 	size -= size % int64(seg.SectorSize)
 	if size < 0 {
 		size = 0
 	}
-	return &Volume{r: h.r, off: seg.Offset, size: size, sectorSize: seg.SectorSize,
+	return &Volume{r: h.data, off: seg.Offset, size: size, sectorSize: seg.SectorSize,
 		tweak: seg.IVTweak, c: c, Header: h}, nil
 }
 

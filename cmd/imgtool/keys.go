@@ -17,6 +17,7 @@ import (
 type keyFlags struct {
 	keyFiles  []string
 	fromStdin bool
+	headers   []string
 }
 
 func (k *keyFlags) register(fs interface {
@@ -24,16 +25,53 @@ func (k *keyFlags) register(fs interface {
 	BoolVar(p *bool, name string, value bool, usage string)
 }) {
 	fs.StringArrayVar(&k.keyFiles, "key-file", nil, "open LUKS volumes with the content of `FILE` (as cryptsetup --key-file; repeatable, each key is tried on every LUKS volume)")
+	fs.StringArrayVar(&k.headers, "luks-header", nil, "a detached LUKS header (cryptsetup luksFormat --header): `[VOLUME=]FILE` opens VOLUME (e.g. p1, VG/LV; without it, the whole first image) as its encrypted data; repeatable")
 	fs.BoolVar(&k.fromStdin, "keys-from-stdin", false, "read LUKS passphrases from stdin, one per line (tried on every LUKS volume); without keys, a terminal is prompted")
 }
 
 // maxKeyFile is cryptsetup's default key-file size limit.
 const maxKeyFile = 8 << 20
 
+// maxHeaderFile bounds a detached header file: LUKS2 metadata is at most
+// 2 x 4 MiB and cryptsetup's keyslot area defaults to 16 MiB.
+const maxHeaderFile = 64 << 20
+
+// detachedHeader reads a --luks-header argument, [VOLUME=]FILE: an
+// existing file named by the whole argument is the header of the first
+// image's whole disk, else the argument splits at its first "=".
+func detachedHeader(arg string) (inspect.DetachedHeader, error) {
+	addr, file := "", arg
+	if _, err := os.Stat(arg); err != nil {
+		if a, f, ok := strings.Cut(arg, "="); ok {
+			addr, file = strings.Trim(a, "/"), f
+		}
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return inspect.DetachedHeader{}, fmt.Errorf("--luks-header: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxHeaderFile+1))
+	if err != nil {
+		return inspect.DetachedHeader{}, fmt.Errorf("--luks-header %s: %w", file, err)
+	}
+	if len(b) > maxHeaderFile {
+		return inspect.DetachedHeader{}, fmt.Errorf("--luks-header %s: larger than %d bytes", file, maxHeaderFile)
+	}
+	return inspect.DetachedHeader{Address: addr, Name: file, R: bytes.NewReader(b), Size: int64(len(b))}, nil
+}
+
 // options builds the inspect key options: key files, then stdin lines, and
 // a terminal prompt when neither was given and stdin is a terminal.
 func (k *keyFlags) options(stdin io.Reader, stderr io.Writer) (inspect.KeyOptions, error) {
 	var ko inspect.KeyOptions
+	for _, a := range k.headers {
+		h, err := detachedHeader(a)
+		if err != nil {
+			return ko, err
+		}
+		ko.Headers = append(ko.Headers, h)
+	}
 	for _, p := range k.keyFiles {
 		f, err := os.Open(p)
 		if err != nil {
