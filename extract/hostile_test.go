@@ -16,8 +16,8 @@ import (
 	"os/exec"
 
 	"github.com/imgtool/imgtool/ext"
-	"github.com/imgtool/imgtool/vfs"
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // badNamesFromFsck lists the directory entry names e2fsck -fn complained

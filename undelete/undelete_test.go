@@ -1,12 +1,12 @@
 package undelete
 
 import (
-	"fmt"
 	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
