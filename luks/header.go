@@ -481,46 +481,9 @@ func parseLUKS2JSON(js []byte, size, dataSize int64) (*Header, error) {
 	for _, req := range m.Config.Requirements.Mandatory {
 		return nil, fmt.Errorf("mandatory requirement %q (e.g. a reencryption in progress) is not supported", req)
 	}
-	// The data segment: exactly one of type crypt.
-	var segIDs []string
-	for id := range m.Segments {
-		segIDs = append(segIDs, id)
-	}
-	sort.Strings(segIDs)
-	if len(segIDs) != 1 {
-		return nil, fmt.Errorf("%d segments (a reencryption?); only one is supported", len(segIDs))
-	}
-	js0 := m.Segments[segIDs[0]]
-	if js0.Type != "crypt" {
-		return nil, fmt.Errorf("segment %s has type %q, not crypt", segIDs[0], js0.Type)
-	}
-	off, err := parseU64("segment offset", js0.Offset)
+	segID, seg, err := luks2Segment(m.Segments, segSize)
 	if err != nil {
 		return nil, err
-	}
-	seg := Segment{Offset: off, Size: -1, Cipher: strings.ToLower(js0.Encryption), SectorSize: js0.SectorSize}
-	if js0.Size != "dynamic" {
-		if seg.Size, err = parseU64("segment size", js0.Size); err != nil {
-			return nil, err
-		}
-	}
-	if js0.IVTweak != "" {
-		t, err := strconv.ParseUint(js0.IVTweak, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("segment iv_tweak %q", js0.IVTweak)
-		}
-		seg.IVTweak = t
-	}
-	switch seg.SectorSize {
-	case 512, 1024, 2048, 4096:
-	default:
-		return nil, fmt.Errorf("segment sector_size %d", seg.SectorSize)
-	}
-	if seg.Offset > segSize || seg.Offset%int64(seg.SectorSize) != 0 {
-		return nil, fmt.Errorf("segment offset %d is outside the %d-byte volume or not sector-aligned", seg.Offset, segSize)
-	}
-	if seg.Size >= 0 && (seg.Size > segSize-seg.Offset || seg.Size%int64(seg.SectorSize) != 0) {
-		return nil, fmt.Errorf("segment of %d bytes at byte %d does not fit the %d-byte volume", seg.Size, seg.Offset, segSize)
 	}
 	h.Segment = seg
 
@@ -542,41 +505,9 @@ func parseLUKS2JSON(js []byte, size, dataSize int64) (*Header, error) {
 		}
 		h.Keyslots = append(h.Keyslots, ks)
 	}
-	var dids []string
-	for id := range m.Digests {
-		dids = append(dids, id)
-	}
-	sort.Strings(dids)
-	for _, id := range dids {
-		jd := m.Digests[id]
-		if jd.Type != "pbkdf2" {
-			h.Notes = append(h.Notes, fmt.Sprintf("digest %s has unsupported type %q", id, jd.Type))
-			continue
-		}
-		if !contains(jd.Segments, segIDs[0]) {
-			continue
-		}
-		salt, err1 := base64.StdEncoding.DecodeString(jd.Salt)
-		sum, err2 := base64.StdEncoding.DecodeString(jd.Digest)
-		if err1 != nil || err2 != nil || len(sum) == 0 || len(sum) > 64 || jd.Iterations <= 0 {
-			h.Notes = append(h.Notes, fmt.Sprintf("digest %s is malformed", id))
-			continue
-		}
-		if _, err := hashFunc(jd.Hash); err != nil {
-			h.Notes = append(h.Notes, fmt.Sprintf("digest %s: %v", id, err))
-			continue
-		}
-		d := digest{hash: strings.ToLower(jd.Hash), iterations: jd.Iterations, salt: salt, sum: sum}
-		for _, k := range jd.Keyslots {
-			n, err := strconv.Atoi(k)
-			if err == nil {
-				d.keyslots = append(d.keyslots, n)
-			}
-		}
-		h.digests = append(h.digests, d)
-	}
+	h.digests, h.Notes = luks2Digests(m.Digests, segID, h.Notes)
 	if len(h.digests) == 0 {
-		return nil, fmt.Errorf("no usable digest for segment %s", segIDs[0])
+		return nil, fmt.Errorf("no usable digest for segment %s", segID)
 	}
 	// Keyslots whose key is not checked by any digest of the segment
 	// cannot open it.
@@ -590,6 +521,92 @@ func parseLUKS2JSON(js []byte, size, dataSize int64) (*Header, error) {
 	}
 	h.Keyslots = keep
 	return h, nil
+}
+
+// luks2Segment checks the data segment, exactly one of type crypt, against
+// a data device of segSize bytes, and returns its id.
+func luks2Segment(segs map[string]jsonSegment, segSize int64) (string, Segment, error) {
+	var segIDs []string
+	for id := range segs {
+		segIDs = append(segIDs, id)
+	}
+	sort.Strings(segIDs)
+	if len(segIDs) != 1 {
+		return "", Segment{}, fmt.Errorf("%d segments (a reencryption?); only one is supported", len(segIDs))
+	}
+	js0 := segs[segIDs[0]]
+	if js0.Type != "crypt" {
+		return "", Segment{}, fmt.Errorf("segment %s has type %q, not crypt", segIDs[0], js0.Type)
+	}
+	off, err := parseU64("segment offset", js0.Offset)
+	if err != nil {
+		return "", Segment{}, err
+	}
+	seg := Segment{Offset: off, Size: -1, Cipher: strings.ToLower(js0.Encryption), SectorSize: js0.SectorSize}
+	if js0.Size != "dynamic" {
+		if seg.Size, err = parseU64("segment size", js0.Size); err != nil {
+			return "", Segment{}, err
+		}
+	}
+	if js0.IVTweak != "" {
+		t, err := strconv.ParseUint(js0.IVTweak, 10, 64)
+		if err != nil {
+			return "", Segment{}, fmt.Errorf("segment iv_tweak %q", js0.IVTweak)
+		}
+		seg.IVTweak = t
+	}
+	switch seg.SectorSize {
+	case 512, 1024, 2048, 4096:
+	default:
+		return "", Segment{}, fmt.Errorf("segment sector_size %d", seg.SectorSize)
+	}
+	if seg.Offset > segSize || seg.Offset%int64(seg.SectorSize) != 0 {
+		return "", Segment{}, fmt.Errorf("segment offset %d is outside the %d-byte volume or not sector-aligned", seg.Offset, segSize)
+	}
+	if seg.Size >= 0 && (seg.Size > segSize-seg.Offset || seg.Size%int64(seg.SectorSize) != 0) {
+		return "", Segment{}, fmt.Errorf("segment of %d bytes at byte %d does not fit the %d-byte volume", seg.Size, seg.Offset, segSize)
+	}
+	return segIDs[0], seg, nil
+}
+
+// luks2Digests keeps the usable digests that check keys of segment segID;
+// the others become notes.
+func luks2Digests(digs map[string]jsonDigest, segID string, notes []string) ([]digest, []string) {
+	var out []digest
+	var dids []string
+	for id := range digs {
+		dids = append(dids, id)
+	}
+	sort.Strings(dids)
+	for _, id := range dids {
+		jd := digs[id]
+		if jd.Type != "pbkdf2" {
+			notes = append(notes, fmt.Sprintf("digest %s has unsupported type %q", id, jd.Type))
+			continue
+		}
+		if !contains(jd.Segments, segID) {
+			continue
+		}
+		salt, err1 := base64.StdEncoding.DecodeString(jd.Salt)
+		sum, err2 := base64.StdEncoding.DecodeString(jd.Digest)
+		if err1 != nil || err2 != nil || len(sum) == 0 || len(sum) > 64 || jd.Iterations <= 0 {
+			notes = append(notes, fmt.Sprintf("digest %s is malformed", id))
+			continue
+		}
+		if _, err := hashFunc(jd.Hash); err != nil {
+			notes = append(notes, fmt.Sprintf("digest %s: %v", id, err))
+			continue
+		}
+		d := digest{hash: strings.ToLower(jd.Hash), iterations: jd.Iterations, salt: salt, sum: sum}
+		for _, k := range jd.Keyslots {
+			n, err := strconv.Atoi(k)
+			if err == nil {
+				d.keyslots = append(d.keyslots, n)
+			}
+		}
+		out = append(out, d)
+	}
+	return out, notes
 }
 
 func contains(l []string, s string) bool {
