@@ -98,10 +98,11 @@ func newRoot(stdout, stderr io.Writer) (*cobra.Command, *globalFlags) {
 	g := &globalFlags{}
 	root := &cobra.Command{
 		Use:   "imgtool",
-		Short: "Look inside disk images: partitions, LVM2, ext2/3/4 — no root, no kernel help",
-		Long: `imgtool reads partition tables, LVM2 metadata and ext2/3/4 filesystems
-straight from an image file, block device or LVM snapshot. It never writes to
-the image unless a command is given --write.
+		Short: "Look inside disk images: partitions, LVM2, MD RAID, LUKS, ext2/3/4, XFS, FAT, squashfs, ISO — no root, no kernel help",
+		Long: `imgtool reads partition tables, LVM2, MD RAID, LUKS and the ext2/3/4, XFS,
+FAT, squashfs and ISO 9660 filesystems itself, straight from an image file
+(raw, qcow2, VMDK, VHD, VHDX), block device or LVM snapshot. It never writes
+to the image unless a command is given --write.
 
 Volumes are addressed by path from the image root: p1, p5 (logical),
 VolGroup00/LogVol00, VolGroup00/domu1/VolGroup00/LogVol00, LABEL=/boot, UUID=...
