@@ -52,7 +52,7 @@ in the config directory (name, sources = every disk, pause/resume commands,
 snapshot size, dest, hosts, retention, compression, schedule).
 
 A run pauses the guest, snapshots its LVs, resumes it, reads every filesystem
-imgtool can read (ext2/3/4, FAT, squashfs, ISO 9660, ...) in every disk straight from the snapshot (partitions and nested LVM
+imgtool can read (ext2/3/4, XFS, FAT, squashfs, ISO 9660) in every disk straight from the snapshot (partitions and nested LVM
 included; no kpartx, no mount), writes dump(8) streams at the scheduled level
 (level 0 on the 1st, then 3 2 5 4 7 6 9 8 9 ...), removes the snapshot, applies
 retention, copies to the other hosts and verifies.

@@ -13,8 +13,8 @@ func newCatCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cat IMAGE [VOL:]/path",
 		Short: "Write a file of a filesystem inside an image to stdout",
-		Long: `Write the content of a regular file of an ext2/3/4, FAT12/16/32, squashfs
-or ISO 9660 filesystem to stdout, straight from the image.
+		Long: `Write the content of a regular file of an ext2/3/4, XFS, FAT12/16/32,
+squashfs or ISO 9660 filesystem to stdout, straight from the image.
 Symlinks are followed inside the filesystem (an absolute target starts again
 at the filesystem's root, never the host's), at most 40 of them. Holes and
 preallocated (unwritten) ranges read as zeros.

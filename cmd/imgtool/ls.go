@@ -56,8 +56,8 @@ func newLsCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls IMAGE [VOL:]/path [-l] [-a] [-d] [-h] [-i] [-n] [-R] [--utc] [--json]",
 		Short: "List a directory of a filesystem inside an image",
-		Long: `List a directory (or show one file) of an ext2/3/4, FAT12/16/32, squashfs or
-ISO 9660 filesystem, straight from the image. Entries are sorted by name; dotfiles are always shown ("." and ".."
+		Long: `List a directory (or show one file) of an ext2/3/4, XFS, FAT12/16/32, squashfs
+or ISO 9660 filesystem, straight from the image. Entries are sorted by name; dotfiles are always shown ("." and ".."
 are not). Owners are numeric: user names from a guest mean nothing here.
 
 -l shows mode, links, uid, gid, size (major, minor for devices), mtime and
