@@ -48,8 +48,8 @@ func newExtractCmd(g *globalFlags) *cobra.Command {
 		Use:   "extract IMAGE [VOL:]/path DEST | --tar FILE|-",
 		Short: "Copy a file or a whole tree out of a filesystem inside an image",
 		Long: `Copy a file or a directory tree out of a filesystem (ext2/3/4, XFS, FAT,
-squashfs, ISO 9660) straight from the image, keeping modes (setuid, sticky), numeric owners (when run as root),
-atime and mtime to the nanosecond, symlinks, hard links, sparse files (holes
+squashfs, ISO 9660) straight from the image, keeping modes (setuid, sticky),
+numeric owners (when run as root), atime and mtime to the nanosecond, symlinks, hard links, sparse files (holes
 and preallocated ranges stay holes, never stale data), FIFOs, device nodes
 (root) and, with --xattrs, extended attributes (user.*; trusted.* and
 security.* need root; POSIX ACLs included). Dotfiles are always included.
