@@ -171,10 +171,26 @@ func fcAreaOffset(raw []byte) int {
 	return -1
 }
 
-// walkQuiet reads every directory and file of fsys, ignoring errors.
+// walkQuiet reads every directory and file of fsys, ignoring errors. Each
+// directory inode is entered once: a fuzzed fast commit can link a
+// directory under itself, and fs.WalkDir, which knows no inodes, would
+// follow such a loop (twice per level when two names do) until the path
+// is too long.
 func walkQuiet(fsys *ext.FS) {
+	seen := map[uint32]bool{}
 	_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !d.Type().IsRegular() {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() {
+			ino, err := fsys.Lookup("/" + p)
+			if err != nil || seen[uint32(ino)] {
+				return fs.SkipDir
+			}
+			seen[uint32(ino)] = true
+			return nil
+		}
+		if !d.Type().IsRegular() {
 			return nil
 		}
 		if f, err := fsys.Open(p); err == nil {
