@@ -277,7 +277,7 @@ func (im *Image) detect(opt *Options, outer bool) error {
 		if outer {
 			container = im.Path
 		}
-		d, err := vmdk.Open(im.f, im.size, container, opt.Backing)
+		d, err := vmdk.OpenNamed(im.f, im.size, container, im.Path, opt.Backing)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", im.Path, err)
 		}
