@@ -296,7 +296,7 @@ func (im *Image) detect(opt *Options, outer bool) error {
 		im.Details = append(im.Details, d.String())
 		im.Notes = append(im.Notes, d.Notes...)
 	case "vhdx":
-		d, err := vhdx.Open(im.f, im.size)
+		d, err := vhdx.OpenNamed(im.f, im.size, im.Path)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", im.Path, err)
 		}
