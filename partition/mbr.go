@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/imgtool/imgtool/internal/where"
 )
 
 // The master boot record is the first 512 bytes of the disk, whatever the
@@ -254,8 +256,9 @@ func readDOS(d *disk, m mbr) (*Table, error) {
 	}
 	if ext >= 0 {
 		container := t.Partitions[ext]
-		logicals, notes := d.readEBRChain(&container)
+		logicals, notes, damage := d.readEBRChain(&container)
 		t.Notes = append(t.Notes, notes...)
+		t.Damage = append(t.Damage, damage...)
 		t.Partitions = append(t.Partitions, logicals...)
 	}
 	checkOverlaps(t.Partitions)
@@ -296,37 +299,53 @@ func (d *disk) checkContainers(parts []Partition) {
 // the end of the chain, on a revisited EBR (a loop), on a link outside the
 // extended partition, on an unreadable or unsigned EBR, and after MaxEBRs
 // records or MaxLogical partitions.
-func (d *disk) readEBRChain(ext *Partition) ([]Partition, []string) {
+//
+// The damage that stops the chain is also returned as located errors
+// (internal/where), each the text of its note: a link that loops, leaves
+// the extended partition or names an unreadable sector is located at the
+// 16-byte entry holding that link (the MBR's entry of the extended
+// partition for the first EBR), a missing signature at the EBR's bytes
+// 510-511.
+func (d *disk) readEBRChain(ext *Partition) ([]Partition, []string, []error) {
 	var (
 		out     []Partition
 		notes   []string
+		damage  []error
 		visited = make(map[uint64]bool)
 		extEnd  = ext.StartSector + ext.Sectors
 		cur     = ext.StartSector
 		number  = mbrEntries + 1
+		// linkAt is the byte of the entry that points at cur.
+		linkAt = int64(mbrTableOffset + (ext.Number-1)*mbrEntrySize)
 	)
+	bad := func(at int64, format string, a ...any) {
+		msg := fmt.Sprintf(format, a...)
+		notes = append(notes, msg)
+		damage = append(damage, where.At("mbr", at, msg, nil))
+	}
 	for steps := 0; ; steps++ {
 		if steps == MaxEBRs {
 			notes = append(notes, fmt.Sprintf("EBR chain longer than %d records; stopped at sector %d", MaxEBRs, cur))
 			break
 		}
 		if visited[cur] {
-			notes = append(notes, fmt.Sprintf("EBR chain loops back to sector %d (byte offset %d); stopped", cur, int64(cur)*d.ss))
+			bad(linkAt, "EBR chain loops back to sector %d (byte offset %d) through the link at byte %d; stopped", cur, int64(cur)*d.ss, linkAt)
 			break
 		}
 		visited[cur] = true
 		off, _ := d.byteOffset(cur) // cur < 2^33 sectors: always fits
 		b, err := d.readSector(cur, mbrSize)
 		if err != nil {
-			notes = append(notes, fmt.Sprintf("EBR at sector %d: %v; chain stopped", cur, err))
+			bad(linkAt, "EBR at sector %d (linked at byte %d): %v; chain stopped", cur, linkAt, err)
 			break
 		}
 		ebr := parseMBR(b)
 		if !ebr.signature {
-			notes = append(notes, fmt.Sprintf("EBR at sector %d (byte offset %d) has no 0x55AA signature; chain stopped", cur, off))
+			bad(off+mbrSignatureOffset, "EBR at sector %d (byte offset %d) has no 0x55AA signature; chain stopped", cur, off)
 			break
 		}
 		var data, link *mbrEntry
+		var nextLinkAt int64
 		for i := range ebr.entries {
 			e := &ebr.entries[i]
 			if !e.used() {
@@ -336,6 +355,7 @@ func (d *disk) readEBRChain(ext *Partition) ([]Partition, []string) {
 			case isExtended(e.Type):
 				if link == nil {
 					link = e
+					nextLinkAt = off + int64(mbrTableOffset+i*mbrEntrySize)
 				} else {
 					notes = append(notes, fmt.Sprintf("EBR at sector %d: extra link in entry %d ignored", cur, i+1))
 				}
@@ -366,13 +386,13 @@ func (d *disk) readEBRChain(ext *Partition) ([]Partition, []string) {
 		}
 		next := ext.StartSector + uint64(link.StartLBA)
 		if next >= extEnd {
-			notes = append(notes, fmt.Sprintf("EBR at sector %d links to sector %d, outside the extended partition (sectors %d-%d); chain stopped",
-				cur, next, ext.StartSector, extEnd-1))
+			bad(nextLinkAt, "EBR at sector %d links to sector %d, outside the extended partition (sectors %d-%d), in the entry at byte %d; chain stopped",
+				cur, next, ext.StartSector, extEnd-1, nextLinkAt)
 			break
 		}
-		cur = next
+		cur, linkAt = next, nextLinkAt
 	}
-	return out, notes
+	return out, notes, damage
 }
 
 // sectorSizeHint looks at the first EBR of an MBR's extended partition, read
