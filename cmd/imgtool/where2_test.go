@@ -219,3 +219,73 @@ func TestWhereEBR(t *testing.T) {
 }
 
 func crc32c(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
+
+// TestWhereLVMSegment: the dom0 fixture's VG metadata (on p2, as sfdisk
+// -J lists it) is rewritten so that pv0 has one extent: every LV's segment
+// then lies past the PV's end. The LVs' notes name the metadata copy:
+// its byte on the PV is the mda's offset (PV header, as TestWhereLVM
+// finds it) plus raw_locn 0's offset (mda header byte 40). The text's
+// checksum (raw_locn byte 16) and the mda header's (byte 0, over bytes
+// 4-511) are LVM2's calc_crc, seed 0xf597a6cf (lib/misc/crc.c), made good
+// again.
+func TestWhereLVMSegment(t *testing.T) {
+	path := fixturetest.Image(t, "dom0")
+	out, err := exec.Command("sfdisk", "-J", path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sf struct {
+		PT struct {
+			Partitions []struct{ Start int64 } `json:"partitions"`
+		} `json:"partitiontable"`
+	}
+	if err := json.Unmarshal(out, &sf); err != nil || len(sf.PT.Partitions) < 2 {
+		t.Fatalf("sfdisk -J: %v %s", err, out)
+	}
+	pv := sf.PT.Partitions[1].Start * 512
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	le := binary.LittleEndian
+	label := pv + 512
+	if string(b[label:label+8]) != "LABELONE" {
+		t.Fatalf("no LVM label at byte %d", label)
+	}
+	p := label + int64(le.Uint32(b[label+20:])) + 32 + 8
+	for le.Uint64(b[p:]) != 0 { // data areas
+		p += 16
+	}
+	p += 16
+	mda := int64(le.Uint64(b[p:]))
+	hdr := b[pv+mda : pv+mda+512]
+	if string(hdr[4:20]) != " LVM2 x[5A%r0N*>" {
+		t.Fatalf("no metadata area header at PV byte %d", mda)
+	}
+	copyAt := mda + int64(le.Uint64(hdr[40:]))
+	size := int64(le.Uint64(hdr[48:]))
+	text := b[pv+copyAt : pv+copyAt+size]
+	i := bytes.Index(text, []byte("pe_count = "))
+	if i < 0 {
+		t.Fatalf("no pe_count in the metadata at PV byte %d", copyAt)
+	}
+	i += len("pe_count = ")
+	j := i + bytes.IndexByte(text[i:], '\n')
+	copy(text[i:j], "1"+strings.Repeat(" ", j-i-1)) // same length
+	calcCRC := func(b []byte) uint32 { return ^crc32.Update(^uint32(0xf597a6cf), crc32.IEEETable, b) }
+	le.PutUint32(hdr[56:], calcCRC(text))
+	le.PutUint32(hdr[0:], calcCRC(hdr[4:]))
+	img := filepath.Join(t.TempDir(), "dom0-seg.img")
+	if err := os.WriteFile(img, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("[volume p2 byte %d = byte %d of %s]", copyAt, pv+copyAt, img)
+	o, _, _ := imgtool(t, "inspect", img)
+	if !strings.Contains(o, "lie beyond the 1 extents of PV") || !strings.Contains(o, want) {
+		t.Errorf("inspect's LV notes lack %q:\n%s", want, o)
+	}
+	_, errs, code := imgtool(t, "dd", img, "VolGroup00/LogVol00", "-o", filepath.Join(t.TempDir(), "out"))
+	if code != exitError || !strings.Contains(errs, want) {
+		t.Errorf("dd: exit %d, %q; want exit %d and %q", code, errs, exitError, want)
+	}
+}
