@@ -171,15 +171,16 @@ func vbrFilesystem(b []byte, m *mbr) string {
 	return "FAT"
 }
 
-// mbrPartition turns an MBR/EBR entry into a Partition whose first sector is
-// base+e.StartLBA.
-func (d *disk) mbrPartition(n int, e mbrEntry, base uint64) (Partition, bool) {
+// mbrPartition turns an MBR/EBR entry, at byte entryAt of the disk, into a
+// Partition whose first sector is base+e.StartLBA.
+func (d *disk) mbrPartition(n int, e mbrEntry, base uint64, entryAt int64) (Partition, bool) {
 	p := Partition{
-		Number:    n,
-		Type:      fmt.Sprintf("%x", e.Type),
-		TypeName:  mbrTypeNames[e.Type],
-		Bootable:  e.Status == mbrStatusActive,
-		Container: isExtended(e.Type),
+		EntryOffset: entryAt,
+		Number:      n,
+		Type:        fmt.Sprintf("%x", e.Type),
+		TypeName:    mbrTypeNames[e.Type],
+		Bootable:    e.Status == mbrStatusActive,
+		Container:   isExtended(e.Type),
 	}
 	if !d.setRange(&p, base+uint64(e.StartLBA), uint64(e.Sectors)) {
 		return p, false
@@ -195,7 +196,7 @@ func (d *disk) mbrPartitions(m mbr) []Partition {
 		if !e.used() {
 			continue
 		}
-		if p, ok := d.mbrPartition(i+1, e, 0); ok {
+		if p, ok := d.mbrPartition(i+1, e, 0, int64(mbrTableOffset+i*mbrEntrySize)); ok {
 			out = append(out, p)
 		}
 	}
@@ -237,7 +238,7 @@ func readDOS(d *disk, m mbr) (*Table, error) {
 			}
 			continue
 		}
-		p, ok := d.mbrPartition(i+1, e, 0)
+		p, ok := d.mbrPartition(i+1, e, 0, int64(mbrTableOffset+i*mbrEntrySize))
 		if !ok {
 			t.Notes = append(t.Notes, fmt.Sprintf("MBR entry %d: range not addressable; ignored", i+1))
 			continue
@@ -345,7 +346,7 @@ func (d *disk) readEBRChain(ext *Partition) ([]Partition, []string, []error) {
 			break
 		}
 		var data, link *mbrEntry
-		var nextLinkAt int64
+		var nextLinkAt, dataAt int64
 		for i := range ebr.entries {
 			e := &ebr.entries[i]
 			if !e.used() {
@@ -362,6 +363,7 @@ func (d *disk) readEBRChain(ext *Partition) ([]Partition, []string, []error) {
 			case e.Type != mbrTypeEmpty:
 				if data == nil {
 					data = e
+					dataAt = off + int64(mbrTableOffset+i*mbrEntrySize)
 				} else {
 					notes = append(notes, fmt.Sprintf("EBR at sector %d: extra partition in entry %d ignored", cur, i+1))
 				}
@@ -372,7 +374,7 @@ func (d *disk) readEBRChain(ext *Partition) ([]Partition, []string, []error) {
 				notes = append(notes, fmt.Sprintf("more than %d logical partitions; the rest are ignored", MaxLogical))
 				break
 			}
-			p, ok := d.mbrPartition(number, *data, cur)
+			p, ok := d.mbrPartition(number, *data, cur, dataAt)
 			if ok {
 				if data.StartLBA == 0 {
 					p.Notes = append(p.Notes, fmt.Sprintf("starts at its own EBR (sector %d)", cur))

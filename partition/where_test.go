@@ -152,3 +152,36 @@ func TestEBRChainLocated(t *testing.T) {
 		}
 	}
 }
+
+// TestEntryOffset (issue 12.5): every partition of the sfdisk-made
+// part-mbr-logical and part-gpt fixtures names the table entry that
+// describes it: read there by the documented layouts (MBR/EBR: LBA at
+// entry byte 8, relative to the EBR for a logical; GPT: first LBA at
+// entry byte 32), it gives the partition's start.
+func TestEntryOffset(t *testing.T) {
+	for _, name := range []string{"part-mbr-logical", "part-gpt"} {
+		img, err := os.ReadFile(fixturetest.Image(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab, err := Read(bytes.NewReader(img), int64(len(img)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range tab.Partitions {
+			e := p.EntryOffset
+			var start uint64
+			switch {
+			case tab.Scheme == SchemeGPT:
+				start = binary.LittleEndian.Uint64(img[e+32:])
+			case p.Number > 4: // the EBR holding the entry is the sector it is in
+				start = uint64(e/512) + uint64(binary.LittleEndian.Uint32(img[e+8:]))
+			default:
+				start = uint64(binary.LittleEndian.Uint32(img[e+8:]))
+			}
+			if e <= 0 || start != p.StartSector {
+				t.Errorf("%s p%d: entry at byte %d gives start %d, want %d", name, p.Number, e, start, p.StartSector)
+			}
+		}
+	}
+}

@@ -289,3 +289,49 @@ func TestWhereLVMSegment(t *testing.T) {
 		t.Errorf("dd: exit %d, %q; want exit %d and %q", code, errs, exitError, want)
 	}
 }
+
+// TestWhereMBRTruncated: the part-mbr-logical fixture is cut 4 KiB into
+// p2 (its start from sfdisk -J). inspect's note on p2 names its MBR entry
+// (entry 2: byte 446+16, the documented MBR layout); the EBR chain, whose
+// first EBR is now past the end, is located at the MBR entry of the
+// extended partition (p3's: byte 446+32), and ls p5 lists it.
+func TestWhereMBRTruncated(t *testing.T) {
+	path := fixturetest.Image(t, "part-mbr-logical")
+	out, err := exec.Command("sfdisk", "-J", path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sf struct {
+		PT struct {
+			Partitions []struct {
+				Node  string
+				Start int64
+				Type  string
+			} `json:"partitions"`
+		} `json:"partitiontable"`
+	}
+	if err := json.Unmarshal(out, &sf); err != nil || len(sf.PT.Partitions) < 3 {
+		t.Fatalf("sfdisk -J: %v %s", err, out)
+	}
+	if n := sf.PT.Partitions[2].Node; !strings.HasSuffix(n, "3") || sf.PT.Partitions[2].Type != "5" {
+		t.Fatalf("sfdisk -J: the third entry is %s type %s, want the extended p3", n, sf.PT.Partitions[2].Type)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "trunc.img")
+	if err := os.WriteFile(img, b[:sf.PT.Partitions[1].Start*512+4096], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p2 := fmt.Sprintf("its table entry: [volume trunc.img byte %d = byte %d of %s]", 446+16, 446+16, img)
+	ext := fmt.Sprintf("[volume trunc.img byte %d = byte %d of %s]", 446+32, 446+32, img)
+	o, _, _ := imgtool(t, "inspect", img)
+	if !strings.Contains(o, "extends past the end of the disk") || !strings.Contains(o, p2) || !strings.Contains(o, ext) {
+		t.Errorf("inspect lacks %q or %q:\n%s", p2, ext, o)
+	}
+	_, errs, code := imgtool(t, "ls", img, "p5:/")
+	if code != exitError || !strings.Contains(errs, "EBR at sector") || !strings.Contains(errs, ext) {
+		t.Errorf("ls: exit %d, %q; want exit %d and %q", code, errs, exitError, ext)
+	}
+}
