@@ -287,7 +287,7 @@ func (im *Image) detect(opt *Options, outer bool) error {
 			im.Details = append(im.Details, "extent file "+f)
 		}
 	case "vhd":
-		d, err := vhd.Open(im.f, im.size)
+		d, err := vhd.OpenNamed(im.f, im.size, im.Path)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", im.Path, err)
 		}
