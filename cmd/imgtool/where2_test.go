@@ -335,3 +335,59 @@ func TestWhereMBRTruncated(t *testing.T) {
 		t.Errorf("ls: exit %d, %q; want exit %d and %q", code, errs, exitError, ext)
 	}
 }
+
+// TestWhereQcow2L2: as TestWhereQcow2, one level down: the L2 entry
+// mapping /big's last block is pointed past the end of the file. With
+// qemu-img's default 64 KiB clusters one L1 entry (l1_table_offset, header
+// bytes 40-47) maps the whole disk; its L2 table's entry for virtual byte
+// v is at the table's offset (bits 9-55) plus 8*(v/cluster), the cluster
+// size being 1<<cluster_bits (header bytes 20-23; qemu's
+// docs/interop/qcow2.txt).
+func TestWhereQcow2L2(t *testing.T) {
+	dir := t.TempDir()
+	raw, blk := ext4WithFile(t, dir)
+	q := filepath.Join(dir, "fs.qcow2")
+	b := convert(t, "qcow2", raw, q)
+	be := binary.BigEndian
+	cluster := int64(1) << be.Uint32(b[20:])
+	l2 := int64(be.Uint64(b[be.Uint64(b[40:]):]) & 0x00fffffffffffe00)
+	entry := l2 + 8*(blk*1024/cluster)
+	if l2 == 0 || be.Uint64(b[entry:])&0x00fffffffffffe00 == 0 {
+		t.Fatalf("the cluster of block %d is unallocated", blk)
+	}
+	be.PutUint64(b[entry:], 1<<63|uint64(int64(len(b))+16*cluster))
+	os.WriteFile(q, b, 0o644)
+	want := fmt.Sprintf("[volume fs.qcow2: byte %d of %s]", entry, q)
+	_, errs, code := imgtool(t, "cat", q, "/big")
+	if code != exitError || !strings.Contains(errs, "L2 entry") || !strings.Contains(errs, want) {
+		t.Errorf("cat: exit %d, %q; want exit %d and %q", code, errs, exitError, want)
+	}
+}
+
+// TestWhereVHD: qemu-img converts the ext4 image to a dynamic VHD (vpc);
+// the BAT entry of the block holding /big's last block is pointed past
+// the end of the file. Microsoft's VHD specification: the footer (last
+// 512 bytes) gives the dynamic header's offset at byte 16; the header the
+// BAT's offset at 16 and the block size at 32; 4-byte big-endian entries.
+func TestWhereVHD(t *testing.T) {
+	dir := t.TempDir()
+	raw, blk := ext4WithFile(t, dir)
+	p := filepath.Join(dir, "fs.vhd")
+	b := convert(t, "vpc", raw, p)
+	be := binary.BigEndian
+	hdr := int64(be.Uint64(b[len(b)-512+16:]))
+	if string(b[hdr:hdr+8]) != "cxsparse" {
+		t.Fatalf("no dynamic header at byte %d", hdr)
+	}
+	entry := int64(be.Uint64(b[hdr+16:])) + 4*(blk*1024/int64(be.Uint32(b[hdr+32:])))
+	if be.Uint32(b[entry:]) == 0xffffffff {
+		t.Fatalf("the block of block %d is unallocated", blk)
+	}
+	be.PutUint32(b[entry:], uint32(len(b)/512+1000))
+	os.WriteFile(p, b, 0o644)
+	want := fmt.Sprintf("[volume fs.vhd: byte %d of %s]", entry, p)
+	_, errs, code := imgtool(t, "cat", p, "/big")
+	if code != exitError || !strings.Contains(errs, "BAT entry") || !strings.Contains(errs, want) {
+		t.Errorf("cat: exit %d, %q; want exit %d and %q", code, errs, exitError, want)
+	}
+}

@@ -585,7 +585,10 @@ func (im *Image) ReadAt(p []byte, off int64) (int, error) {
 	}
 	if err != nil {
 		if at, msg := im.locateL2(off, int64(len(p))); at >= 0 {
-			return n, where.InFile("qcow2", im.path, at, fmt.Sprintf("qcow2: reading %d bytes at virtual offset %d: %s", len(p), off, msg), err)
+			// The library's error ends in the file's io.EOF, which is
+			// not the end of the disk: callers would drop the chain, and
+			// with it where the damage is, for an io.ErrUnexpectedEOF.
+			return n, where.InFile("qcow2", im.path, at, fmt.Sprintf("qcow2: reading %d bytes at virtual offset %d: %s (%v)", len(p), off, msg, err), io.ErrUnexpectedEOF)
 		}
 		return n, fmt.Errorf("qcow2: reading %d bytes at virtual offset %d: %w", len(p), off, err)
 	}

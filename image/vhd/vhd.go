@@ -433,6 +433,11 @@ func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 			if err == io.EOF && n == len(chunk) {
 				err = nil
 			}
+			if errors.Is(err, io.EOF) {
+				// The file ends inside the block: not the end of the
+				// disk, which callers would take io.EOF for.
+				err = io.ErrUnexpectedEOF
+			}
 			if err != nil {
 				path := d.Path
 				if path == "" {
