@@ -150,3 +150,64 @@ func TestDescriptorExtentLocated(t *testing.T) {
 	_, err = OpenFile(p)
 	wantAt(t, "extent line", err, p, line)
 }
+
+// TestCompressedGrainLocated: in a streamOptimized VMDK (qemu-img,
+// subformat=streamOptimized) the GT entry of a compressed grain pointed
+// past the end of the file is reported at the entry's byte. The grain
+// directory is found as for any sparse extent, through the footer (1024
+// bytes before the end) when the header's gdOffset is "at end".
+func TestCompressedGrainLocated(t *testing.T) {
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "raw")
+	data := make([]byte, 4<<20)
+	rand.Read(data)
+	if err := os.WriteFile(raw, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "so.vmdk")
+	qemuImg(t, "convert", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, p)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := b[:512]
+	if le.Uint64(h[56:]) == GDAtEnd {
+		h = b[len(b)-1024:]
+	}
+	grain := int64(le.Uint64(h[20:])) * sector
+	gd := int64(le.Uint64(h[56:])) * sector
+	gt := int64(le.Uint32(b[gd:])) * sector
+	if le.Uint32(h[8:])&FlagCompressed == 0 || gt == 0 || le.Uint32(b[gt+8:]) == 0 {
+		t.Fatal("not a compressed extent with grain 2 allocated")
+	}
+	binary.LittleEndian.PutUint32(b[gt+8:], uint32(len(b)/sector+100))
+	d, err := OpenNamed(bytes.NewReader(b), int64(len(b)), "", p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.ReadAt(make([]byte, 4096), 2*grain)
+	wantAt(t, "compressed grain", err, p, gt+8)
+}
+
+// TestExtentFileLocated: a twoGbMaxExtentSparse descriptor names a sparse
+// extent file; a header field out of range in that file is located in it
+// (the extent file's name, byte 20: grainSize).
+func TestExtentFileLocated(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "tw.vmdk")
+	qemuImg(t, "create", "-q", "-f", "vmdk", "-o", "subformat=twoGbMaxExtentSparse", p, "4M")
+	ext := filepath.Join(dir, "tw-s001.vmdk")
+	b, err := os.ReadFile(ext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	le.PutUint64(b[20:], 3)
+	if err := os.WriteFile(ext, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenFile(p)
+	if err == nil {
+		t.Fatal("opened")
+	}
+	wantAt(t, "extent header", err, ext, 20)
+}
