@@ -277,7 +277,7 @@ func (im *Image) detect(opt *Options, outer bool) error {
 		if outer {
 			container = im.Path
 		}
-		d, err := vmdk.Open(im.f, im.size, container, opt.Backing)
+		d, err := vmdk.OpenNamed(im.f, im.size, container, im.Path, opt.Backing)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", im.Path, err)
 		}
@@ -287,7 +287,7 @@ func (im *Image) detect(opt *Options, outer bool) error {
 			im.Details = append(im.Details, "extent file "+f)
 		}
 	case "vhd":
-		d, err := vhd.Open(im.f, im.size)
+		d, err := vhd.OpenNamed(im.f, im.size, im.Path)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", im.Path, err)
 		}
@@ -296,7 +296,7 @@ func (im *Image) detect(opt *Options, outer bool) error {
 		im.Details = append(im.Details, d.String())
 		im.Notes = append(im.Notes, d.Notes...)
 	case "vhdx":
-		d, err := vhdx.Open(im.f, im.size)
+		d, err := vhdx.OpenNamed(im.f, im.size, im.Path)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", im.Path, err)
 		}

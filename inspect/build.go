@@ -10,6 +10,7 @@ import (
 
 	"github.com/imgtool/imgtool/drbd"
 	"github.com/imgtool/imgtool/image"
+	"github.com/imgtool/imgtool/internal/where"
 	"github.com/imgtool/imgtool/partition"
 	"github.com/imgtool/imgtool/vfs"
 )
@@ -136,11 +137,13 @@ func (b *builder) explore(v *Volume, depth int) []*pvRef {
 				UUID: p.UUID, Bootable: p.Bootable, Container: p.Container}}
 		c.Notes = append(c.Notes, p.Notes...)
 		start, size := p.Start, p.Size
+		// A range past the end is placed at its table entry, on v.
+		entry := v.Where(where.At("partition", p.EntryOffset, "", nil))
 		if start >= v.Size {
-			c.addNote("starts past the end of the disk (at byte %d of %d)", start, v.Size)
+			c.addNote("starts past the end of the disk (at byte %d of %d); its table entry:%s", start, v.Size, entry)
 			size = 0
 		} else if start+size > v.Size {
-			c.addNote("extends past the end of the disk: %d of %d bytes present", v.Size-start, size)
+			c.addNote("extends past the end of the disk: %d of %d bytes present; its table entry:%s", v.Size-start, size, entry)
 			size = v.Size - start
 		}
 		sec := image.NewSection(v.r, start, size)

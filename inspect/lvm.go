@@ -70,6 +70,22 @@ func (b *builder) assemble(pvs []*pvRef, notes *[]string) []*vgGroup {
 	return out
 }
 
+// metadataWhere says where the metadata an LV's error names lies: the
+// copy on one of the VG's PVs (lvm.MetadataError), placed through that
+// PV's volume; "" for other errors.
+func (g *vgGroup) metadataWhere(err error) string {
+	var me interface{ MetadataPV() string }
+	if !errors.As(err, &me) {
+		return ""
+	}
+	for _, r := range g.refs {
+		if r.pv.UUID == me.MetadataPV() {
+			return r.vol.Where(err)
+		}
+	}
+	return ""
+}
+
 func uuidPrefix(u string) string {
 	u = strings.ReplaceAll(u, "-", "")
 	if len(u) > 6 {
@@ -111,7 +127,7 @@ func (b *builder) addVG(parent *Volume, g *vgGroup, depth int) *Volume {
 			if errors.Is(err, lvm.ErrNotReadable) {
 				c.addNote("%s: not readable yet", lv.Type)
 			} else {
-				c.addNote("unreadable: %v", err)
+				c.addNote("unreadable: %v%s", err, g.metadataWhere(err))
 			}
 			continue
 		}

@@ -3,10 +3,11 @@ package lvm
 import (
 	"errors"
 	"fmt"
-	"github.com/imgtool/imgtool/internal/readat"
 	"io"
 
 	"github.com/imgtool/imgtool/image"
+	"github.com/imgtool/imgtool/internal/readat"
+	"github.com/imgtool/imgtool/internal/where"
 )
 
 // LV is a logical volume of an assembled VG.
@@ -83,6 +84,35 @@ func (lv *LV) open(depth int) (*lvReader, error) {
 		off += n
 	}
 	return r, nil
+}
+
+// MetadataError is an inconsistency in the VG's metadata text (a segment
+// whose extents lie past its PV's pe_count): it is located (VolumeOffset)
+// at the byte of the metadata copy the VG was assembled from, on the PV
+// MetadataPV names, which the caller maps to its volume (issue 12.5).
+type MetadataError struct {
+	// PV is the UUID of the PV holding the metadata copy.
+	PV  string
+	err *where.Error
+}
+
+func (e *MetadataError) Error() string { return e.err.Error() }
+
+// Unwrap returns the located error.
+func (e *MetadataError) Unwrap() error { return e.err }
+
+// MetadataPV is the UUID of the PV the offset is on.
+func (e *MetadataError) MetadataPV() string { return e.PV }
+
+// metadataErr locates err at the VG's source metadata copy; err as is when
+// the metadata came from a backup file.
+func (vg *VG) metadataErr(err error) error {
+	c := vg.Source
+	if c == nil {
+		return err
+	}
+	return &MetadataError{PV: c.PV, err: where.At("lvm", int64(c.AbsOffset),
+		fmt.Sprintf("metadata at byte %d of PV %s", c.AbsOffset, c.PV), err)}
 }
 
 // segReader reads one segment; offsets are relative to the segment.
@@ -204,7 +234,7 @@ func (lv *LV) resolveArea(a Area, extents int64, extra int64, depth int) (*area,
 			return &area{n: n, missingPV: p.UUID}, nil
 		}
 		if a.Extent+extents > p.PECount {
-			return nil, fmt.Errorf("extents %d-%d lie beyond the %d extents of PV %s", a.Extent, a.Extent+extents-1, p.PECount, p.UUID)
+			return nil, vg.metadataErr(fmt.Errorf("extents %d-%d lie beyond the %d extents of PV %s", a.Extent, a.Extent+extents-1, p.PECount, p.UUID))
 		}
 		off := p.PEStart + a.Extent*vg.ExtentSize
 		return &area{r: p.PV.R, off: off, n: n}, nil

@@ -277,11 +277,12 @@ func readGPT(d *disk) (*Table, error) {
 			continue
 		}
 		p := Partition{
-			Number: i + 1,
-			Type:   formatGUID(typ),
-			UUID:   formatGUID(e[gptEntOffUUID : gptEntOffUUID+16]),
-			Attrs:  binary.LittleEndian.Uint64(e[gptEntOffAttrs:]),
-			Name:   decodeName(e[gptEntOffName : gptEntOffName+gptEntNameLen]),
+			EntryOffset: int64(h.PartitionEntryLBA)*d.ss + int64(i*es),
+			Number:      i + 1,
+			Type:        formatGUID(typ),
+			UUID:        formatGUID(e[gptEntOffUUID : gptEntOffUUID+16]),
+			Attrs:       binary.LittleEndian.Uint64(e[gptEntOffAttrs:]),
+			Name:        decodeName(e[gptEntOffName : gptEntOffName+gptEntNameLen]),
 		}
 		p.TypeName = gptTypeNames[p.Type]
 		first := binary.LittleEndian.Uint64(e[gptEntOffFirst:])

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/imgtool/imgtool/internal/where"
 )
 
 // The master boot record is the first 512 bytes of the disk, whatever the
@@ -169,15 +171,16 @@ func vbrFilesystem(b []byte, m *mbr) string {
 	return "FAT"
 }
 
-// mbrPartition turns an MBR/EBR entry into a Partition whose first sector is
-// base+e.StartLBA.
-func (d *disk) mbrPartition(n int, e mbrEntry, base uint64) (Partition, bool) {
+// mbrPartition turns an MBR/EBR entry, at byte entryAt of the disk, into a
+// Partition whose first sector is base+e.StartLBA.
+func (d *disk) mbrPartition(n int, e mbrEntry, base uint64, entryAt int64) (Partition, bool) {
 	p := Partition{
-		Number:    n,
-		Type:      fmt.Sprintf("%x", e.Type),
-		TypeName:  mbrTypeNames[e.Type],
-		Bootable:  e.Status == mbrStatusActive,
-		Container: isExtended(e.Type),
+		EntryOffset: entryAt,
+		Number:      n,
+		Type:        fmt.Sprintf("%x", e.Type),
+		TypeName:    mbrTypeNames[e.Type],
+		Bootable:    e.Status == mbrStatusActive,
+		Container:   isExtended(e.Type),
 	}
 	if !d.setRange(&p, base+uint64(e.StartLBA), uint64(e.Sectors)) {
 		return p, false
@@ -193,7 +196,7 @@ func (d *disk) mbrPartitions(m mbr) []Partition {
 		if !e.used() {
 			continue
 		}
-		if p, ok := d.mbrPartition(i+1, e, 0); ok {
+		if p, ok := d.mbrPartition(i+1, e, 0, int64(mbrTableOffset+i*mbrEntrySize)); ok {
 			out = append(out, p)
 		}
 	}
@@ -235,7 +238,7 @@ func readDOS(d *disk, m mbr) (*Table, error) {
 			}
 			continue
 		}
-		p, ok := d.mbrPartition(i+1, e, 0)
+		p, ok := d.mbrPartition(i+1, e, 0, int64(mbrTableOffset+i*mbrEntrySize))
 		if !ok {
 			t.Notes = append(t.Notes, fmt.Sprintf("MBR entry %d: range not addressable; ignored", i+1))
 			continue
@@ -254,8 +257,9 @@ func readDOS(d *disk, m mbr) (*Table, error) {
 	}
 	if ext >= 0 {
 		container := t.Partitions[ext]
-		logicals, notes := d.readEBRChain(&container)
+		logicals, notes, damage := d.readEBRChain(&container)
 		t.Notes = append(t.Notes, notes...)
+		t.Damage = append(t.Damage, damage...)
 		t.Partitions = append(t.Partitions, logicals...)
 	}
 	checkOverlaps(t.Partitions)
@@ -296,37 +300,53 @@ func (d *disk) checkContainers(parts []Partition) {
 // the end of the chain, on a revisited EBR (a loop), on a link outside the
 // extended partition, on an unreadable or unsigned EBR, and after MaxEBRs
 // records or MaxLogical partitions.
-func (d *disk) readEBRChain(ext *Partition) ([]Partition, []string) {
+//
+// The damage that stops the chain is also returned as located errors
+// (internal/where), each the text of its note: a link that loops, leaves
+// the extended partition or names an unreadable sector is located at the
+// 16-byte entry holding that link (the MBR's entry of the extended
+// partition for the first EBR), a missing signature at the EBR's bytes
+// 510-511.
+func (d *disk) readEBRChain(ext *Partition) ([]Partition, []string, []error) {
 	var (
 		out     []Partition
 		notes   []string
+		damage  []error
 		visited = make(map[uint64]bool)
 		extEnd  = ext.StartSector + ext.Sectors
 		cur     = ext.StartSector
 		number  = mbrEntries + 1
+		// linkAt is the byte of the entry that points at cur.
+		linkAt = int64(mbrTableOffset + (ext.Number-1)*mbrEntrySize)
 	)
+	bad := func(at int64, format string, a ...any) {
+		msg := fmt.Sprintf(format, a...)
+		notes = append(notes, msg)
+		damage = append(damage, where.At("mbr", at, msg, nil))
+	}
 	for steps := 0; ; steps++ {
 		if steps == MaxEBRs {
 			notes = append(notes, fmt.Sprintf("EBR chain longer than %d records; stopped at sector %d", MaxEBRs, cur))
 			break
 		}
 		if visited[cur] {
-			notes = append(notes, fmt.Sprintf("EBR chain loops back to sector %d (byte offset %d); stopped", cur, int64(cur)*d.ss))
+			bad(linkAt, "EBR chain loops back to sector %d (byte offset %d) through the link at byte %d; stopped", cur, int64(cur)*d.ss, linkAt)
 			break
 		}
 		visited[cur] = true
 		off, _ := d.byteOffset(cur) // cur < 2^33 sectors: always fits
 		b, err := d.readSector(cur, mbrSize)
 		if err != nil {
-			notes = append(notes, fmt.Sprintf("EBR at sector %d: %v; chain stopped", cur, err))
+			bad(linkAt, "EBR at sector %d (linked at byte %d): %v; chain stopped", cur, linkAt, err)
 			break
 		}
 		ebr := parseMBR(b)
 		if !ebr.signature {
-			notes = append(notes, fmt.Sprintf("EBR at sector %d (byte offset %d) has no 0x55AA signature; chain stopped", cur, off))
+			bad(off+mbrSignatureOffset, "EBR at sector %d (byte offset %d) has no 0x55AA signature; chain stopped", cur, off)
 			break
 		}
 		var data, link *mbrEntry
+		var nextLinkAt, dataAt int64
 		for i := range ebr.entries {
 			e := &ebr.entries[i]
 			if !e.used() {
@@ -336,12 +356,14 @@ func (d *disk) readEBRChain(ext *Partition) ([]Partition, []string) {
 			case isExtended(e.Type):
 				if link == nil {
 					link = e
+					nextLinkAt = off + int64(mbrTableOffset+i*mbrEntrySize)
 				} else {
 					notes = append(notes, fmt.Sprintf("EBR at sector %d: extra link in entry %d ignored", cur, i+1))
 				}
 			case e.Type != mbrTypeEmpty:
 				if data == nil {
 					data = e
+					dataAt = off + int64(mbrTableOffset+i*mbrEntrySize)
 				} else {
 					notes = append(notes, fmt.Sprintf("EBR at sector %d: extra partition in entry %d ignored", cur, i+1))
 				}
@@ -352,7 +374,7 @@ func (d *disk) readEBRChain(ext *Partition) ([]Partition, []string) {
 				notes = append(notes, fmt.Sprintf("more than %d logical partitions; the rest are ignored", MaxLogical))
 				break
 			}
-			p, ok := d.mbrPartition(number, *data, cur)
+			p, ok := d.mbrPartition(number, *data, cur, dataAt)
 			if ok {
 				if data.StartLBA == 0 {
 					p.Notes = append(p.Notes, fmt.Sprintf("starts at its own EBR (sector %d)", cur))
@@ -366,13 +388,13 @@ func (d *disk) readEBRChain(ext *Partition) ([]Partition, []string) {
 		}
 		next := ext.StartSector + uint64(link.StartLBA)
 		if next >= extEnd {
-			notes = append(notes, fmt.Sprintf("EBR at sector %d links to sector %d, outside the extended partition (sectors %d-%d); chain stopped",
-				cur, next, ext.StartSector, extEnd-1))
+			bad(nextLinkAt, "EBR at sector %d links to sector %d, outside the extended partition (sectors %d-%d), in the entry at byte %d; chain stopped",
+				cur, next, ext.StartSector, extEnd-1, nextLinkAt)
 			break
 		}
-		cur = next
+		cur, linkAt = next, nextLinkAt
 	}
-	return out, notes
+	return out, notes, damage
 }
 
 // sectorSizeHint looks at the first EBR of an MBR's extended partition, read

@@ -100,6 +100,12 @@ type Partition struct {
 	// PastEnd is set when the range reaches beyond the end of the disk:
 	// Start+Size is what the table says, and readers must clamp.
 	PastEnd bool
+	// EntryOffset is the byte offset on the disk of the table entry that
+	// describes the partition: its 16-byte entry in the MBR or its EBR,
+	// or its entry in the GPT entry array that was used. Damage to the
+	// partition (a range past the end of the disk) is located there
+	// (issue 12.5).
+	EntryOffset int64
 	// Notes are findings about this entry.
 	Notes []string
 }

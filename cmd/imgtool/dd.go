@@ -36,7 +36,7 @@ file is written sparsely (all-zero blocks become holes).`,
 			v := s.tree.Roots[0] // "": the whole (virtual) disk
 			if args[1] != "" {
 				if v, err = s.tree.Resolve(args[1]); err != nil {
-					return err
+					return missingVolumeErr(s.tree, err)
 				}
 			}
 			r := v.Reader()
@@ -54,7 +54,7 @@ file is written sparsely (all-zero blocks become holes).`,
 				}
 				n, err := io.Copy(cmd.OutOrStdout(), src)
 				if err != nil {
-					return fmt.Errorf("volume %s: failed after %d bytes: %w", v.DisplayAddress(), n, err)
+					return volumeErr(v, fmt.Errorf("volume %s: failed after %d bytes: %w", v.DisplayAddress(), n, err))
 				}
 				return nil
 			}
@@ -70,7 +70,7 @@ file is written sparsely (all-zero blocks become holes).`,
 				err = cerr
 			}
 			if err != nil {
-				return fmt.Errorf("volume %s: failed after %d bytes: %w", v.DisplayAddress(), n, err)
+				return volumeErr(v, fmt.Errorf("volume %s: failed after %d bytes: %w", v.DisplayAddress(), n, err))
 			}
 			return nil
 		},

@@ -127,7 +127,7 @@ func openImages(cmd *cobra.Command, path string, f *imageFlags, allowDemo bool) 
 		im, err := image.OpenWithOptions(p, &image.Options{Progress: decompressProgress(cmd.ErrOrStderr(), p), Backing: pol, TempDir: f.tmp})
 		if err != nil {
 			s.Close()
-			return nil, backingHint(err)
+			return nil, openErr(len(srcs), p, backingHint(err))
 		}
 		slog.Debug("image opened", "path", p, "format", im.Format, "size", im.Size(), "block_device", im.BlockDevice)
 		s.closers = append(s.closers, im)

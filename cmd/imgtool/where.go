@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/internal/where"
 )
 
 // Every structural error the CLI prints says where the damage lies: the
@@ -25,6 +27,23 @@ func volumeErr(v *inspect.Volume, err error) error {
 		return fmt.Errorf("%w%s", err, w)
 	}
 	return err
+}
+
+// openErr adds to err, met opening the image file path, where the damage
+// it names lies: a container's (qcow2, VHD, VHDX, VMDK) header, table or
+// descriptor is located in its file. The volume is the image's whole disk,
+// addressed as the tree addresses the i-th image (inspect): the first by
+// the file's base name, the others as a1, a2, ...
+func openErr(i int, path string, err error) error {
+	file, off := where.FileOffset(err)
+	if file == "" {
+		return err
+	}
+	addr := filepath.Base(path)
+	if i > 0 {
+		addr = fmt.Sprintf("a%d", i)
+	}
+	return fmt.Errorf("%w [volume %s: byte %d of %s]", err, addr, off, file)
 }
 
 // maxDamageShown bounds the damage listed after a missing volume.

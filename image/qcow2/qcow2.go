@@ -139,39 +139,74 @@ func ParseHeader(b []byte, fileSize int64) (*Header, error) {
 		h.RefcountOrder = be.Uint32(b[96:])
 		h.HeaderLength = be.Uint32(b[100:])
 		if h.HeaderLength < 104 || h.HeaderLength > 4096 {
-			return nil, fmt.Errorf("qcow2 header at byte 100: header length %d outside 104..4096", h.HeaderLength)
+			return nil, fieldErr(100, nil, "qcow2 header at byte 100: header length %d outside 104..4096", h.HeaderLength)
 		}
 		if h.HeaderLength > 104 && len(b) > 104 {
 			h.CompressionType = b[104]
 		}
 	default:
-		return nil, fmt.Errorf("%w: qcow2 version %d (byte 4); only 2 and 3 exist", ErrUnsupported, h.Version)
+		return nil, fieldErr(4, ErrUnsupported, "qcow2 version %d (byte 4); only 2 and 3 exist", h.Version)
 	}
 	if h.ClusterBits < minClusterBits || h.ClusterBits > maxClusterBits {
-		return nil, fmt.Errorf("qcow2 header at byte 20: cluster bits %d outside %d..%d", h.ClusterBits, minClusterBits, maxClusterBits)
+		return nil, fieldErr(20, nil, "qcow2 header at byte 20: cluster bits %d outside %d..%d", h.ClusterBits, minClusterBits, maxClusterBits)
 	}
 	cs := uint64(1) << h.ClusterBits
 	if h.Size > 1<<56 {
-		return nil, fmt.Errorf("qcow2 header at byte 24: virtual size %d is absurd", h.Size)
+		return nil, fieldErr(24, nil, "qcow2 header at byte 24: virtual size %d is absurd", h.Size)
 	}
 	// Each L1 entry maps cs/8 clusters; the table must cover the disk and
 	// lie inside the file.
 	need := (h.Size + cs*(cs/8) - 1) / (cs * (cs / 8))
 	if uint64(h.L1Size) < need {
-		return nil, fmt.Errorf("qcow2 header at byte 36: L1 table of %d entries cannot map %d bytes (need %d)", h.L1Size, h.Size, need)
+		return nil, fieldErr(36, nil, "qcow2 header at byte 36: L1 table of %d entries cannot map %d bytes (need %d)", h.L1Size, h.Size, need)
 	}
 	if h.L1TableOffset > uint64(fileSize) || h.L1TableOffset+8*uint64(h.L1Size) > uint64(fileSize) {
-		return nil, fmt.Errorf("qcow2 header at byte 40: L1 table (%d entries at byte %d) outside the %d-byte file", h.L1Size, h.L1TableOffset, fileSize)
+		return nil, fieldErr(40, nil, "qcow2 header at byte 40: L1 table (%d entries at byte %d) outside the %d-byte file", h.L1Size, h.L1TableOffset, fileSize)
 	}
 	if h.BackingFileOffset != 0 {
 		if h.BackingFileSize == 0 || h.BackingFileSize > maxBackingName {
-			return nil, fmt.Errorf("qcow2 header at byte 16: backing file name length %d outside 1..%d", h.BackingFileSize, maxBackingName)
+			return nil, fieldErr(16, nil, "qcow2 header at byte 16: backing file name length %d outside 1..%d", h.BackingFileSize, maxBackingName)
 		}
 		if h.BackingFileOffset > uint64(fileSize) || h.BackingFileOffset+uint64(h.BackingFileSize) > uint64(fileSize) {
-			return nil, fmt.Errorf("qcow2 header at byte 8: backing file name at byte %d outside the %d-byte file", h.BackingFileOffset, fileSize)
+			return nil, fieldErr(8, nil, "qcow2 header at byte 8: backing file name at byte %d outside the %d-byte file", h.BackingFileOffset, fileSize)
 		}
 	}
 	return h, nil
+}
+
+// fieldError is a header field that is out of range: off is the field's
+// byte in the file, which OpenPolicy turns into a located error naming
+// the file (internal/where). The text keeps the old shape: the cause (an
+// Err* sentinel), if any, first.
+type fieldError struct {
+	off int64
+	msg string
+	err error
+}
+
+func fieldErr(off int64, cause error, format string, a ...any) *fieldError {
+	return &fieldError{off, fmt.Sprintf(format, a...), cause}
+}
+
+func (e *fieldError) Error() string {
+	switch {
+	case e.err == nil:
+		return e.msg
+	case errors.Is(e.err, ErrEncrypted):
+		return e.err.Error() + " (" + e.msg + ")"
+	}
+	return e.err.Error() + ": " + e.msg
+}
+
+func (e *fieldError) Unwrap() error { return e.err }
+
+// locate turns a fieldError in err into a located error in the file path.
+func locate(path string, err error) error {
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		return where.InFile("qcow2", path, fe.off, "", err)
+	}
+	return err
 }
 
 // ClusterSize returns the cluster size in bytes.
@@ -291,6 +326,10 @@ type Image struct {
 	badL1  map[int64]int64
 	l1Span int64
 	path   string
+	// r and fileSize are the image file, read again to say which L2
+	// entry a failed read went through (locateL2).
+	r        io.ReaderAt
+	fileSize int64
 }
 
 // Layer is one backing file.
@@ -325,22 +364,26 @@ func OpenPolicy(r io.ReaderAt, fileSize int64, path string, pol *ref.Policy) (*I
 	if err != nil && !(err == io.EOF && n >= 72) {
 		return nil, fmt.Errorf("qcow2: reading header: %w", err)
 	}
+	name := path
+	if name == "" {
+		name = "(qcow2 image)"
+	}
 	h, err := ParseHeader(b[:n], fileSize)
 	if err != nil {
-		return nil, err
+		return nil, locate(name, err)
 	}
-	im := &Image{Header: h, size: int64(h.Size)}
+	im := &Image{Header: h, size: int64(h.Size), r: r, fileSize: fileSize, path: name}
 	switch h.CryptMethod {
 	case CryptNone:
 	case CryptAES:
-		return nil, fmt.Errorf("%w (legacy AES, crypt_method 1 at byte 32)", ErrEncrypted)
+		return nil, locate(name, fieldErr(32, ErrEncrypted, "legacy AES, crypt_method 1 at byte 32"))
 	case CryptLUKS:
-		return nil, fmt.Errorf("%w (LUKS, crypt_method 2 at byte 32)", ErrEncrypted)
+		return nil, locate(name, fieldErr(32, ErrEncrypted, "LUKS, crypt_method 2 at byte 32"))
 	default:
-		return nil, fmt.Errorf("%w (unknown crypt_method %d at byte 32)", ErrEncrypted, h.CryptMethod)
+		return nil, locate(name, fieldErr(32, ErrEncrypted, "unknown crypt_method %d at byte 32", h.CryptMethod))
 	}
 	if h.IncompatibleFeatures&IncompatExternalData != 0 {
-		return nil, fmt.Errorf("%w: external data file (incompatible feature bit 2)", ErrUnsupported)
+		return nil, locate(name, fieldErr(72, ErrUnsupported, "external data file (incompatible feature bit 2, byte 72)"))
 	}
 	if h.IncompatibleFeatures&IncompatDirty != 0 {
 		im.Notes = append(im.Notes, "dirty bit set: refcounts may be stale (the image was not closed cleanly); data reads are unaffected")
@@ -349,7 +392,7 @@ func OpenPolicy(r io.ReaderAt, fileSize int64, path string, pol *ref.Policy) (*I
 		im.Notes = append(im.Notes, "corrupt bit set: qemu found metadata damage in this image")
 	}
 	if h.CompressionType > CompressionZstd {
-		return nil, fmt.Errorf("%w: compression type %d at byte 104", ErrUnsupported, h.CompressionType)
+		return nil, locate(name, fieldErr(104, ErrUnsupported, "compression type %d at byte 104", h.CompressionType))
 	}
 	im.checkL1(r, fileSize, path)
 	im.Snapshots, err = ReadSnapshots(r, h, fileSize)
@@ -541,9 +584,72 @@ func (im *Image) ReadAt(p []byte, off int64) (int, error) {
 		err = nil
 	}
 	if err != nil {
+		if at, msg := im.locateL2(off, int64(len(p))); at >= 0 {
+			// The library's error ends in the file's io.EOF, which is
+			// not the end of the disk: callers would drop the chain, and
+			// with it where the damage is, for an io.ErrUnexpectedEOF.
+			return n, where.InFile("qcow2", im.path, at, fmt.Sprintf("qcow2: reading %d bytes at virtual offset %d: %s (%v)", len(p), off, msg, err), io.ErrUnexpectedEOF)
+		}
 		return n, fmt.Errorf("qcow2: reading %d bytes at virtual offset %d: %w", len(p), off, err)
 	}
 	return n, eof
+}
+
+// maxL2Locate bounds the clusters locateL2 looks at.
+const maxL2Locate = 1 << 12
+
+// locateL2 finds, after a failed read of n bytes at virtual offset off,
+// the first L2 entry of this file the read went through that points past
+// the end of the file: its byte offset and what is wrong, or -1. The
+// layout is qemu's docs/interop/qcow2.txt: an L1 entry holds its L2
+// table's offset in bits 9-55; a standard L2 entry the cluster's in bits
+// 9-55, a compressed one (bit 62) its offset in bits 0..61-(cluster_bits-8).
+// Entries that leave the cluster to a backing file are not followed.
+func (im *Image) locateL2(off, n int64) (int64, string) {
+	h := im.Header
+	cluster := h.ClusterSize()
+	entry := int64(8)
+	if h.IncompatibleFeatures&IncompatExtendedL2 != 0 {
+		entry = 16
+	}
+	var b [8]byte
+	for c, k := off/cluster, 0; c*cluster < off+n && k < maxL2Locate; c, k = c+1, k+1 {
+		v := c * cluster
+		i := v / im.l1Span
+		if i >= int64(h.L1Size) {
+			break
+		}
+		if _, err := im.r.ReadAt(b[:], int64(h.L1TableOffset)+8*i); err != nil {
+			break
+		}
+		l2 := int64(be.Uint64(b[:]) & 0x00fffffffffffe00)
+		if l2 == 0 || l2 > im.fileSize-cluster {
+			continue // unallocated, or past the end (checkL1's)
+		}
+		j := (v % im.l1Span) / cluster
+		at := l2 + entry*j
+		if _, err := im.r.ReadAt(b[:], at); err != nil {
+			continue
+		}
+		e := be.Uint64(b[:])
+		// The bytes of this cluster the read needs.
+		end := min(off+n, v+cluster) - v
+		var host int64
+		if e&(1<<62) != 0 {
+			bits := 62 - (h.ClusterBits - 8)
+			host = int64(e & (1<<bits - 1))
+			end = 1
+		} else {
+			host = int64(e & 0x00fffffffffffe00)
+			if host == 0 {
+				continue // unallocated or zero
+			}
+		}
+		if host > im.fileSize-end {
+			return at, fmt.Sprintf("L2 entry %d (of L1 entry %d) at byte %d of %s points to byte %d, past the end of the %d-byte file", j, i, at, im.path, host, im.fileSize)
+		}
+	}
+	return -1, ""
 }
 
 // Close closes the image and its backing files.

@@ -256,8 +256,22 @@ func typeName(t uint32) string {
 
 // Open reads the footer (and for dynamic disks the header and BAT) of the
 // VHD r of size bytes.
-func Open(r io.ReaderAt, size int64) (*Disk, error) {
-	d := &Disk{r: r}
+func Open(r io.ReaderAt, size int64) (*Disk, error) { return OpenNamed(r, size, "") }
+
+// errAt is a located error: the structure at byte off of the file.
+func (d *Disk) errAt(off int64, cause error, format string, a ...any) error {
+	path := d.Path
+	if path == "" {
+		path = "(vhd file)"
+	}
+	return where.InFile("vhd", path, off, fmt.Sprintf(format, a...), cause)
+}
+
+// OpenNamed is Open naming the file r reads path in located errors (it
+// sets Disk.Path): a footer or dynamic header field out of range is
+// reported at its byte in the file.
+func OpenNamed(r io.ReaderAt, size int64, path string) (*Disk, error) {
+	d := &Disk{r: r, Path: path}
 	b := make([]byte, FooterSize)
 	var f *Footer
 	var endErr error
@@ -291,14 +305,14 @@ func Open(r io.ReaderAt, size int64) (*Disk, error) {
 	d.Footer = f
 	d.size = f.VirtualSize()
 	if d.size < 0 || d.size > maxDiskSize {
-		return nil, fmt.Errorf("vhd footer at byte %d: disk size %d outside 0..%d", f.FooterFileOffset, d.size, int64(maxDiskSize))
+		return nil, d.errAt(f.FooterFileOffset+48, nil, "vhd footer at byte %d: disk size %d outside 0..%d", f.FooterFileOffset, d.size, int64(maxDiskSize))
 	}
 	switch f.DiskType {
 	case TypeFixed:
 		// Data is the file up to the footer. A file shorter than the disk
 		// is truncated: say so rather than invent zeros.
 		if avail := size - FooterSize; d.size > avail {
-			return nil, fmt.Errorf("vhd: fixed disk of %d bytes, but only %d bytes precede the footer at byte %d (file truncated?)", d.size, avail, f.FooterFileOffset)
+			return nil, d.errAt(f.FooterFileOffset+48, nil, "vhd: fixed disk of %d bytes, but only %d bytes precede the footer at byte %d (file truncated?)", d.size, avail, f.FooterFileOffset)
 		}
 		return d, nil
 	case TypeDynamic:
@@ -310,13 +324,13 @@ func Open(r io.ReaderAt, size int64) (*Disk, error) {
 		}
 		return nil, ErrDifferencing
 	}
-	return nil, fmt.Errorf("%w %d in footer at byte %d", ErrUnsupportedType, f.DiskType, f.FooterFileOffset)
+	return nil, d.errAt(f.FooterFileOffset+60, fmt.Errorf("%w %d in footer at byte %d", ErrUnsupportedType, f.DiskType, f.FooterFileOffset), "")
 }
 
 func (d *Disk) openDynamic(size int64) error {
 	f := d.Footer
 	if f.DataOffset > uint64(size) || int64(f.DataOffset)+DynHeaderSize > size {
-		return fmt.Errorf("vhd footer at byte %d: dynamic header offset %d is outside the %d-byte file", f.FooterFileOffset, f.DataOffset, size)
+		return d.errAt(f.FooterFileOffset+16, nil, "vhd footer at byte %d: dynamic header offset %d is outside the %d-byte file", f.FooterFileOffset, f.DataOffset, size)
 	}
 	hoff := int64(f.DataOffset)
 	b := make([]byte, DynHeaderSize)
@@ -325,7 +339,7 @@ func (d *Disk) openDynamic(size int64) error {
 	}
 	h, err := parseDynHeader(b, hoff)
 	if err != nil {
-		return err
+		return d.errAt(hoff, err, "")
 	}
 	d.Dyn = h
 	if checksum(b, 36) != h.Checksum {
@@ -333,14 +347,14 @@ func (d *Disk) openDynamic(size int64) error {
 	}
 	bs := int64(h.BlockSize)
 	if bs < sectorSize || bs&(bs-1) != 0 || bs > 1<<30 {
-		return fmt.Errorf("vhd dynamic header at byte %d: block size %d is not a power of two between 512 and 1 GiB", hoff+32, bs)
+		return d.errAt(hoff+32, nil, "vhd dynamic header at byte %d: block size %d is not a power of two between 512 and 1 GiB", hoff+32, bs)
 	}
 	n := int64(h.MaxTableEntries)
 	if h.TableOffset > uint64(size) || int64(h.TableOffset)+4*n > size {
-		return fmt.Errorf("vhd dynamic header at byte %d: BAT of %d entries at byte %d does not fit in the %d-byte file", hoff, n, h.TableOffset, size)
+		return d.errAt(hoff+16, nil, "vhd dynamic header at byte %d: BAT of %d entries at byte %d does not fit in the %d-byte file", hoff, n, h.TableOffset, size)
 	}
 	if n*bs < d.size {
-		return fmt.Errorf("vhd dynamic header at byte %d: BAT covers %d bytes (%d blocks of %d), less than the disk size %d", hoff, n*bs, n, bs, d.size)
+		return d.errAt(hoff+28, nil, "vhd dynamic header at byte %d: BAT covers %d bytes (%d blocks of %d), less than the disk size %d", hoff, n*bs, n, bs, d.size)
 	}
 	raw := make([]byte, 4*n)
 	if _, err := d.r.ReadAt(raw, int64(h.TableOffset)); err != nil {
@@ -418,6 +432,11 @@ func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 			n, err := d.r.ReadAt(chunk, at)
 			if err == io.EOF && n == len(chunk) {
 				err = nil
+			}
+			if errors.Is(err, io.EOF) {
+				// The file ends inside the block: not the end of the
+				// disk, which callers would take io.EOF for.
+				err = io.ErrUnexpectedEOF
 			}
 			if err != nil {
 				path := d.Path

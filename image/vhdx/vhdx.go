@@ -27,9 +27,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/imgtool/imgtool/internal/readat"
 	"hash/crc32"
 	"io"
+
+	"github.com/imgtool/imgtool/internal/readat"
+	"github.com/imgtool/imgtool/internal/where"
 )
 
 var (
@@ -131,18 +133,37 @@ type Disk struct {
 	Fixed             bool // LeaveBlocksAllocated: made as a fixed disk
 	Notes             []string
 
+	// Path names the file in located errors (internal/where: a bad BAT
+	// entry, region table entry or header is reported at its byte in the
+	// file); OpenNamed sets it, "" reads as "(vhdx file)".
+	Path string
+
 	r        io.ReaderAt
 	fileSize int64
 	size     int64
 	chunk    int64 // chunk ratio
 	bat      []uint64
+	batOff   int64 // byte offset of the BAT in the file
+}
+
+// errAt is a located error: the structure at byte off of the file.
+func (d *Disk) errAt(off int64, cause error, format string, a ...any) error {
+	path := d.Path
+	if path == "" {
+		path = "(vhdx file)"
+	}
+	return where.InFile("vhdx", path, off, fmt.Sprintf(format, a...), cause)
 }
 
 // Probe reports whether b (the start of a file) is a VHDX.
 func Probe(b []byte) bool { return bytes.HasPrefix(b, []byte(Signature)) }
 
 // Open opens the VHDX r of fileSize bytes.
-func Open(r io.ReaderAt, fileSize int64) (*Disk, error) {
+func Open(r io.ReaderAt, fileSize int64) (*Disk, error) { return OpenNamed(r, fileSize, "") }
+
+// OpenNamed is Open naming the file r reads path in located errors (it
+// sets Disk.Path).
+func OpenNamed(r io.ReaderAt, fileSize int64, path string) (*Disk, error) {
 	var sig [8]byte
 	if fileSize < region2Off+regionSize {
 		return nil, fmt.Errorf("%w: file of %d bytes is shorter than the VHDX header section", ErrNotVHDX, fileSize)
@@ -150,12 +171,12 @@ func Open(r io.ReaderAt, fileSize int64) (*Disk, error) {
 	if _, err := r.ReadAt(sig[:], 0); err != nil || string(sig[:]) != Signature {
 		return nil, ErrNotVHDX
 	}
-	d := &Disk{r: r, fileSize: fileSize}
+	d := &Disk{r: r, fileSize: fileSize, Path: path}
 	if err := d.readHeaders(); err != nil {
 		return nil, err
 	}
 	if d.Header.LogGUID != ([16]byte{}) {
-		return nil, fmt.Errorf("%w (header at byte %d has log GUID %x)", ErrLogReplay, d.Header.At, d.Header.LogGUID)
+		return nil, d.errAt(d.Header.At+48, fmt.Errorf("%w (header at byte %d has log GUID %x)", ErrLogReplay, d.Header.At, d.Header.LogGUID), "")
 	}
 	batOff, batLen, metaOff, metaLen, err := d.readRegions()
 	if err != nil {
@@ -206,7 +227,7 @@ func (d *Disk) readHeaders() error {
 		}
 	}
 	if best == nil {
-		return fmt.Errorf("vhdx: no valid header (%s)", join(errs))
+		return d.errAt(header1Off, nil, "vhdx: no valid header (%s)", join(errs))
 	}
 	if len(errs) > 0 {
 		d.Notes = append(d.Notes, "one VHDX header is damaged: "+join(errs))
@@ -258,6 +279,7 @@ func (d *Disk) readRegions() (batOff, batLen, metaOff, metaLen int64, err error)
 			continue
 		}
 		batOff, batLen, metaOff, metaLen = -1, 0, -1, 0
+		var batEnt, metaEnt int64
 		for i := 0; i < int(n); i++ {
 			e := b[16+32*i:]
 			var g [16]byte
@@ -265,12 +287,12 @@ func (d *Disk) readRegions() (batOff, batLen, metaOff, metaLen int64, err error)
 			fo, ln, req := int64(le.Uint64(e[16:])), int64(le.Uint32(e[24:])), le.Uint32(e[28:])&1 != 0
 			switch g {
 			case guidBAT:
-				batOff, batLen = fo, ln
+				batOff, batLen, batEnt = fo, ln, off+16+32*int64(i)
 			case guidMetadata:
-				metaOff, metaLen = fo, ln
+				metaOff, metaLen, metaEnt = fo, ln, off+16+32*int64(i)
 			default:
 				if req {
-					return 0, 0, 0, 0, fmt.Errorf("vhdx region table at byte %d: unknown required region %x", off, g)
+					return 0, 0, 0, 0, d.errAt(off+16+32*int64(i), nil, "vhdx region table at byte %d: entry %d at byte %d: unknown required region %x", off, i, off+16+32*int64(i), g)
 				}
 			}
 		}
@@ -278,31 +300,33 @@ func (d *Disk) readRegions() (batOff, batLen, metaOff, metaLen int64, err error)
 			errs = append(errs, fmt.Sprintf("byte %d: no BAT or metadata region", off))
 			continue
 		}
-		for _, reg := range [][2]int64{{batOff, batLen}, {metaOff, metaLen}} {
+		for _, reg := range [][3]int64{{batOff, batLen, batEnt}, {metaOff, metaLen, metaEnt}} {
 			if reg[0] < 0 || reg[1] <= 0 || reg[0] > d.fileSize || reg[0]+reg[1] > d.fileSize {
-				return 0, 0, 0, 0, fmt.Errorf("vhdx region table at byte %d: region at byte %d (%d bytes) outside the %d-byte file", off, reg[0], reg[1], d.fileSize)
+				return 0, 0, 0, 0, d.errAt(reg[2], nil, "vhdx region table at byte %d: entry at byte %d: region at byte %d (%d bytes) outside the %d-byte file", off, reg[2], reg[0], reg[1], d.fileSize)
 			}
 		}
 		return batOff, batLen, metaOff, metaLen, nil
 	}
-	return 0, 0, 0, 0, fmt.Errorf("vhdx: no valid region table (%s)", join(errs))
+	return 0, 0, 0, 0, d.errAt(region1Off, nil, "vhdx: no valid region table (%s)", join(errs))
 }
 
 func (d *Disk) readMetadata(off, n int64) error {
 	if n < metaTableSize {
-		return fmt.Errorf("vhdx metadata region at byte %d: %d bytes, shorter than its table", off, n)
+		return d.errAt(off, nil, "vhdx metadata region at byte %d: %d bytes, shorter than its table", off, n)
 	}
 	b := make([]byte, metaTableSize)
 	if _, err := d.r.ReadAt(b, off); err != nil {
 		return fmt.Errorf("vhdx: reading metadata table at byte %d: %w", off, err)
 	}
 	if string(b[:8]) != "metadata" {
-		return fmt.Errorf("vhdx metadata table at byte %d: signature %q", off, b[:8])
+		return d.errAt(off, nil, "vhdx metadata table at byte %d: signature %q", off, b[:8])
 	}
 	count := int(le.Uint16(b[10:]))
 	if count > maxMetaEntries {
-		return fmt.Errorf("vhdx metadata table at byte %d: %d entries", off, count)
+		return d.errAt(off+10, nil, "vhdx metadata table at byte %d: %d entries", off, count)
 	}
+	// at records the byte of each item read, to locate a bad value.
+	at := map[[16]byte]int64{}
 	item := func(g [16]byte, size int) ([]byte, error) {
 		for i := 0; i < count; i++ {
 			e := b[32+32*i:]
@@ -311,12 +335,13 @@ func (d *Disk) readMetadata(off, n int64) error {
 			}
 			ioff, ln := int64(le.Uint32(e[16:])), int64(le.Uint32(e[20:]))
 			if ln < int64(size) || ioff+ln > n {
-				return nil, fmt.Errorf("vhdx metadata item %x at byte %d: offset %d length %d outside the region", g, off+32+32*int64(i), ioff, ln)
+				return nil, d.errAt(off+32+32*int64(i), nil, "vhdx metadata item %x at byte %d: offset %d length %d outside the region", g, off+32+32*int64(i), ioff, ln)
 			}
 			v := make([]byte, size)
 			if _, err := d.r.ReadAt(v, off+ioff); err != nil {
-				return nil, err
+				return nil, d.errAt(off+ioff, err, "vhdx metadata item %x at byte %d", g, off+ioff)
 			}
+			at[g] = off + ioff
 			return v, nil
 		}
 		return nil, nil
@@ -338,7 +363,7 @@ func (d *Disk) readMetadata(off, n int64) error {
 		return err
 	}
 	if fp == nil || vs == nil || ls == nil {
-		return fmt.Errorf("vhdx metadata at byte %d: missing file parameters, virtual disk size or logical sector size", off)
+		return d.errAt(off, nil, "vhdx metadata at byte %d: missing file parameters, virtual disk size or logical sector size", off)
 	}
 	d.BlockSize = le.Uint32(fp)
 	flags := le.Uint32(fp[4:])
@@ -353,13 +378,13 @@ func (d *Disk) readMetadata(off, n int64) error {
 	}
 	bs := int64(d.BlockSize)
 	if bs < mib || bs > 256*mib || bs&(bs-1) != 0 {
-		return fmt.Errorf("vhdx: block size %d is not a power of two between 1 and 256 MiB", bs)
+		return d.errAt(at[guidFileParams], nil, "vhdx file parameters at byte %d: block size %d is not a power of two between 1 and 256 MiB", at[guidFileParams], bs)
 	}
 	if d.LogicalSectorSize != 512 && d.LogicalSectorSize != 4096 {
-		return fmt.Errorf("vhdx: logical sector size %d (want 512 or 4096)", d.LogicalSectorSize)
+		return d.errAt(at[guidLogicalSect], nil, "vhdx logical sector size at byte %d: %d (want 512 or 4096)", at[guidLogicalSect], d.LogicalSectorSize)
 	}
 	if d.size <= 0 || d.size > maxDiskSize || d.size%int64(d.LogicalSectorSize) != 0 {
-		return fmt.Errorf("vhdx: virtual disk size %d outside 1..64 TiB or not a multiple of the sector size", d.size)
+		return d.errAt(at[guidVirtualSize], nil, "vhdx virtual disk size at byte %d: %d outside 1..64 TiB or not a multiple of the sector size", at[guidVirtualSize], d.size)
 	}
 	d.chunk = (int64(1) << 23) * int64(d.LogicalSectorSize) / bs
 	return nil
@@ -370,12 +395,13 @@ func (d *Disk) readBAT(off, n int64) error {
 	blocks := (d.size + bs - 1) / bs
 	entries := blocks + (blocks-1)/d.chunk
 	if entries*8 > n {
-		return fmt.Errorf("vhdx BAT region at byte %d: %d bytes, need %d entries", off, n, entries)
+		return d.errAt(off, nil, "vhdx BAT region at byte %d: %d bytes, need %d entries", off, n, entries)
 	}
 	raw := make([]byte, entries*8)
 	if _, err := d.r.ReadAt(raw, off); err != nil {
-		return fmt.Errorf("vhdx: reading BAT at byte %d: %w", off, err)
+		return d.errAt(off, err, "vhdx: reading BAT at byte %d", off)
 	}
+	d.batOff = off
 	d.bat = make([]uint64, entries)
 	for i := range d.bat {
 		d.bat[i] = le.Uint64(raw[8*i:])
@@ -418,16 +444,21 @@ func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 		e := d.bat[idx]
 		switch e & 7 {
 		case BlockFullyPresent:
+			ent := d.batOff + 8*idx
+			if e>>20 > uint64(d.fileSize)/mib || int64(e>>20)*mib+in+int64(len(chunk)) > d.fileSize {
+				return done, d.errAt(ent, nil, "vhdx: block %d: BAT entry %d at byte %d points to byte %d, past the end of the %d-byte file", blk, idx, ent, int64(e>>20)*mib, d.fileSize)
+			}
 			at := int64(e>>20)*mib + in
 			n, err := d.r.ReadAt(chunk, at)
 			if err == io.EOF && n == len(chunk) {
 				err = nil
 			}
 			if err != nil {
-				return done + n, fmt.Errorf("vhdx: block %d (BAT entry %d): reading at byte %d: %w", blk, idx, at, err)
+				return done + n, d.errAt(ent, err, "vhdx: block %d (BAT entry %d at byte %d): reading at byte %d", blk, idx, ent, at)
 			}
 		case BlockPartiallyPresent:
-			return done, fmt.Errorf("vhdx: block %d (BAT entry %d) is partially present, which only differencing disks use", blk, idx)
+			ent := d.batOff + 8*idx
+			return done, d.errAt(ent, nil, "vhdx: block %d (BAT entry %d at byte %d) is partially present, which only differencing disks use", blk, idx, ent)
 		default:
 			clear(chunk)
 		}

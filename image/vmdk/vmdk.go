@@ -33,13 +33,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/imgtool/imgtool/image/ref"
-	"github.com/imgtool/imgtool/internal/readat"
 	"io"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/imgtool/imgtool/image/ref"
+	"github.com/imgtool/imgtool/internal/readat"
+	"github.com/imgtool/imgtool/internal/where"
 )
 
 var le = binary.LittleEndian
@@ -145,6 +147,8 @@ type Sparse struct {
 
 	r        io.ReaderAt
 	fileSize int64
+	path     string // names the file in located errors
+	hdrAt    int64  // byte of the header in use (0, or the footer's)
 	gd       []uint32
 	grain    int64 // bytes per grain
 	gtCover  int64 // bytes covered by one grain table
@@ -158,6 +162,24 @@ type Sparse struct {
 
 // OpenSparse opens the sparse extent r of fileSize bytes.
 func OpenSparse(r io.ReaderAt, fileSize int64) (*Sparse, error) {
+	return openSparse(r, fileSize, "")
+}
+
+// unnamed names a file in located errors when the caller gave no name.
+const unnamed = "(vmdk file)"
+
+// errAt is a located error: the structure at byte off of the extent file
+// (issue 12.5).
+func (s *Sparse) errAt(off int64, cause error, format string, a ...any) error {
+	return where.InFile("vmdk", s.path, off, fmt.Sprintf(format, a...), cause)
+}
+
+// openSparse is OpenSparse for the file named path in located errors.
+func openSparse(r io.ReaderAt, fileSize int64, path string) (*Sparse, error) {
+	if path == "" {
+		path = unnamed
+	}
+	s := &Sparse{r: r, fileSize: fileSize, path: path, lastIdx: -1, gts: map[uint32][]uint32{}}
 	b := make([]byte, HeaderSize)
 	if fileSize < HeaderSize {
 		return nil, fmt.Errorf("%w: file of %d bytes is shorter than a header", ErrNotVMDK, fileSize)
@@ -169,13 +191,12 @@ func OpenSparse(r io.ReaderAt, fileSize int64) (*Sparse, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sparse{r: r, fileSize: fileSize, lastIdx: -1, gts: map[uint32][]uint32{}}
 	// Embedded descriptor (from the first header: the footer copy of a
 	// streamOptimized file keeps the same offsets).
 	if h.DescriptorOffset != 0 && h.DescriptorSize != 0 {
 		if h.DescriptorSize > maxDescriptor/sector || h.DescriptorOffset > uint64(fileSize)/sector ||
 			int64(h.DescriptorOffset+h.DescriptorSize)*sector > fileSize {
-			return nil, fmt.Errorf("vmdk header: descriptor (sector %d, %d sectors) outside the %d-byte file", h.DescriptorOffset, h.DescriptorSize, fileSize)
+			return nil, s.errAt(28, nil, "vmdk header at byte 28: descriptor (sector %d, %d sectors) outside the %d-byte file", h.DescriptorOffset, h.DescriptorSize, fileSize)
 		}
 		d := make([]byte, h.DescriptorSize*sector)
 		if _, err := r.ReadAt(d, int64(h.DescriptorOffset)*sector); err != nil {
@@ -190,19 +211,20 @@ func OpenSparse(r io.ReaderAt, fileSize int64) (*Sparse, error) {
 		// streamOptimized: footer marker, footer, end-of-stream marker.
 		at := fileSize - 2*sector
 		if at < HeaderSize {
-			return nil, fmt.Errorf("vmdk: grain directory is at the end, but the %d-byte file has no room for a footer", fileSize)
+			return nil, s.errAt(56, nil, "vmdk header at byte 56: grain directory is at the end, but the %d-byte file has no room for a footer", fileSize)
 		}
 		if _, err := r.ReadAt(b, at); err != nil {
 			return nil, fmt.Errorf("vmdk: reading footer at byte %d: %w", at, err)
 		}
 		f, err := ParseSparseHeader(b, at)
 		if err != nil {
-			return nil, fmt.Errorf("vmdk footer (streamOptimized, grain directory at end): %w", err)
+			return nil, s.errAt(at, err, "vmdk footer (streamOptimized, grain directory at end)")
 		}
 		if f.GDOffset == GDAtEnd {
-			return nil, fmt.Errorf("vmdk footer at byte %d: grain directory offset is still \"at end\"", at)
+			return nil, s.errAt(at+56, nil, "vmdk footer at byte %d: grain directory offset is still \"at end\"", at)
 		}
 		h = f
+		s.hdrAt = at
 	}
 	s.Header = h
 	if err := s.check(); err != nil {
@@ -217,16 +239,16 @@ func (s *Sparse) check() error {
 		return fmt.Errorf("%w: sparse header version %d", ErrUnsupported, h.Version)
 	}
 	if h.GrainSize == 0 || h.GrainSize > maxGrainSectors || h.GrainSize&(h.GrainSize-1) != 0 {
-		return fmt.Errorf("vmdk header at byte 20: grain size %d sectors is not a power of two up to %d", h.GrainSize, maxGrainSectors)
+		return s.errAt(s.hdrAt+20, nil, "vmdk header at byte %d: grain size %d sectors is not a power of two up to %d", s.hdrAt+20, h.GrainSize, maxGrainSectors)
 	}
 	if h.NumGTEsPerGT == 0 || h.NumGTEsPerGT > maxGTEs {
-		return fmt.Errorf("vmdk header at byte 44: %d entries per grain table (want 1..%d)", h.NumGTEsPerGT, maxGTEs)
+		return s.errAt(s.hdrAt+44, nil, "vmdk header at byte %d: %d entries per grain table (want 1..%d)", s.hdrAt+44, h.NumGTEsPerGT, maxGTEs)
 	}
 	if h.Flags&FlagCompressed != 0 && h.CompressAlgorithm != CompressionDeflate {
 		return fmt.Errorf("%w: compression algorithm %d (only 1, deflate, exists)", ErrUnsupported, h.CompressAlgorithm)
 	}
 	if h.Capacity > 1<<53/sector {
-		return fmt.Errorf("vmdk header at byte 12: capacity of %d sectors is absurd", h.Capacity)
+		return s.errAt(s.hdrAt+12, nil, "vmdk header at byte %d: capacity of %d sectors is absurd", s.hdrAt+12, h.Capacity)
 	}
 	s.grain = int64(h.GrainSize) * sector
 	s.gtCover = s.grain * int64(h.NumGTEsPerGT)
@@ -239,7 +261,7 @@ func (s *Sparse) readGD() error {
 	n := (s.size + s.gtCover - 1) / s.gtCover
 	off := int64(h.GDOffset) * sector
 	if h.GDOffset > uint64(s.fileSize)/sector || off+4*n > s.fileSize {
-		return fmt.Errorf("vmdk: grain directory of %d entries at sector %d does not fit in the %d-byte file", n, h.GDOffset, s.fileSize)
+		return s.errAt(s.hdrAt+56, nil, "vmdk header at byte %d: grain directory of %d entries at sector %d does not fit in the %d-byte file", s.hdrAt+56, n, h.GDOffset, s.fileSize)
 	}
 	raw := make([]byte, 4*n)
 	if _, err := s.r.ReadAt(raw, off); err != nil {
@@ -268,8 +290,9 @@ func (s *Sparse) gt(i int64) ([]uint32, error) {
 	n := int64(s.Header.NumGTEsPerGT)
 	off := int64(sec) * sector
 	if off+4*n > s.fileSize {
-		return nil, fmt.Errorf("vmdk: grain table %d at sector %d (GD entry at byte %d) runs past the end of the %d-byte file",
-			i, sec, int64(s.Header.GDOffset)*sector+4*i, s.fileSize)
+		gde := int64(s.Header.GDOffset)*sector + 4*i
+		return nil, s.errAt(gde, nil, "vmdk: grain table %d at sector %d (GD entry at byte %d) runs past the end of the %d-byte file",
+			i, sec, gde, s.fileSize)
 	}
 	raw := make([]byte, 4*n)
 	if _, err := s.r.ReadAt(raw, off); err != nil {
@@ -286,17 +309,19 @@ func (s *Sparse) gt(i int64) ([]uint32, error) {
 	return t, nil
 }
 
-// grainEntry returns the GT entry for the grain holding byte off.
-func (s *Sparse) grainEntry(off int64) (uint32, error) {
+// grainEntry returns the GT entry for the grain holding byte off and the
+// entry's byte offset in the file (-1 for a grain with no grain table).
+func (s *Sparse) grainEntry(off int64) (uint32, int64, error) {
 	i := off / s.gtCover
 	if i >= int64(len(s.gd)) || s.gd[i] == 0 {
-		return 0, nil
+		return 0, -1, nil
 	}
 	t, err := s.gt(i)
 	if err != nil {
-		return 0, err
+		return 0, -1, err
 	}
-	return t[(off%s.gtCover)/s.grain], nil
+	j := (off % s.gtCover) / s.grain
+	return t[j], int64(s.gd[i])*sector + 4*j, nil
 }
 
 // ReadAt implements io.ReaderAt over the extent's capacity.
@@ -322,7 +347,7 @@ func (s *Sparse) ReadAt(p []byte, off int64) (int, error) {
 		if int64(len(chunk)) > s.grain-in {
 			chunk = chunk[:s.grain-in]
 		}
-		e, err := s.grainEntry(cur)
+		e, gte, err := s.grainEntry(cur)
 		if err != nil {
 			return done, err
 		}
@@ -330,16 +355,19 @@ func (s *Sparse) ReadAt(p []byte, off int64) (int, error) {
 		case e == 0, e == gteZero && s.Header.Flags&FlagZeroedGrainGTE != 0:
 			clear(chunk)
 		case s.Compressed():
-			g, err := s.compressedGrain(cur/s.grain, e)
+			g, err := s.compressedGrain(cur/s.grain, e, gte)
 			if err != nil {
 				return done, err
 			}
 			if in+int64(len(chunk)) > int64(len(g)) {
-				return done, fmt.Errorf("vmdk: compressed grain %d at sector %d holds %d bytes, need %d", cur/s.grain, e, len(g), in+int64(len(chunk)))
+				return done, s.errAt(int64(e)*sector, nil, "vmdk: compressed grain %d at sector %d holds %d bytes, need %d", cur/s.grain, e, len(g), in+int64(len(chunk)))
 			}
 			copy(chunk, g[in:])
 		default:
 			at := int64(e)*sector + in
+			if int64(e) > s.fileSize/sector || at+int64(len(chunk)) > s.fileSize {
+				return done, s.errAt(gte, nil, "vmdk: grain %d: GT entry at byte %d points to sector %d, past the end of the %d-byte file", cur/s.grain, gte, e, s.fileSize)
+			}
 			n, err := s.r.ReadAt(chunk, at)
 			if err == io.EOF && n == len(chunk) {
 				err = nil
@@ -356,11 +384,14 @@ func (s *Sparse) ReadAt(p []byte, off int64) (int, error) {
 // compressedGrain returns grain idx stored at sector sec: a grain marker
 // (uint64 LBA, uint32 size) and size bytes of zlib data. The last grain
 // decompressed is cached, as reads usually come in runs.
-func (s *Sparse) compressedGrain(idx int64, sec uint32) ([]byte, error) {
+func (s *Sparse) compressedGrain(idx int64, sec uint32, gte int64) ([]byte, error) {
 	if s.lastIdx == idx {
 		return s.last, nil
 	}
 	at := int64(sec) * sector
+	if at+12 > s.fileSize {
+		return nil, s.errAt(gte, nil, "vmdk: grain %d: GT entry at byte %d points to sector %d, past the end of the %d-byte file", idx, gte, sec, s.fileSize)
+	}
 	var hdr [12]byte
 	if _, err := s.r.ReadAt(hdr[:], at); err != nil {
 		return nil, fmt.Errorf("vmdk: grain %d: reading grain marker at byte %d: %w", idx, at, err)
@@ -376,11 +407,11 @@ func (s *Sparse) compressedGrain(idx int64, sec uint32) ([]byte, error) {
 		}
 	}
 	if size <= 0 || size > 2*s.grain || data+size > s.fileSize {
-		return nil, fmt.Errorf("vmdk: grain %d: marker at byte %d gives compressed size %d (grain is %d bytes, file %d)", idx, at, size, s.grain, s.fileSize)
+		return nil, s.errAt(at, nil, "vmdk: grain %d: marker at byte %d gives compressed size %d (grain is %d bytes, file %d)", idx, at, size, s.grain, s.fileSize)
 	}
 	zr, err := zlib.NewReader(io.NewSectionReader(s.r, data, size))
 	if err != nil {
-		return nil, fmt.Errorf("vmdk: grain %d: zlib data at byte %d: %w", idx, data, err)
+		return nil, s.errAt(data, err, "vmdk: grain %d: zlib data at byte %d", idx, data)
 	}
 	buf := s.last[:0]
 	if cap(buf) < int(s.grain) {
@@ -390,7 +421,7 @@ func (s *Sparse) compressedGrain(idx int64, sec uint32) ([]byte, error) {
 	n, err := io.ReadFull(zr, buf)
 	if err != nil && err != io.ErrUnexpectedEOF {
 		s.lastIdx = -1
-		return nil, fmt.Errorf("vmdk: grain %d: decompressing zlib data at byte %d: %w", idx, data, err)
+		return nil, s.errAt(data, err, "vmdk: grain %d: decompressing zlib data at byte %d", idx, data)
 	}
 	s.last, s.lastIdx = buf[:n], idx
 	return s.last, nil
@@ -409,7 +440,19 @@ type Extent struct {
 	File    string
 	Offset  int64 // sectors into File (FLAT/VMFS)
 	Line    int   // line number in the descriptor
+	At      int64 // byte offset of the line in the descriptor text
 }
+
+// lineError is a descriptor line that does not parse; at is the line's
+// byte offset in the descriptor text, which Open turns into a located
+// error in the file holding the descriptor.
+type lineError struct {
+	at  int64
+	err error
+}
+
+func (e *lineError) Error() string { return e.err.Error() }
+func (e *lineError) Unwrap() error { return e.err }
 
 // Descriptor is a parsed VMDK text descriptor.
 type Descriptor struct {
@@ -428,9 +471,19 @@ func ParseDescriptor(text string) (*Descriptor, error) {
 	d := &Descriptor{DDB: map[string]string{}}
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 4096), maxDescriptor)
+	// Count the bytes each line takes, newline included, so that an
+	// extent line's byte offset is known.
+	var pos, next int64
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		adv, tok, err := bufio.ScanLines(data, atEOF)
+		next += int64(adv)
+		return adv, tok, err
+	})
 	ln := 0
 	for sc.Scan() {
 		ln++
+		at := pos
+		pos = next
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -458,8 +511,9 @@ func ParseDescriptor(text string) (*Descriptor, error) {
 		}
 		e, err := parseExtent(line, ln)
 		if err != nil {
-			return nil, err
+			return nil, &lineError{at, err}
 		}
+		e.At = at
 		d.Extents = append(d.Extents, e)
 	}
 	if err := sc.Err(); err != nil {
@@ -567,6 +621,17 @@ func OpenFile(path string) (*Disk, error) {
 // directory) allows them. An empty container refuses descriptors that name
 // other files.
 func Open(r io.ReaderAt, size int64, container string, pol *ref.Policy) (*Disk, error) {
+	return OpenNamed(r, size, container, container, pol)
+}
+
+// OpenNamed is Open naming the file r reads name in located errors
+// (internal/where: a bad grain table entry, header field or descriptor
+// line is reported at its byte in that file); name may be given when
+// container is "" (a decompressed copy that must not name other files).
+func OpenNamed(r io.ReaderAt, size int64, container, name string, pol *ref.Policy) (*Disk, error) {
+	if name == "" {
+		name = unnamed
+	}
 	var head [4]byte
 	if size < 4 {
 		return nil, ErrNotVMDK
@@ -575,7 +640,7 @@ func Open(r io.ReaderAt, size int64, container string, pol *ref.Policy) (*Disk, 
 		return nil, err
 	}
 	if le.Uint32(head[:]) == SparseMagic {
-		s, err := OpenSparse(r, size)
+		s, err := openSparse(r, size, name)
 		if err != nil {
 			return nil, err
 		}
@@ -583,7 +648,12 @@ func Open(r io.ReaderAt, size int64, container string, pol *ref.Policy) (*Disk, 
 		if s.Descriptor != "" {
 			desc, err := ParseDescriptor(s.Descriptor)
 			if err != nil {
-				return nil, fmt.Errorf("embedded descriptor at sector %d: %w", s.Header.DescriptorOffset, err)
+				at := int64(s.Header.DescriptorOffset) * sector
+				var lerr *lineError
+				if errors.As(err, &lerr) {
+					at += lerr.at
+				}
+				return nil, where.InFile("vmdk", name, at, fmt.Sprintf("embedded descriptor at sector %d", s.Header.DescriptorOffset), err)
 			}
 			d.Descriptor = desc
 			if err := desc.checkParent(); err != nil {
@@ -612,9 +682,13 @@ func Open(r io.ReaderAt, size int64, container string, pol *ref.Policy) (*Disk, 
 	}
 	desc, err := ParseDescriptor(string(text))
 	if err != nil {
+		var lerr *lineError
+		if errors.As(err, &lerr) {
+			return nil, where.InFile("vmdk", name, lerr.at, "", err)
+		}
 		return nil, err
 	}
-	return openDescriptor(desc, container, pol)
+	return openDescriptor(desc, container, name, pol)
 }
 
 func (desc *Descriptor) checkParent() error {
@@ -624,7 +698,9 @@ func (desc *Descriptor) checkParent() error {
 	return nil
 }
 
-func openDescriptor(desc *Descriptor, container string, pol *ref.Policy) (_ *Disk, err error) {
+// openDescriptor opens the extents desc lists; name is the descriptor's
+// file in located errors: a bad extent line is reported at its byte.
+func openDescriptor(desc *Descriptor, container, name string, pol *ref.Policy) (_ *Disk, err error) {
 	if err := desc.checkParent(); err != nil {
 		return nil, err
 	}
@@ -645,26 +721,27 @@ func openDescriptor(desc *Descriptor, container string, pol *ref.Policy) (_ *Dis
 		switch e.Type {
 		case "ZERO":
 		case "FLAT", "VMFS":
-			f, fsize, err := d.openExtent(container, pol, e)
+			f, fsize, _, err := d.openExtent(container, pol, e)
 			if err != nil {
-				return nil, err
+				return nil, where.InFile("vmdk", name, e.At, "", err)
 			}
 			if e.Offset*sector+p.n > fsize {
-				return nil, fmt.Errorf("vmdk descriptor line %d: flat extent %q needs %d bytes from byte %d, but the file has %d", e.Line, e.File, p.n, e.Offset*sector, fsize)
+				return nil, where.InFile("vmdk", name, e.At, fmt.Sprintf("vmdk descriptor line %d (byte %d): flat extent %q needs %d bytes from byte %d, but the file has %d", e.Line, e.At, e.File, p.n, e.Offset*sector, fsize), nil)
 			}
 			p.r, p.off = f, e.Offset*sector
 		case "SPARSE":
-			f, fsize, err := d.openExtent(container, pol, e)
+			f, fsize, path, err := d.openExtent(container, pol, e)
 			if err != nil {
-				return nil, err
+				return nil, where.InFile("vmdk", name, e.At, "", err)
 			}
-			s, err := OpenSparse(f, fsize)
+			// Damage inside the extent is located in the extent file.
+			s, err := openSparse(f, fsize, path)
 			if err != nil {
 				return nil, fmt.Errorf("vmdk extent %q (descriptor line %d): %w", e.File, e.Line, err)
 			}
 			p.r = s
 		default:
-			return nil, fmt.Errorf("%w: extent type %s (descriptor line %d)", ErrUnsupported, e.Type, e.Line)
+			return nil, where.InFile("vmdk", name, e.At, "", fmt.Errorf("%w: extent type %s (descriptor line %d)", ErrUnsupported, e.Type, e.Line))
 		}
 		if d.size+p.n > 1<<53 {
 			return nil, fmt.Errorf("vmdk descriptor: extents add up to more than 2^53 bytes")
@@ -675,22 +752,22 @@ func openDescriptor(desc *Descriptor, container string, pol *ref.Policy) (_ *Dis
 	return d, nil
 }
 
-func (d *Disk) openExtent(container string, pol *ref.Policy, e Extent) (*os.File, int64, error) {
+func (d *Disk) openExtent(container string, pol *ref.Policy, e Extent) (*os.File, int64, string, error) {
 	if container == "" {
-		return nil, 0, fmt.Errorf("vmdk descriptor line %d: extent file %q, but no directory to look in", e.Line, e.File)
+		return nil, 0, "", fmt.Errorf("vmdk descriptor line %d: extent file %q, but no directory to look in", e.Line, e.File)
 	}
 	f, p, err := pol.Open(container, fmt.Sprintf("vmdk descriptor line %d: extent file", e.Line), e.File)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, "", err
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, 0, err
+		return nil, 0, "", err
 	}
 	d.closers = append(d.closers, f)
 	d.Files = append(d.Files, p)
-	return f, fi.Size(), nil
+	return f, fi.Size(), p, nil
 }
 
 // Size returns the virtual disk size in bytes.
