@@ -259,13 +259,31 @@ const (
 	SummaryName = "salvage-report.txt"
 )
 
+// ReportVersion is the "version" WriteFiles puts first in ReportName, as
+// every JSON document imgtool writes has one (docs/json.md): it changes
+// only when a field changes meaning or goes away.
+const ReportVersion = 1
+
 // WriteFiles writes the JSON report (ReportName) and the human summary
 // (SummaryName) into dest, never over an existing entry nor through a
 // symlink (a file of the same name in the salvaged filesystem): then a
 // numbered name is used (salvage-report.1.json). It returns the paths.
 // Run and RunView call it; RunFS and RunTar callers may.
+//
+// The JSON is the Report with "version": ReportVersion as its first key,
+// and "entries" is [] when there are none, never null; a Report
+// unmarshals from it as before (the extra key is ignored).
 func (r *Report) WriteFiles(dest string) ([]string, error) {
-	js, err := json.MarshalIndent(r, "", "  ")
+	doc := struct {
+		Version int `json:"version"`
+		*Report
+	}{ReportVersion, r}
+	if r.Entries == nil {
+		c := *r
+		c.Entries = []Entry{}
+		doc.Report = &c
+	}
+	js, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,10 @@
 package salvage
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -36,5 +38,47 @@ func TestReportFilesNeverOverwrite(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, SummaryName)); string(b) != "from the image" {
 		t.Errorf("extracted file overwritten: %q", b)
+	}
+}
+
+// TestReportFileVersion: salvage-report.json has "version": 1 as its first
+// key, as every JSON document imgtool writes (docs/json.md), its entries
+// are [] when there are none, and it still reads back into a Report.
+func TestReportFileVersion(t *testing.T) {
+	for _, rep := range []*Report{
+		{FilesRecovered: 3, Notes: []string{"n"}, Entries: []Entry{{Path: "/a", Ino: 12, Type: "file", Status: StatusLost, Reasons: []Reason{BadInode}}}},
+		{FilesRecovered: 5},
+	} {
+		dir := t.TempDir()
+		if _, err := rep.WriteFiles(dir); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, ReportName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(b), "{\n  \"version\": 1,\n") {
+			t.Errorf("%s does not start with \"version\": 1:\n%.200s", ReportName, b)
+		}
+		if strings.Contains(string(b), "null") {
+			t.Errorf("null in %s:\n%s", ReportName, b)
+		}
+		var doc map[string]json.RawMessage
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if string(doc["version"]) != "1" || !strings.HasPrefix(string(doc["entries"]), "[") {
+			t.Errorf("version %s, entries %.20s; want 1 and a list", doc["version"], doc["entries"])
+		}
+		var back Report
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if back.FilesRecovered != rep.FilesRecovered || len(back.Entries) != len(rep.Entries) || len(back.Notes) != len(rep.Notes) {
+			t.Errorf("read back %+v, wrote %+v", back, *rep)
+		}
+		if rep.Entries == nil && len(back.Entries) != 0 {
+			t.Errorf("the report written changed the caller's Report")
+		}
 	}
 }
