@@ -11,6 +11,7 @@ import (
 
 	"github.com/imgtool/imgtool/extract"
 	"github.com/imgtool/imgtool/internal/human"
+	"github.com/imgtool/imgtool/termsafe"
 	"golang.org/x/sys/unix"
 )
 
@@ -222,7 +223,7 @@ func (r *Report) Summary(max int) string {
 		src += "; journal replayed in memory"
 	}
 	if r.JournalError != "" {
-		src += "; journal NOT replayed: " + r.JournalError
+		src += "; journal NOT replayed: " + termsafe.Escape(r.JournalError, false)
 	}
 	fmt.Fprintf(&b, "salvage: %s\n", src)
 	for i, e := range r.Entries {
@@ -232,7 +233,7 @@ func (r *Report) Summary(max int) string {
 		}
 		fmt.Fprintf(&b, "%-9s %s", e.Status, e.Describe())
 		if e.Detail != "" {
-			fmt.Fprintf(&b, "; %s", e.Detail)
+			fmt.Fprintf(&b, "; %s", termsafe.Escape(e.Detail, false)) // it may embed a name
 		}
 		b.WriteByte('\n')
 	}
@@ -242,16 +243,11 @@ func (r *Report) Summary(max int) string {
 	return b.String()
 }
 
-// quote shows a path Go-quoted when it holds bytes that would mislead on a
-// terminal.
-func quote(p string) string {
-	for _, r := range p {
-		if r < 0x20 || r == 0x7f || r == 0xfffd {
-			return fmt.Sprintf("%q", p)
-		}
-	}
-	return p
-}
+// quote shows a path as termsafe.Quote does, imgtool's one rule for names
+// from an image (issue 13.5): Go-quoted when it holds a control (C0, C1:
+// CSI), a bidi control or invalid UTF-8. salvage-report.txt is read with
+// cat and less, not only through the CLI's escaping stderr.
+func quote(p string) string { return termsafe.Quote(p) }
 
 // ReportName and SummaryName are the files Run writes into DEST.
 const (

@@ -82,3 +82,33 @@ func TestReportFileVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryTerminalSafe (issue 13.5): salvage-report.txt, which a user
+// reads with cat or less, shows names holding ESC[2J, the byte 0x9B,
+// U+009B (CSI) and U+202E by termsafe's rule, Go-quoted, as the CLI and the
+// TUI do; the C1 and bidi controls went through as they were.
+func TestSummaryTerminalSafe(t *testing.T) {
+	names := []string{"/clear\x1b[2J", "/csi\x9b31m", "/csi\u009b32m", "/evil\u202etxt.exe"}
+	rep := &Report{JournalError: "bad block for \"/j\u202e\""}
+	for i, n := range names {
+		rep.Entries = append(rep.Entries, Entry{Path: n, Ino: uint32(12 + i), Type: "file", Status: StatusLost, Reasons: []Reason{BadInode},
+			Detail: "inode of " + n + " unreadable"})
+	}
+	dir := t.TempDir()
+	if _, err := rep.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, SummaryName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	txt := string(b)
+	if strings.ContainsAny(txt, "\x1b\u009b\u202e") || strings.Contains(txt, "\x9b") {
+		t.Errorf("%s holds a terminal control as it is:\n%q", SummaryName, txt)
+	}
+	for _, want := range []string{`"/clear\x1b[2J"`, `"/csi\x9b31m"`, `"/csi\u009b32m"`, `"/evil\u202etxt.exe"`, `unreadable`} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("%s does not show %s:\n%s", SummaryName, want, txt)
+		}
+	}
+}
