@@ -3,6 +3,7 @@ package backup
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -117,15 +118,19 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]*$`)
 func LoadConfig(path string) (*Config, error) {
 	var c Config
 	md, err := toml.DecodeFile(path, &c)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return nil, fmt.Errorf("%s: %w", path, err) // not read: not a ConfigError
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, &ConfigError{path, err}
 	}
 	if u := md.Undecoded(); len(u) > 0 {
-		return nil, fmt.Errorf("%s: unknown keys %v", path, u)
+		return nil, &ConfigError{path, fmt.Errorf("unknown keys %v", u)}
 	}
 	c.Path = path
 	if err := c.check(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, &ConfigError{path, err}
 	}
 	return &c, nil
 }
@@ -222,7 +227,7 @@ func LoadConfigDir(dir string) ([]*Config, error) {
 			return nil, err
 		}
 		if prev, ok := names[c.Name]; ok {
-			return nil, fmt.Errorf("guest %s configured twice: %s and %s", c.Name, prev, c.Path)
+			return nil, &ConfigError{c.Path, fmt.Errorf("guest %s configured twice: also in %s", c.Name, prev)}
 		}
 		names[c.Name] = c.Path
 		out = append(out, c)

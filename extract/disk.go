@@ -131,6 +131,7 @@ func Run(ctx context.Context, fsys vfs.FS, srcPaths []string, dest string, opts 
 	}
 	x.sink = ds
 	x.startProgress(ctx, srcPaths)
+	x.reportShadowed(srcs)
 	for i, s := range srcs {
 		if err = x.tree(ctx, names[i], s.path, s.ino, s.in, 0); err != nil {
 			break

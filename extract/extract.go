@@ -437,10 +437,17 @@ type source struct {
 	path string
 	ino  vfs.Ino
 	in   *vfs.Stat
+	// shadowed are the other entries of the parent directory with the
+	// source's name (damage, or a symlink "evil" beside a directory
+	// "evil"): the path reaches only the one Lookup finds, so they are
+	// not extracted, and are reported (issue 13.4: a skipped entry is a
+	// loss; 13.6: a marked directory skipped so in the TUI is listed).
+	shadowed []vfs.Ino
 }
 
 func resolveSources(fsys vfs.FS, srcPaths []string) ([]source, error) {
 	var out []source
+	dirs := dirNames{}
 	for _, p := range srcPaths {
 		clean := path.Clean("/" + p)
 		ino, err := fsys.Lookup(clean)
@@ -451,9 +458,66 @@ func resolveSources(fsys vfs.FS, srcPaths []string) ([]source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", clean, err)
 		}
-		out = append(out, source{clean, ino, in})
+		out = append(out, source{clean, ino, in, dirs.shadowed(fsys, clean, ino)})
 	}
 	return out, nil
+}
+
+// dirNames caches, by parent path, the inodes each name of the directory
+// has: many sources often share one parent (the TUI's marks).
+type dirNames map[string]map[string][]vfs.Ino
+
+// shadowed returns the other entries of clean's parent directory named
+// as clean is, which the path does not reach (it reaches ino).
+func (d dirNames) shadowed(fsys vfs.FS, clean string, ino vfs.Ino) []vfs.Ino {
+	if clean == "/" {
+		return nil
+	}
+	parent, name := path.Split(clean)
+	names, ok := d[parent]
+	if !ok {
+		names = map[string][]vfs.Ino{}
+		if pino, err := fsys.Lookup(path.Clean(parent)); err == nil {
+			ents, _ := fsys.ReadDir(pino) // damage is the walk's to report
+			for _, e := range ents {
+				names[e.Name] = append(names[e.Name], e.Ino)
+			}
+		}
+		d[parent] = names
+	}
+	var out []vfs.Ino
+	for _, other := range names[name] {
+		if other != ino {
+			out = append(out, other)
+		}
+	}
+	return out
+}
+
+// reportShadowed records, for each source, the entries its name hides.
+func (x *Extractor) reportShadowed(srcs []source) {
+	for _, s := range srcs {
+		for _, ino := range s.shadowed {
+			x.problem(s.path, ino, Refused, fmt.Errorf("name %s appears twice in the directory; the entry the path reaches (inode %d) was extracted", quotePath(path.Base(s.path)), s.ino))
+		}
+	}
+}
+
+// ReportShadowed is for callers that add source paths themselves (the
+// TUI's marks, with Add or AddTree): for each path, every other entry of
+// its directory with the same name — which the path does not reach, so
+// it is not extracted — is reported as refused, as Run and RunTar do. A
+// path that does not resolve is left to the caller.
+func (x *Extractor) ReportShadowed(srcPaths []string) {
+	dirs := dirNames{}
+	var srcs []source
+	for _, p := range srcPaths {
+		clean := path.Clean("/" + p)
+		if ino, err := x.fsys.Lookup(clean); err == nil {
+			srcs = append(srcs, source{path: clean, ino: ino, shadowed: dirs.shadowed(x.fsys, clean, ino)})
+		}
+	}
+	x.reportShadowed(srcs)
 }
 
 // Count walks the trees under srcPaths and returns how many entries and
@@ -511,6 +575,7 @@ func RunTar(ctx context.Context, fsys vfs.FS, srcPaths []string, w io.Writer, op
 	x := newExtractor(fsys, opts)
 	x.sink = newTarSink(x, w)
 	x.startProgress(ctx, srcPaths)
+	x.reportShadowed(srcs)
 	for _, s := range srcs {
 		var names []string
 		if len(srcs) > 1 || !s.in.IsDir() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/imgtool/imgtool/extract"
 	"github.com/imgtool/imgtool/internal/human"
+	"github.com/imgtool/imgtool/termsafe"
 	"golang.org/x/sys/unix"
 )
 
@@ -222,7 +223,7 @@ func (r *Report) Summary(max int) string {
 		src += "; journal replayed in memory"
 	}
 	if r.JournalError != "" {
-		src += "; journal NOT replayed: " + r.JournalError
+		src += "; journal NOT replayed: " + termsafe.Escape(r.JournalError, false)
 	}
 	fmt.Fprintf(&b, "salvage: %s\n", src)
 	for i, e := range r.Entries {
@@ -232,7 +233,7 @@ func (r *Report) Summary(max int) string {
 		}
 		fmt.Fprintf(&b, "%-9s %s", e.Status, e.Describe())
 		if e.Detail != "" {
-			fmt.Fprintf(&b, "; %s", e.Detail)
+			fmt.Fprintf(&b, "; %s", termsafe.Escape(e.Detail, false)) // it may embed a name
 		}
 		b.WriteByte('\n')
 	}
@@ -242,16 +243,11 @@ func (r *Report) Summary(max int) string {
 	return b.String()
 }
 
-// quote shows a path Go-quoted when it holds bytes that would mislead on a
-// terminal.
-func quote(p string) string {
-	for _, r := range p {
-		if r < 0x20 || r == 0x7f || r == 0xfffd {
-			return fmt.Sprintf("%q", p)
-		}
-	}
-	return p
-}
+// quote shows a path as termsafe.Quote does, imgtool's one rule for names
+// from an image (issue 13.5): Go-quoted when it holds a control (C0, C1:
+// CSI), a bidi control or invalid UTF-8. salvage-report.txt is read with
+// cat and less, not only through the CLI's escaping stderr.
+func quote(p string) string { return termsafe.Quote(p) }
 
 // ReportName and SummaryName are the files Run writes into DEST.
 const (
@@ -259,13 +255,31 @@ const (
 	SummaryName = "salvage-report.txt"
 )
 
+// ReportVersion is the "version" WriteFiles puts first in ReportName, as
+// every JSON document imgtool writes has one (docs/json.md): it changes
+// only when a field changes meaning or goes away.
+const ReportVersion = 1
+
 // WriteFiles writes the JSON report (ReportName) and the human summary
 // (SummaryName) into dest, never over an existing entry nor through a
 // symlink (a file of the same name in the salvaged filesystem): then a
 // numbered name is used (salvage-report.1.json). It returns the paths.
 // Run and RunView call it; RunFS and RunTar callers may.
+//
+// The JSON is the Report with "version": ReportVersion as its first key,
+// and "entries" is [] when there are none, never null; a Report
+// unmarshals from it as before (the extra key is ignored).
 func (r *Report) WriteFiles(dest string) ([]string, error) {
-	js, err := json.MarshalIndent(r, "", "  ")
+	doc := struct {
+		Version int `json:"version"`
+		*Report
+	}{ReportVersion, r}
+	if r.Entries == nil {
+		c := *r
+		c.Entries = []Entry{}
+		doc.Report = &c
+	}
+	js, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return nil, err
 	}

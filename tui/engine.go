@@ -59,6 +59,10 @@ func defaultEngine(ctx context.Context, fsys vfs.FS, srcPaths []string, dest str
 		s.Err = err
 		return s
 	}
+	// A mark is a path: where two entries of a directory share a name (a
+	// symlink "evil" and a directory "evil"), only the one the path
+	// reaches is extracted, and the other is a loss (issue 13.6).
+	x.ReportShadowed(srcPaths)
 	var lost []string
 	for _, src := range srcPaths {
 		ino, err := fsys.Lookup(src)

@@ -499,7 +499,7 @@ const (
 	colSize  = 6
 	colMode  = 10
 	colOwner = 9
-	colMtime = 16
+	colMtime = 22 // "2024-03-01 14:02 +0100"
 )
 
 func (m *Model) viewFiles(w, h int, focused bool) []string {
@@ -581,7 +581,7 @@ func (m *Model) fileCols(name, size, mode, owner, mtime string, w int) string {
 	if w >= 48 {
 		add(owner, colOwner, false)
 	}
-	if w >= 62 {
+	if w >= 68 {
 		add(mtime, colMtime, false)
 	}
 	return fit(name, w-used) + rest
@@ -610,7 +610,7 @@ func (m *Model) fileRow(e *entry, w int, marked, cursor, focused bool) string {
 		fm := in.FileMode()
 		mode = modeString(fm)
 		owner = fmt.Sprintf("%d:%d", in.UID, in.GID)
-		mtime = mtimeString(in.Mtime)
+		mtime = mtimeString(in.Mtime, m.opts.UTC)
 		switch {
 		case in.IsDir():
 			size = "-"

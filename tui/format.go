@@ -75,12 +75,22 @@ func modeString(m fs.FileMode) string {
 	return string(b[:])
 }
 
-// mtimeString formats a modification time in a fixed 16-column form.
-func mtimeString(t time.Time) string {
+// mtimeString formats a modification time in a fixed 22-column form:
+// local, with the zone's offset shown ("2024-03-01 14:02 +0100"), as ls -l
+// prints it (issue 13.8), or in UTC ("+0000") when utc is set (--utc).
+func mtimeString(t time.Time, utc bool) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format("2006-01-02 15:04")
+	return zoned(t, utc).Format("2006-01-02 15:04 -0700")
+}
+
+// zoned is t in the zone times are shown in: the local zone, or UTC.
+func zoned(t time.Time, utc bool) time.Time {
+	if utc {
+		return t.UTC()
+	}
+	return t.Local()
 }
 
 // fit truncates s to w cells (with an ellipsis) and pads it to exactly w.

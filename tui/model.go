@@ -39,6 +39,9 @@ type Options struct {
 	// Volume.OpenFS: imgtool tui --open VOL:@ shows the guest view (the
 	// OS with its fstab applied) when its root volume is entered.
 	OpenFS func(v *inspect.Volume) (vfs.FS, error)
+	// UTC shows times in UTC; by default they are local, with the zone's
+	// offset shown, as ls -l prints them (imgtool tui --utc).
+	UTC bool
 }
 
 // pane identifies who has the keyboard.
@@ -101,6 +104,7 @@ func New(t *inspect.Tree, opts Options) *Model {
 	if opts.Open != "" {
 		m.vols.find(opts.Open)
 	}
+	m.prev.utc = opts.UTC
 	m.previewVolume()
 	return m
 }

@@ -34,6 +34,7 @@ type previewPane struct {
 	title   string
 	key     string // what is shown (volume address or file path + inode)
 	loading bool
+	utc     bool // Options.UTC: times in UTC, not the local zone
 }
 
 func newPreviewPane() previewPane {
@@ -72,7 +73,7 @@ func (p *previewPane) load(fsys vfs.FS, dir string, e *entry) tea.Cmd {
 	p.key, p.title, p.loading = key, full, true
 	seq, ino, ft := p.seq, e.ino, e.ftype
 	return func() tea.Msg {
-		return previewMsg{seq: seq, title: full, lines: previewLines(fsys, ino, ft)}
+		return previewMsg{seq: seq, title: full, lines: previewLines(fsys, ino, ft, p.utc)}
 	}
 }
 
@@ -95,7 +96,7 @@ func (p *previewPane) clear() {
 
 // previewLines builds the preview of inode ino: a stat header, then the
 // content. Errors become lines: damage is shown, not fatal.
-func previewLines(fsys vfs.FS, ino vfs.Ino, ft uint8) []string {
+func previewLines(fsys vfs.FS, ino vfs.Ino, ft uint8, utc bool) []string {
 	in, err := fsys.Stat(ino)
 	if err != nil {
 		return []string{"! cannot read inode " + fmt.Sprint(ino) + ":", "  " + err.Error()}
@@ -104,7 +105,7 @@ func previewLines(fsys vfs.FS, ino vfs.Ino, ft uint8) []string {
 	out := []string{
 		fmt.Sprintf("%s %d:%d", modeString(in.FileMode()), in.UID, in.GID),
 		fmt.Sprintf("%s · inode %d · %d link%s", sizeText(in), ino, in.Nlink, plural(int(in.Nlink))),
-		in.Mtime.UTC().Format("2006-01-02 15:04:05 MST"),
+		zoned(in.Mtime, utc).Format("2006-01-02 15:04:05 -0700"),
 		"",
 	}
 	switch {

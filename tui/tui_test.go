@@ -227,9 +227,10 @@ func TestGuestRootListing(t *testing.T) {
 	if !strings.Contains(scr, guestRoot+":/home/alice") {
 		t.Errorf("header lacks the VOLUME:/path:\n%s", scr)
 	}
-	// notes.txt's mtime was set by the script with touch -d.
-	if row := findLine(scr, "notes.txt"); !strings.Contains(row, "2009-03-14 15:09") {
-		t.Errorf("notes.txt row lacks the mtime the script set: %q", row)
+	// notes.txt's mtime was set by the script with touch -d (in UTC),
+	// shown in the local zone with its offset (TestTimesLocalWithZone).
+	if row, want := findLine(scr, "notes.txt"), time.Date(2009, 3, 14, 15, 9, 26, 0, time.UTC).Local().Format("2006-01-02 15:04 -0700"); !strings.Contains(row, want) {
+		t.Errorf("notes.txt row lacks the mtime the script set, %s: %q", want, row)
 	}
 }
 

@@ -45,7 +45,7 @@ func (m *Model) previewGeom() (w, h int) {
 	case W >= wideCols:
 		compact := m.focus != paneVolumes && m.files.fsys != nil
 		vw := clamp(m.vols.naturalWidth(compact), 16, W/3)
-		return (W - vw) * 7 / 20, bh
+		return (W - vw) * 3 / 10, bh
 	case W >= mediumCols:
 		return W - W*3/5 - 1, bh
 	case bh >= stackRows:
@@ -112,7 +112,7 @@ func (m *Model) render() string {
 		// and shrinks to names once a filesystem is being browsed.
 		compact := m.focus != paneVolumes && m.files.fsys != nil
 		vw := clamp(m.vols.naturalWidth(compact), 16, w/3)
-		pw := (w - vw) * 7 / 20
+		pw := (w - vw) * 3 / 10
 		fw := w - vw - pw - 2
 		cols = []column{
 			{m.viewVolumes(vw, bh, m.focus == paneVolumes, compact), vw},

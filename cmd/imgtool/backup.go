@@ -70,7 +70,8 @@ AWS environment and shared config). "imgtool backup config" lists every key
 with its default. --json makes run, plan, verify and list print JSON.
 
 Exit codes: 0 ok, 1 error (verify: also a guest with nothing to verify), 2 usage
-(an invalid flag value too), 4 a disk of the guest definition is not
+(an invalid flag value too, or an invalid value, unknown key or bad TOML in a
+config file), 4 a disk of the guest definition is not
 in the config, 5 another run holds the lock (here, or another host holds the
 guest's lock in the bucket), 6 a volume holding data was NOT backed up.`,
 	}
@@ -150,8 +151,9 @@ func oneLine(err error) error {
 	return &codeError{exitCode(err), errors.New(msg)}
 }
 
-// exitCode: a real failure (1) wins over a lock (5), a volume left out
-// (6) and an uncovered disk (4), in that order.
+// exitCode: a config file with an invalid value (2, as the same value
+// as a flag) wins over a real failure (1), which wins over a lock (5), a
+// volume left out (6) and an uncovered disk (4), in that order.
 func exitCode(err error) int {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		code := 0
@@ -170,7 +172,10 @@ func exitCode(err error) int {
 	}
 	var ue *backup.UncoveredError
 	var ie *backup.IncompleteError
+	var ce *backup.ConfigError
 	switch {
+	case errors.As(err, &ce):
+		return exitUsage // as the same value given as a flag (issue 13.10)
 	case errors.Is(err, backup.ErrLocked):
 		return exitLocked
 	case errors.As(err, &ie):
@@ -183,6 +188,8 @@ func exitCode(err error) int {
 
 func rank(code int) int {
 	switch code {
+	case exitUsage:
+		return 5
 	case exitError:
 		return 4
 	case exitLocked:

@@ -64,6 +64,7 @@ func TestJSONEverywhere(t *testing.T) {
 		{"undelete", []string{"ls", "--deleted", "--json", tiny, "/"}, 0, "", []string{"candidates"}},
 		{"extract --report", []string{"extract", "--report", rep, tiny, "/", filepath.Join(t.TempDir(), "x")}, 0, rep, []string{"problems"}},
 		{"extract --salvage --report", []string{"extract", "--salvage", "--report", rep + "2", fixturetest.Image(t, "salvage-zerogdt-ext4"), "/", salv}, -1, rep + "2", []string{"entries", "notes"}},
+		{"extract --salvage --report", []string{"extract", "--salvage", fixturetest.Image(t, "salvage-zerogdt-ext4"), "/", salv + "2"}, -1, filepath.Join(salv+"2", "salvage-report.json"), []string{"entries", "notes"}},
 		{"backup plan", append(bk, "plan", "--json", "g"), 0, "", []string{"guests"}},
 		{"backup run", append(bk, "run", "--json", "g"), 0, "", []string{"guests"}},
 		{"backup verify", append(bk, "verify", "--json", "g"), 0, "", []string{"guests"}},

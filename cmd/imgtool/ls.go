@@ -90,7 +90,7 @@ and everything else is still listed); 1 on an error that stops the listing
 			if deleted {
 				// Deleted files are not in the tree: the undelete scan
 				// lists them (imgtool undelete --list).
-				return runUndelete(cmd, &f, args[0], args[1], "", true, false, c.asJSON)
+				return runUndelete(cmd, &f, args[0], args[1], "", true, false, c.asJSON, c.utc)
 			}
 			h, err := openFS(cmd, args[0], args[1], &f)
 			if err != nil {
@@ -123,7 +123,7 @@ and everything else is still listed); 1 on an error that stops the listing
 	cmd.Flags().BoolVarP(&c.human, "human-readable", "h", false, "with -l, sizes as 1K, 234M, 2G (powers of 1024, as GNU ls -h)")
 	cmd.Flags().BoolVarP(&c.dirSelf, "directory", "d", false, "list directories themselves, not their contents")
 	cmd.Flags().BoolVarP(&c.inodes, "inode", "i", false, "print the inode number of each entry first")
-	cmd.Flags().BoolVar(&c.utc, "utc", false, "with -l, times in UTC instead of the local time zone")
+	cmd.Flags().BoolVar(&c.utc, "utc", false, "with -l or --deleted, times in UTC instead of the local time zone")
 	var all, numeric bool
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "accepted as in GNU ls: names starting with '.' are always listed")
 	cmd.Flags().BoolVarP(&numeric, "numeric-uid-gid", "n", false, "accepted as in GNU ls: owners are always numeric (a guest's user names mean nothing here)")

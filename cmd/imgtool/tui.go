@@ -15,6 +15,7 @@ import (
 func newTuiCmd(g *globalFlags) *cobra.Command {
 	var f imageFlags
 	var open, dest, salvageDest string
+	var utc bool
 	cmd := &cobra.Command{
 		Use:   "tui [IMAGE]",
 		Short: "Browse volumes and files in a terminal UI; preview, mark and extract",
@@ -24,6 +25,9 @@ ISO 9660) in the middle, a preview on the right. Mark files with space (a: all) 
 the same engine and safety rules as 'imgtool extract'. S salvages the whole
 selected volume, as 'imgtool extract --salvage' does (unreachable inodes into
 #orphans, salvage-report.json in the destination). Press ? for every key.
+
+Times are local, with the zone's offset shown ("2024-03-01 14:02 +0100"), as
+ls -l prints them; --utc shows them in UTC.
 
 With no IMAGE, the embedded demo image is shown.`,
 		Example: `  imgtool tui disk.img
@@ -48,7 +52,7 @@ With no IMAGE, the embedded demo image is shown.`,
 				title = fixtures.DemoName
 			}
 			opts := tui.Options{Title: title, Dest: dest, SalvageDest: salvageDest, Open: open, NoJournal: f.noJournal,
-				OSLabels: osLabels(s.tree, &f)}
+				OSLabels: osLabels(s.tree, &f), UTC: utc}
 			if vol, dir, ok := strings.Cut(open, ":/"); ok && !strings.HasPrefix(open, "@") {
 				// --open VOL:/path: that directory (or that file's).
 				opts.Open, opts.OpenDir = vol, "/"+dir
@@ -76,6 +80,7 @@ With no IMAGE, the embedded demo image is shown.`,
 	f.register(cmd)
 	cmd.Flags().StringVar(&open, "open", "", "volume address to open at start (e.g. VolGroup00/LogVol00), VOL:/path to start in that directory, or VOL:@[/path] for the guest OS under VOL with its fstab applied")
 	cmd.Flags().StringVar(&dest, "dest", "./imgtool-extract", "default destination offered by x")
+	cmd.Flags().BoolVar(&utc, "utc", false, "times in UTC instead of the local time zone")
 	cmd.Flags().StringVar(&salvageDest, "salvage-dest", "./imgtool-salvage", "default destination offered by S (salvage the whole volume)")
 	return cmd
 }

@@ -12,7 +12,7 @@ import (
 
 func newUndeleteCmd(g *globalFlags) *cobra.Command {
 	var f imageFlags
-	var list, all, asJSON bool
+	var list, all, asJSON, utc bool
 	cmd := &cobra.Command{
 		Use:   "undelete IMAGE [VOL:][/path] [DEST]",
 		Short: "Find deleted files of an ext3/ext4 filesystem and recover them (never writes IMAGE)",
@@ -32,6 +32,8 @@ medium (complete but unnamed, or from an uncommitted transaction), low
 zeros). /path limits the candidates to those under it.
 
 --list shows the candidates and writes nothing (as ls --deleted would).
+Modification times are local, with the zone shown ("2024-03-01 14:02:11
++0100", as ls -l); --utc shows them in UTC. --json gives RFC 3339 in UTC.
 Exit status: 0 when every candidate was recovered intact, 3 when some were
 not (partial or skipped: the report says which), 1 on errors.`,
 		Example: `  imgtool undelete guest.img --list
@@ -53,20 +55,22 @@ not (partial or skipped: the report says which), 1 on errors.`,
 			if !list && dest == "" {
 				return usageErrorf("give DEST (or --list)")
 			}
-			return runUndelete(cmd, &f, args[0], spec, dest, list, all, asJSON)
+			return runUndelete(cmd, &f, args[0], spec, dest, list, all, asJSON, utc)
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&list, "list", false, "list the candidates, write nothing")
 	cmd.Flags().BoolVar(&all, "all", false, "also write partial (low-confidence) files, missing blocks as zeros")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "machine-readable report")
+	cmd.Flags().BoolVar(&utc, "utc", false, "times in UTC instead of the local time zone")
 	return cmd
 }
 
 // runUndelete scans the filesystem of spec ("VOL:/path" or "/path") for
 // deleted files under /path and lists them (list) or recovers them into
-// dest. ls --deleted is runUndelete with list set.
-func runUndelete(cmd *cobra.Command, f *imageFlags, image, spec, dest string, list, all, asJSON bool) error {
+// dest. ls --deleted is runUndelete with list set. Times in the table are
+// local with the zone shown, or UTC (utc); JSON's are UTC.
+func runUndelete(cmd *cobra.Command, f *imageFlags, image, spec, dest string, list, all, asJSON, utc bool) error {
 	volAddr, p, err := inspect.SplitFileSpec(spec)
 	if err != nil {
 		return usageErrorf("%v", err)
@@ -146,7 +150,7 @@ func runUndelete(cmd *cobra.Command, f *imageFlags, image, spec, dest string, li
 			if probs == nil {
 				probs = []string{}
 			}
-			rows = append(rows, row{c.Path, c.Ino, fmt.Sprintf("%o", c.Mode), c.Size, c.Mtime.Format("2006-01-02T15:04:05.000000000Z07:00"),
+			rows = append(rows, row{c.Path, c.Ino, fmt.Sprintf("%o", c.Mode), c.Size, c.Mtime.UTC().Format("2006-01-02T15:04:05.000000000Z07:00"),
 				c.TID, c.Committed, string(c.Confidence), c.Intact, c.Blocks, c.Reused, c.NameFrom, probs, recovered[c.Ino], errs[c.Ino]})
 		}
 		if err := writeJSON(cmd.OutOrStdout(), map[string]any{"volume": v.DisplayAddress(), "journal": res.Journal, "candidates": rows}); err != nil {
@@ -160,7 +164,7 @@ func runUndelete(cmd *cobra.Command, f *imageFlags, image, spec, dest string, li
 			if e := errs[c.Ino]; e != "" {
 				note = strings.TrimPrefix(note+"; not written: "+e, "; ")
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", c.Confidence, c.TID, c.Size, c.Mtime.Format("2006-01-02 15:04"), c.Path, note)
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", c.Confidence, c.TID, c.Size, shownTime(c.Mtime, utc, false), c.Path, note)
 		}
 		tw.Flush()
 		if list {
