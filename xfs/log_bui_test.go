@@ -1,8 +1,10 @@
 package xfs
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"slices"
@@ -172,33 +174,59 @@ func staleNotes(f *FS) []vfs.Note {
 	return out
 }
 
-// An unfinished BUI (a file mapping change the kernel would redo after
-// recovery) is not applied by the in-memory replay: the view is flagged
-// stale (vfs.Note.Stale, which makes extract exit 3), naming the intent.
-// A BUI whose BUD is in the log, and an unfinished EFI (free space only),
-// leave the view unflagged.
-func TestLogUnfinishedBUIIsStale(t *testing.T) {
+// bmapCase is one hand-built log and what the replay must make of it.
+type bmapCase struct {
+	name     string
+	ops      []logOp
+	pending  []string
+	finished int
+	stale    string // a stale note saying this, or "" for none
+}
+
+// Unfinished BUIs (a mapping change the kernel redoes after recovery) on
+// hand-built logs over xfs-v5: a map into a hole and an unmap are finished
+// in memory as xfs_bmapi_remap and __xfs_bunmapi would (content and
+// st_blocks change, the view is not stale); what the replay cannot finish
+// (a map over mapped blocks, an attr-fork intent) flags the view stale
+// (vfs.Note.Stale: extract exits 3). A BUI whose BUD is logged, and an
+// unfinished EFI (free space only), change nothing.
+func TestLogUnfinishedBUI(t *testing.T) {
 	base := openImage(t, fixturetest.Image(t, "xfs-v5"), vfs.OpenOptions{})
-	ino, err := base.Lookup("/files/random")
+	bs := uint64(base.sb.BlockSize)
+	random, sparse := mustIno(t, base, "/files/random"), mustIno(t, base, "/files/sparse")
+	in, _ := base.Inode(uint64(random))
+	rext, err := base.forkExtents(in, false)
+	if err != nil || len(rext) == 0 || rext[0].off != 0 || rext[0].len < 2 {
+		t.Fatalf("/files/random extents %+v (%v): want a first extent of 2 blocks or more", rext, err)
+	}
+	in, _ = base.Inode(uint64(sparse))
+	sext, err := base.forkExtents(in, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
-		name    string
-		ops     []logOp
-		pending []string
-		stale   bool
-	}{
-		{"unfinished BUI", slices.Concat(
-			transOps(1, buiItem(7, uint64(ino), 5000, 1000, 4, 1))), []string{"BUI"}, true},
+	hole := uint64(1000) // a block of /files/sparse no extent maps
+	for _, e := range sext {
+		if e.off <= hole && hole < e.off+e.len {
+			t.Fatalf("/files/sparse maps block %d: %+v", hole, sext)
+		}
+	}
+	blk := rext[0].fsb
+	const mapOne, unmapOne = bmapMap, bmapUnmap
+	want := readManifest(t, "xfs-v5")
+	randomData := readAll(t, base, random)
+
+	for _, c := range []bmapCase{
+		{"map into a hole", transOps(1, buiItem(7, uint64(sparse), blk, hole, 1, mapOne)), []string{"BUI"}, 1, ""},
+		{"unmap", transOps(1, buiItem(7, uint64(random), blk+1, 1, 1, unmapOne)), []string{"BUI"}, 1, ""},
+		{"map over mapped blocks", transOps(1, buiItem(7, uint64(random), blk, 0, 1, mapOne)), []string{"BUI"}, 0, "not a hole; not applied"},
+		{"attr fork", transOps(1, buiItem(7, uint64(random), blk, 0, 1, mapOne|bmapAttrFork)), []string{"BUI"}, 0, "unfinished file-mapping/attr/exchange intents (BUI) are not applied"},
 		{"BUI and its BUD", slices.Concat(
-			transOps(1, buiItem(7, uint64(ino), 5000, 1000, 4, 1)),
-			transOps(2, doneItem(liBUD, 7))), nil, false},
+			transOps(1, buiItem(7, uint64(sparse), blk, hole, 1, mapOne)),
+			transOps(2, doneItem(liBUD, 7))), nil, 0, ""},
 		{"BUD of another intent", slices.Concat(
-			transOps(1, buiItem(7, uint64(ino), 5000, 1000, 4, 1)),
-			transOps(2, doneItem(liBUD, 8))), []string{"BUI"}, true},
-		{"unfinished EFI", slices.Concat(
-			transOps(1, efiItem(9, 5000, 4))), []string{"EFI"}, false},
+			transOps(1, buiItem(7, uint64(sparse), blk, hole, 1, mapOne)),
+			transOps(2, doneItem(liBUD, 8))), []string{"BUI"}, 1, ""},
+		{"unfinished EFI", transOps(1, efiItem(9, 5000, 4)), []string{"EFI"}, 0, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := fixturetest.Copy(t, "xfs-v5")
@@ -208,32 +236,115 @@ func TestLogUnfinishedBUIIsStale(t *testing.T) {
 			if !f.Log.Dirty || !f.Log.Replayed || f.Log.Problem != "" {
 				t.Fatalf("log %+v: want a dirty log replayed without problem", f.Log)
 			}
-			want := 0
+			commits := 0
 			for _, op := range c.ops {
 				if op.flags == opCommit {
-					want++
+					commits++
 				}
 			}
-			if f.Log.Transactions != want || f.Log.Records != 1 {
-				t.Errorf("%d transactions from %d records, want %d from 1", f.Log.Transactions, f.Log.Records, want)
+			if f.Log.Transactions != commits || f.Log.Records != 1 {
+				t.Errorf("%d transactions from %d records, want %d from 1", f.Log.Transactions, f.Log.Records, commits)
 			}
-			if !slices.Equal(f.Log.Pending, c.pending) {
-				t.Errorf("pending intents %q, want %q", f.Log.Pending, c.pending)
+			if !slices.Equal(f.Log.Pending, c.pending) || f.Log.IntentsFinished != c.finished {
+				t.Errorf("pending intents %q, %d finished; want %q, %d", f.Log.Pending, f.Log.IntentsFinished, c.pending, c.finished)
 			}
 			stale := staleNotes(f)
-			if got := len(stale) > 0; got != c.stale {
-				t.Fatalf("stale notes %v; want stale %v", stale, c.stale)
+			if c.stale == "" && len(stale) > 0 {
+				t.Errorf("stale notes %v; want none", stale)
 			}
-			if c.stale && !slices.ContainsFunc(stale, func(n vfs.Note) bool {
-				return strings.Contains(n.Msg, "BUI") && strings.Contains(n.Msg, "not applied")
-			}) {
-				t.Errorf("no stale note naming the unfinished BUI: %v", stale)
+			if c.stale != "" && !slices.ContainsFunc(stale, func(n vfs.Note) bool { return strings.Contains(n.Msg, c.stale) }) {
+				t.Errorf("no stale note saying %q: %v", c.stale, stale)
 			}
-			if c.stale {
-				// Nothing else changed: the tree reads as the kernel's
-				// manifest.
-				compareTree(t, walkTree(t, f), readManifest(t, "xfs-v5"), allCols)
+			if c.finished > 0 && !strings.Contains(f.Log.Summary(), "1 BUI finished in memory") {
+				t.Errorf("summary %q does not say the BUI was finished", f.Log.Summary())
+			}
+			// What each file reads: the kernel's manifest, but for the
+			// file a finished intent changed.
+			changed := ""
+			if c.finished > 0 {
+				changed = map[bool]string{true: "files/sparse", false: "files/random"}[c.name != "unmap"]
+			}
+			var rows []manifestRow
+			for _, r := range want {
+				if r.path != changed {
+					rows = append(rows, r)
+				}
+			}
+			if c.finished > 0 || c.stale != "" {
+				got := walkTree(t, f)
+				delete(got, changed)
+				compareTree(t, got, rows, allCols)
+			}
+			switch changed {
+			case "files/sparse":
+				// The block of /files/random now also at block hole, and
+				// nothing else maps anew.
+				blkData := make([]byte, bs)
+				fl, err := f.Open(sparse)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := fl.ReadAt(blkData, int64(hole*bs)); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(blkData, randomData[:bs]) {
+					t.Error("/files/sparse: the mapped block does not read as /files/random's first block")
+				}
+				was, _ := base.Open(sparse)
+				wantRanges := append(was.DataRanges(), vfs.Range{Off: int64(hole * bs), Len: int64(bs)})
+				slices.SortFunc(wantRanges, func(a, b vfs.Range) int { return int(a.Off - b.Off) })
+				if got := fl.DataRanges(); !slices.Equal(got, wantRanges) {
+					t.Errorf("/files/sparse data ranges %v, want %v", got, wantRanges)
+				}
+				checkBlocks(t, base, f, sparse, int64(bs/512))
+			case "files/random":
+				data := readAll(t, f, random)
+				if !allZero(data[bs : 2*bs]) {
+					t.Error("/files/random: the unmapped block does not read as zeros")
+				}
+				if !bytes.Equal(data[:bs], randomData[:bs]) || !bytes.Equal(data[2*bs:], randomData[2*bs:]) {
+					t.Error("/files/random: more than the unmapped block changed")
+				}
+				checkBlocks(t, base, f, random, -int64(bs/512))
 			}
 		})
+	}
+}
+
+func readAll(t *testing.T, f *FS, ino vfs.Ino) []byte {
+	t.Helper()
+	fl, err := f.Open(ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, fl.Size())
+	if _, err := fl.ReadAt(b, 0); err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// checkBlocks checks that ino's st_blocks changed by delta sectors.
+func checkBlocks(t *testing.T, before, after *FS, ino vfs.Ino, delta int64) {
+	t.Helper()
+	a, err := before.Stat(ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := after.Stat(ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Blocks-a.Blocks != delta {
+		t.Errorf("inode %d: st_blocks %d, was %d; want a change of %d", ino, b.Blocks, a.Blocks, delta)
 	}
 }
