@@ -348,3 +348,30 @@ func checkBlocks(t *testing.T, before, after *FS, ino vfs.Ino, delta int64) {
 		t.Errorf("inode %d: st_blocks %d, was %d; want a change of %d", ino, b.Blocks, a.Blocks, delta)
 	}
 }
+
+// xfs-bui (fixtures/scripts/xfs-bui.sh): a reflink cut by
+// `shutdown -f` left the kernel's log with a BUI and no BUD. The replay
+// finishes it as the kernel's recovery does: the view equals a kernel
+// mount of a copy (the remapped block of dst included, st_blocks no
+// larger) and is not flagged stale; --no-journal equals ro,norecovery.
+func TestLogUnfinishedBUIMatchesKernel(t *testing.T) {
+	lp := string(fixturetest.Golden(t, "xfs-bui.logprint"))
+	if !strings.Contains(lp, "BUI:") {
+		t.Fatal("xfs_logprint of the fixture shows no BUI")
+	}
+	img := fixturetest.Image(t, "xfs-bui")
+	f := openImage(t, img, vfs.OpenOptions{})
+	if !f.Log.Dirty || !f.Log.Replayed || f.Log.Problem != "" {
+		t.Fatalf("log %+v", f.Log)
+	}
+	t.Log(f.Log.Summary())
+	if !slices.Contains(f.Log.Pending, "BUI") || f.Log.IntentsFinished == 0 {
+		t.Errorf("pending %q, %d finished: want the unfinished BUI finished", f.Log.Pending, f.Log.IntentsFinished)
+	}
+	if s := staleNotes(f); len(s) > 0 {
+		t.Errorf("stale notes %v", s)
+	}
+	compareDirty(t, f, readManifest(t, "xfs-bui.replayed"))
+	nf := openImage(t, img, vfs.OpenOptions{NoJournal: true})
+	compareDirty(t, nf, readManifest(t, "xfs-bui.norecovery"))
+}
