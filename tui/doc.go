@@ -23,7 +23,9 @@
 // safety rules of `imgtool extract`) in a goroutine that reports progress
 // as messages, so the UI stays responsive during the copy. S salvages a
 // whole volume the same way, with the salvage package (`imgtool extract
-// --salvage`): the box shows the report's totals and every lost, partial
+// --salvage`: ext through its own path, XFS through the
+// filesystem-neutral one, also when the primary superblock is gone): the
+// box shows the report's totals and every lost, partial
 // or suspect entry, and the report files go in the destination.
 //
 // Layout adapts to the terminal: three columns when wide, the focused list

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/imgtool/imgtool/extract"
 	"github.com/imgtool/imgtool/inspect"
+	"github.com/imgtool/imgtool/journal"
 	"github.com/imgtool/imgtool/salvage"
 	"github.com/imgtool/imgtool/vfs"
 )
@@ -96,9 +98,23 @@ func defaultEngine(ctx context.Context, fsys vfs.FS, srcPaths []string, dest str
 
 // defaultSalvage is S: `imgtool extract --salvage` of the whole volume v
 // into dest, with the same options the CLI uses (owners and devices when
-// root, the journal replayed in memory unless noJournal). The report files
-// go in dest; the summary carries the report's totals and entries.
+// root, the journal or log replayed in memory unless noJournal). ext takes
+// package salvage's own path (salvage.RunView); a filesystem whose driver
+// declares vfs.Driver.Salvage (XFS) the filesystem-neutral one
+// (inspect.Volume.SalvageFS, salvage.RunVFS), also when v shows no
+// content because its primary superblock is gone. The report files go in
+// dest; the summary carries the report's totals and entries.
 func defaultSalvage(ctx context.Context, v *inspect.Volume, dest string, noJournal bool, progress func(Progress)) *Summary {
+	return salvageVolume(ctx, v, dest, noJournal, progress, nil)
+}
+
+// inodeCounter is implemented by readers that can estimate how many
+// inodes WalkInodes visits (XFS, from its AGIs).
+type inodeCounter interface{ InodesInUse() int64 }
+
+// salvageVolume is defaultSalvage; wrap, when set, wraps the filesystem
+// the neutral path walks (tests stop the walk part way with it).
+func salvageVolume(ctx context.Context, v *inspect.Volume, dest string, noJournal bool, progress func(Progress), wrap func(vfs.FS) vfs.FS) *Summary {
 	s := &Summary{Salvage: true}
 	r := v.Reader()
 	if r == nil {
@@ -107,17 +123,22 @@ func defaultSalvage(ctx context.Context, v *inspect.Volume, dest string, noJourn
 	}
 	root := os.Geteuid() == 0
 	opts := salvage.Options{NoJournal: noJournal, Journal: v.JournalOptions(), Extract: extract.Options{Owner: root, Devices: root}}
-	view, err := salvage.Open(r, r.Size(), opts)
+	view, fsys, err := openSalvage(v, noJournal, opts)
 	if err != nil {
 		s.Err = fmt.Errorf("volume %s: %w", v.DisplayAddress(), err)
 		return s
 	}
-	// The bar's total: inodes in use by the superblock's count (the
-	// reserved ones but the root excluded). Only an estimate: hard links
-	// add names, and a damaged filesystem's count may be stale.
+	// The bar's total, an estimate: hard links add names, and a damaged
+	// filesystem's counts may be stale. ext: inodes in use by the
+	// superblock's count (the reserved ones but the root excluded); XFS:
+	// by its AGIs.
 	var total int64
-	if sb := view.FS.Superblock(); sb.FreeInodesCount < sb.InodesCount && sb.FirstIno >= 2 {
-		total = int64(sb.InodesCount-sb.FreeInodesCount) - int64(sb.FirstIno) + 2
+	if view != nil {
+		if sb := view.FS.Superblock(); sb.FreeInodesCount < sb.InodesCount && sb.FirstIno >= 2 {
+			total = int64(sb.InodesCount-sb.FreeInodesCount) - int64(sb.FirstIno) + 2
+		}
+	} else if c, ok := fsys.(inodeCounter); ok {
+		total = c.InodesInUse()
 	}
 	opts.Extract.Progress = func(p extract.Progress) {
 		progress(Progress{
@@ -129,7 +150,15 @@ func defaultSalvage(ctx context.Context, v *inspect.Volume, dest string, noJourn
 		s.Err = err
 		return s
 	}
-	rep, err := salvage.RunView(ctx, view, dest, opts)
+	var rep *salvage.Report
+	if view != nil {
+		rep, err = salvage.RunView(ctx, view, dest, opts)
+	} else {
+		if wrap != nil {
+			fsys = wrap(fsys)
+		}
+		rep, err = salvage.RunVFS(ctx, fsys, dest, opts)
+	}
 	s.Err = err
 	if rep == nil {
 		return s
@@ -150,4 +179,30 @@ func defaultSalvage(ctx context.Context, v *inspect.Volume, dest string, noJourn
 	s.More = rep.MoreEntries
 	s.Partial = rep.Partial()
 	return s
+}
+
+// openSalvage opens v for salvage as `imgtool extract --salvage` does
+// (cmd/imgtool's openSalvage): through a driver that declares
+// vfs.Driver.Salvage (fsys), or as ext (view, package salvage's own
+// path). A volume the probe did not recognise is tried as ext first (its
+// backup superblocks), then through each such driver (XFS's secondary
+// superblocks).
+func openSalvage(v *inspect.Volume, noJournal bool, opts salvage.Options) (*journal.View, vfs.FS, error) {
+	vo := vfs.OpenOptions{NoJournal: noJournal}
+	if v.Content != nil {
+		fsys, err := v.SalvageFS(vo)
+		if !errors.Is(err, inspect.ErrNoSalvageDriver) {
+			return nil, fsys, err
+		}
+	}
+	r := v.Reader()
+	view, err := salvage.Open(r, r.Size(), opts)
+	if err == nil || v.Content != nil {
+		return view, nil, err
+	}
+	fsys, ferr := v.SalvageFS(vo)
+	if ferr != nil {
+		return nil, nil, fmt.Errorf("%w; %w", err, ferr)
+	}
+	return nil, fsys, nil
 }

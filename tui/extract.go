@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -181,9 +182,11 @@ func (x *extractPane) askSalvage(m *Model, v *inspect.Volume) tea.Cmd {
 	return x.input.Focus()
 }
 
-// salvageable returns "" when S can run on v, or why not. Besides ext2/3/4
-// volumes, a volume with no recognised content is accepted: a filesystem
-// whose primary superblock is gone is found through its backups.
+// salvageable returns "" when S can run on v, or why not: ext2/3/4
+// volumes (package salvage's own path), volumes whose driver declares
+// vfs.Driver.Salvage (XFS, the filesystem-neutral path), and a volume
+// with no recognised content: a filesystem whose primary superblock is
+// gone is found through its backups (ext) or secondaries (XFS).
 func salvageable(v *inspect.Volume) string {
 	switch {
 	case v.Kind == inspect.KindVG:
@@ -201,7 +204,17 @@ func salvageable(v *inspect.Volume) string {
 	case v.Partition != nil && v.Partition.Container:
 		return "an extended partition: salvage one of its logical partitions"
 	}
-	return v.Content.Type + " is not ext2/3/4 (salvage reads ext filesystems only)"
+	kinds := []string{"ext2/3/4"}
+	for _, d := range inspect.Drivers {
+		if !d.Salvage {
+			continue
+		}
+		if slices.Contains(d.Types, v.Content.Type) {
+			return ""
+		}
+		kinds = append(kinds, d.Types...)
+	}
+	return v.Content.Type + " is not a filesystem salvage reads (" + strings.Join(kinds, ", ") + ")"
 }
 
 func (x *extractPane) key(m *Model, k tea.KeyPressMsg) tea.Cmd {

@@ -198,11 +198,11 @@ func TestSalvageRefused(t *testing.T) {
 		case v.Kind == inspect.KindVG:
 			want = "a volume group"
 		case v.Content != nil && v.Content.Type == "swap":
-			want = "swap is not ext2/3/4"
+			want = "swap is not a filesystem salvage reads (ext2/3/4, xfs)"
 		case v.Table != nil:
 			want = "partition table"
 		case v.Content != nil && v.Content.Type == "LVM2_member":
-			want = "LVM2_member is not ext2/3/4"
+			want = "LVM2_member is not a filesystem salvage reads"
 		default:
 			continue
 		}

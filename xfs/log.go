@@ -95,6 +95,9 @@ type LogInfo struct {
 	// Pending lists intents whose done item is not in the log: the kernel
 	// would finish them after recovery.
 	Pending []string
+	// IntentsFinished counts the unfinished bmap intents (BUI) of Pending
+	// the replay finished in memory, as the kernel's recovery does.
+	IntentsFinished int
 	// Problem is set when the replay stopped early (a bad record).
 	Problem string
 }
@@ -115,6 +118,9 @@ func (l *LogInfo) Summary() string {
 		l.Transactions, l.Records, l.Buffers, l.Inodes, l.ICreates, l.Cancelled, l.NewerOnDisk)
 	if len(l.Pending) > 0 {
 		s += "; unfinished intents: " + strings.Join(l.Pending, ", ")
+		if l.IntentsFinished > 0 {
+			s += fmt.Sprintf(" (%d BUI finished in memory)", l.IntentsFinished)
+		}
 	}
 	if l.Problem != "" {
 		s += "; stopped early: " + l.Problem
@@ -223,6 +229,7 @@ type logReplay struct {
 	lastRec      int64 // BB of the last record's header
 	endBlk       int64 // BB just after the last record
 	stalePending []string
+	pendingBUIs  []pendingBUI
 }
 
 type recHdr struct {
@@ -438,6 +445,8 @@ func (r *logReplay) replay() {
 	r.f.icmu.Lock()
 	r.f.icache = nil // blocks read before the replay
 	r.f.icmu.Unlock()
+	r.stalePending = append(r.stalePending, r.finishBmapIntents(r.pendingBUIs)...)
+	r.noteStaleIntents()
 }
 
 func recordCRCOK(hdrs, data []byte, h recHdr) bool {
@@ -575,6 +584,7 @@ func (r *logReplay) apply(ts []*trans) {
 	}
 	cancelled := func(blkno, n int64) bool { return cancel[bufKey{blkno, n}] > 0 }
 	intents := map[uint64]string{}
+	buis := map[uint64]pendingBUI{}
 	var order []uint64
 	for _, t := range ts {
 		// Within a transaction: buffers, then inodes and the rest, and
@@ -624,6 +634,11 @@ func (r *logReplay) apply(ts []*trans) {
 						order = append(order, id)
 					}
 					intents[id] = intentName(it.typ())
+					if it.typ() == liBUI {
+						if owner, ops, ok := r.f.parseBUI(f0); ok {
+							buis[id] = pendingBUI{owner, ops}
+						}
+					}
 				}
 			case liEFD, liRUD, liCUD, liBUD, liATTRD, liXMD:
 				if len(f0) >= 16 {
@@ -635,16 +650,23 @@ func (r *logReplay) apply(ts []*trans) {
 	for _, id := range order {
 		if n, ok := intents[id]; ok {
 			r.li.Pending = append(r.li.Pending, n)
-			switch n {
-			case "EFI", "RUI", "CUI":
+			switch b, finish := buis[id]; {
+			case n == "EFI" || n == "RUI" || n == "CUI":
 				// Free space, reverse maps and reference counts: the
 				// kernel finishes them after recovery; nothing a reader
 				// of files sees changes.
+			case finish:
+				// Finished after the replay (finishBmapIntents).
+				r.pendingBUIs = append(r.pendingBUIs, b)
 			default:
 				r.stalePending = append(r.stalePending, n)
 			}
 		}
 	}
+}
+
+// noteStaleIntents says which unfinished intents the view lacks.
+func (r *logReplay) noteStaleIntents() {
 	if len(r.stalePending) > 0 {
 		r.f.note(0, r.dev.off, true, fmt.Sprintf("log: %d unfinished file-mapping/attr/exchange intents (%s) are not applied; those files may show their state before the operation", len(r.stalePending), strings.Join(r.stalePending, ", ")))
 	}
