@@ -86,9 +86,10 @@ file is written sparsely (all-zero blocks become holes).`,
 // one call read as one batch, so the per-call cost is paid once a MiB.
 // io.Copy to stdout read 32 KiB a call (os.File.ReadFrom falls back to
 // io.Copy's buffer): on a LUKS2 aes-xts volume in the page cache that was
-// a fifth more CPU time than 1 MiB (pprof and perf: the pread syscall path
-// and the page-cache lookup per call; 256 KiB to 1 MiB measured alike,
-// 4 MiB slightly worse).
+// a fifth more CPU time than 1 MiB (pprof and perf: per call, the pread
+// syscall with Go's entry and exit, every layer's ReadAt and the
+// decryption's setup; 256 KiB to 1 MiB measured alike, 4 MiB slightly
+// worse). What remains is the kernel's page-cache copy and the decryption.
 const ddBuffer = 1 << 20
 
 // copyOut writes the size bytes of r to w, reading ddBuffer bytes a call.
