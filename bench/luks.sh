@@ -12,7 +12,9 @@
 # peer is memory-only, so the decryption alone is also measured
 # (BenchmarkDecrypt, one core): that is the like-for-like ratio; the dd
 # ratio adds reading the image (pread's page-cache copy, about half of dd's
-# CPU). Usage: bench/luks.sh [N] [SIZE_MIB]
+# CPU), measured alone too (coreutils dd bs=1M), which bounds what one core
+# can do: 1 / (1/read + 1/decrypt). Usage: [BASE=REV] bench/luks.sh [N]
+# [SIZE_MIB]
 #
 # Proxy caveat: this machine's kernel has no AF_ALG ("Cipher aes-xts (with
 # 256 bits key) is not available. Required kernel crypto interface not
@@ -42,6 +44,12 @@ MIB=${2:-512}
 W=$(mktemp -d /dev/shm/luksbench.XXXXXX 2>/dev/null || mktemp -d)
 trap 'rm -rf "$W"' EXIT
 CGO_ENABLED=0 go build -o "$W/imgtool" ./cmd/imgtool
+# BASE=REV (a commit) also times imgtool dd (1 core) built at REV, interleaved: before/after at one load.
+if [ -n "${BASE:-}" ]; then
+	mkdir "$W/base"
+	git archive "$BASE" | tar -x -C "$W/base"
+	(cd "$W/base" && CGO_ENABLED=0 go build -o "$W/imgtool-base" ./cmd/imgtool)
+fi
 go test -c -o "$W/luks.test" ./luks
 printf 'bench' > "$W/key"
 for ks in 256 512; do
@@ -62,12 +70,19 @@ if perf stat -x, -e task-clock true 2>/dev/null; then
 else
 	cpu_ms() { { /usr/bin/time -f '%U %S' "$@" > /dev/null; } 2>&1 | awk '{print ($1 + $2) * 1000}'; }
 fi
-mbps_dd() { # KS PROCS -> "WALL CPU": MB/s of imgtool dd by wall time and by its CPU time
+mbps_dd() { # KS PROCS [BIN] -> "WALL CPU": MB/s of imgtool dd by wall time and by its CPU time
 	local t0 t1 ms
 	t0=$(date +%s%N)
-	ms=$(GOMAXPROCS=$2 cpu_ms "$W/imgtool" dd "$W/l$1.img" luks --key-file "$W/key")
+	ms=$(GOMAXPROCS=$2 cpu_ms "${3:-$W/imgtool}" dd "$W/l$1.img" luks --key-file "$W/key")
 	t1=$(date +%s%N)
 	awk -v b=$((MIB << 20)) -v ns=$((t1 - t0)) -v ms="$ms" 'BEGIN{printf "%.0f %.0f", b / (ns / 1e9) / 1e6, b / (ms / 1e3) / 1e6}'
+}
+mbps_read() { # KS -> "WALL CPU" MB/s of reading the image alone (coreutils dd, 1 MiB reads): the pread floor under imgtool dd
+	local t0 t1 ms
+	t0=$(date +%s%N)
+	ms=$(cpu_ms dd if="$W/l$1.img" of=/dev/null bs=1M status=none)
+	t1=$(date +%s%N)
+	awk -v b=$(((MIB + 16) << 20)) -v ns=$((t1 - t0)) -v ms="$ms" 'BEGIN{printf "%.0f %.0f", b / (ns / 1e9) / 1e6, b / (ms / 1e3) / 1e6}'
 }
 mbps_peer() { # KS -> "WALL CPU" MB/s of decryption (cryptsetup benchmark has no CPU figure: both are its number)
 	if [ $peer = cryptsetup ]; then
@@ -91,23 +106,33 @@ col() { awk -v k="$1" '{print $k}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 echo "load: $(uptime | sed 's/.*load average: //'); peer: $peer; $MIB MiB per read; N=$N"
 for ks in 256 512; do
-	one=() all=() p=() mem=()
+	one=() all=() p=() mem=() rd=() base=()
 	for ((i = 0; i < N; i++)); do
 		mem+=("$(mbps_mem $ks)")
 		one+=("$(mbps_dd $ks 1)")
 		p+=("$(mbps_peer $ks)")
 		all+=("$(mbps_dd $ks "$(nproc)")")
+		rd+=("$(mbps_read $ks)")
+		[ -n "${BASE:-}" ] && base+=("$(mbps_dd $ks 1 "$W/imgtool-base")")
 	done
 	for k in 1 2; do # 1: wall time, 2: CPU time
 		m1=$(printf '%s\n' "${one[@]}" | col $k | median)
 		ma=$(printf '%s\n' "${all[@]}" | col $k | median)
 		mp=$(printf '%s\n' "${p[@]}" | col $k | median)
 		mm=$(printf '%s\n' "${mem[@]}" | col $k | median)
+		mr=$(printf '%s\n' "${rd[@]}" | col $k | median)
 		by=wall
 		[ $k = 2 ] && by=CPU
+		# One core reads, then decrypts: at best 1 / (1/read + 1/decrypt).
+		bound=$(awk -v r="$mr" -v d="$mm" 'BEGIN{printf "%.0f", 1 / (1 / r + 1 / d)}')
 		echo "aes-xts ${ks}b by $by time: imgtool dd 1 core ${m1} MB/s, $(nproc) cores ${ma} MB/s; $peer ${mp} MB/s;" \
 			"decrypt alone (memory, 1 core) ${mm} MB/s, ratio $(ratio "$mm" "$mp");" \
+			"image read alone (coreutils dd bs=1M) ${mr} MB/s, so 1 core's bound ${bound} MB/s, ratio $(ratio "$bound" "$mp");" \
 			"dd ratio 1 core $(ratio "$m1" "$mp"), all cores $(ratio "$ma" "$mp")"
+		if [ -n "${BASE:-}" ]; then
+			mb=$(printf '%s\n' "${base[@]}" | col $k | median)
+			echo "  imgtool dd 1 core built at $BASE: ${mb} MB/s, ratio $(ratio "$mb" "$mp"); this tree / $BASE $(ratio "$m1" "$mb")"
+		fi
 	done
 done
 echo "load after: $(uptime | sed 's/.*load average: //')"
