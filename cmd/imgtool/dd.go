@@ -83,14 +83,16 @@ file is written sparsely (all-zero blocks become holes).`,
 // ddBuffer is how many bytes dd reads from the volume per call. Each
 // ReadAt goes down every layer (an LV's segments, a LUKS volume, the
 // image format) to a pread of the image, and a LUKS volume decrypts what
-// one call read as one batch, so the per-call cost is paid once a MiB.
-// io.Copy to stdout read 32 KiB a call (os.File.ReadFrom falls back to
-// io.Copy's buffer): on a LUKS2 aes-xts volume in the page cache that was
-// a fifth more CPU time than 1 MiB (pprof and perf: per call, the pread
+// one call read as one batch, so the per-call cost is paid once per
+// 256 KiB. io.Copy to stdout read 32 KiB a call (os.File.ReadFrom falls
+// back to io.Copy's buffer): on a LUKS2 aes-xts volume in the page cache
+// that cost 8-20% more CPU time (pprof and perf: per call, the pread
 // syscall with Go's entry and exit, every layer's ReadAt and the
-// decryption's setup; 256 KiB to 1 MiB measured alike, 4 MiB slightly
-// worse). What remains is the kernel's page-cache copy and the decryption.
-const ddBuffer = 1 << 20
+// decryption's setup). 128 KiB to 512 KiB measured best; 1 MiB as good
+// on a quiet machine and 5% worse on a busy one (the buffer, written by
+// pread and read back by the decryption, no longer stays in the L2 cache).
+// What remains is the kernel's page-cache copy and the decryption.
+const ddBuffer = 256 << 10
 
 // copyOut writes the size bytes of r to w, reading ddBuffer bytes a call.
 func copyOut(w io.Writer, r io.ReaderAt, size int64) (int64, error) {

@@ -33,8 +33,9 @@ func (r *sizesReader) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // TestDDCopyOut: dd to stdout reads the volume ddBuffer bytes a call
-// (io.Copy read 32 KiB a call, a fifth more CPU on a LUKS volume), writes
-// every byte once, and says how far it got when a read fails or is short.
+// (io.Copy read 32 KiB a call: up to a fifth more CPU on a LUKS volume),
+// writes every byte once, and says how far it got when a read fails or is
+// short.
 func TestDDCopyOut(t *testing.T) {
 	data := make([]byte, 2*ddBuffer+12345)
 	for i := range data {
