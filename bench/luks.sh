@@ -63,26 +63,23 @@ done
 peer=openssl
 if cryptsetup benchmark -c aes-xts -s 256 >/dev/null 2>&1; then peer=cryptsetup; fi
 
-# cpu_ms CMD... -> CPU milliseconds (user + sys) of CMD, its stdout to /dev/null: perf stat's
-# task-clock when perf works here, else GNU time (10 ms resolution).
-if perf stat -x, -e task-clock true 2>/dev/null; then
-	cpu_ms() { perf stat -x, -e task-clock "$@" 2>&1 >/dev/null | awk -F, '/task-clock/{print $1}'; }
+# run_ms CMD... -> "WALL CPU" milliseconds of CMD (CPU: user + sys), its stdout to /dev/null:
+# perf stat's duration_time and task-clock when perf works here, else GNU time (10 ms
+# resolution). The wall time is the command's own: timing perf stat from outside added its
+# start-up, 10-20 ms, to a dd of about 100 ms.
+if perf stat -x, -e task-clock,duration_time true 2>/dev/null; then
+	run_ms() { perf stat -x, -e task-clock,duration_time "$@" 2>&1 >/dev/null | awk -F, '/task-clock/{c = $1} /duration_time/{w = $1 / 1e6} END{print w, c}'; }
 else
-	cpu_ms() { { /usr/bin/time -f '%U %S' "$@" > /dev/null; } 2>&1 | awk '{print ($1 + $2) * 1000}'; }
+	run_ms() { { /usr/bin/time -f '%e %U %S' "$@" > /dev/null; } 2>&1 | awk 'END{print $1 * 1000, ($2 + $3) * 1000}'; }
 fi
+mbps() { # BYTES "WALL_MS CPU_MS" -> "WALL CPU" MB/s
+	awk -v b="$1" -v t="$2" 'BEGIN{split(t, a, " "); printf "%.0f %.0f", b / (a[1] / 1e3) / 1e6, b / (a[2] / 1e3) / 1e6}'
+}
 mbps_dd() { # KS PROCS [BIN] -> "WALL CPU": MB/s of imgtool dd by wall time and by its CPU time
-	local t0 t1 ms
-	t0=$(date +%s%N)
-	ms=$(GOMAXPROCS=$2 cpu_ms "${3:-$W/imgtool}" dd "$W/l$1.img" luks --key-file "$W/key")
-	t1=$(date +%s%N)
-	awk -v b=$((MIB << 20)) -v ns=$((t1 - t0)) -v ms="$ms" 'BEGIN{printf "%.0f %.0f", b / (ns / 1e9) / 1e6, b / (ms / 1e3) / 1e6}'
+	mbps $((MIB << 20)) "$(GOMAXPROCS=$2 run_ms "${3:-$W/imgtool}" dd "$W/l$1.img" luks --key-file "$W/key")"
 }
 mbps_read() { # KS -> "WALL CPU" MB/s of reading the image alone (coreutils dd, 1 MiB reads): the pread floor under imgtool dd
-	local t0 t1 ms
-	t0=$(date +%s%N)
-	ms=$(cpu_ms dd if="$W/l$1.img" of=/dev/null bs=1M status=none)
-	t1=$(date +%s%N)
-	awk -v b=$(((MIB + 16) << 20)) -v ns=$((t1 - t0)) -v ms="$ms" 'BEGIN{printf "%.0f %.0f", b / (ns / 1e9) / 1e6, b / (ms / 1e3) / 1e6}'
+	mbps $(((MIB + 16) << 20)) "$(run_ms dd if="$W/l$1.img" of=/dev/null bs=1M status=none)"
 }
 mbps_peer() { # KS -> "WALL CPU" MB/s of decryption (cryptsetup benchmark has no CPU figure: both are its number)
 	if [ $peer = cryptsetup ]; then
