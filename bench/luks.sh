@@ -44,7 +44,7 @@ MIB=${2:-512}
 W=$(mktemp -d /dev/shm/luksbench.XXXXXX 2>/dev/null || mktemp -d)
 trap 'rm -rf "$W"' EXIT
 CGO_ENABLED=0 go build -o "$W/imgtool" ./cmd/imgtool
-# BASE=REV (a commit) also times imgtool dd (1 core) built at REV, interleaved: before/after at one load.
+# BASE=REV (a commit) also times imgtool dd built at REV, interleaved: before/after at one load.
 if [ -n "${BASE:-}" ]; then
 	mkdir "$W/base"
 	git archive "$BASE" | tar -x -C "$W/base"
@@ -103,14 +103,17 @@ col() { awk -v k="$1" '{print $k}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 echo "load: $(uptime | sed 's/.*load average: //'); peer: $peer; $MIB MiB per read; N=$N"
 for ks in 256 512; do
-	one=() all=() p=() mem=() rd=() base=()
+	one=() all=() p=() mem=() rd=() base=() baseall=()
 	for ((i = 0; i < N; i++)); do
 		mem+=("$(mbps_mem $ks)")
 		one+=("$(mbps_dd $ks 1)")
 		p+=("$(mbps_peer $ks)")
 		all+=("$(mbps_dd $ks "$(nproc)")")
 		rd+=("$(mbps_read $ks)")
-		[ -n "${BASE:-}" ] && base+=("$(mbps_dd $ks 1 "$W/imgtool-base")")
+		if [ -n "${BASE:-}" ]; then
+			base+=("$(mbps_dd $ks 1 "$W/imgtool-base")")
+			baseall+=("$(mbps_dd $ks "$(nproc)" "$W/imgtool-base")")
+		fi
 	done
 	for k in 1 2; do # 1: wall time, 2: CPU time
 		m1=$(printf '%s\n' "${one[@]}" | col $k | median)
@@ -128,7 +131,9 @@ for ks in 256 512; do
 			"dd ratio 1 core $(ratio "$m1" "$mp"), all cores $(ratio "$ma" "$mp")"
 		if [ -n "${BASE:-}" ]; then
 			mb=$(printf '%s\n' "${base[@]}" | col $k | median)
-			echo "  imgtool dd 1 core built at $BASE: ${mb} MB/s, ratio $(ratio "$mb" "$mp"); this tree / $BASE $(ratio "$m1" "$mb")"
+			mba=$(printf '%s\n' "${baseall[@]}" | col $k | median)
+			echo "  imgtool dd built at $BASE: 1 core ${mb} MB/s, ratio $(ratio "$mb" "$mp"), $(nproc) cores ${mba} MB/s," \
+				"ratio $(ratio "$mba" "$mp"); this tree / $BASE: 1 core $(ratio "$m1" "$mb"), $(nproc) cores $(ratio "$ma" "$mba")"
 		fi
 	done
 done
