@@ -4,7 +4,8 @@
 # warm page cache to /dev/null, next to the peer: `cryptsetup benchmark`
 # when the kernel has AF_ALG (algif_skcipher), else `openssl speed -decrypt
 # -evp aes-{128,256}-xts` on 4096-byte buffers (both are memory-only, one
-# thread, so the imgtool number is also taken with GOMAXPROCS=1). Runs
+# thread, so the imgtool number is also taken with GOMAXPROCS=1; with all
+# cores, dd reads and decrypts on each). Runs
 # interleave; medians of N. Every figure is given twice: by wall time and
 # by CPU time (user + sys: perf stat's task-clock for dd, BenchmarkDecrypt's
 # cpuMB/s, openssl speed without -elapsed), because on a shared machine the
@@ -26,17 +27,35 @@
 # (xts-aes-vaes-avx2/avx10), likely faster than openssl 3.0 — the decrypt
 # alone here uses the same method (VAES on YMM, tweaks by VPCLMULQDQ).
 #
-# Result 2026-12-05 10:36, N=3, 256 MiB, 2 shared cores, load 0.66 ->
-# 0.78 (wall and CPU figures agree at this load): aes-xts 256b decrypt
-# alone 19506 MB/s wall / 19443 CPU vs openssl 12690 / 12695 (1.54 / 1.53),
-# dd 1 core 3674 wall / 4978 CPU (0.29 / 0.39); aes-xts 512b decrypt alone
-# 15546 / 15496 vs 8549 / 8485 (1.82 / 1.83), dd 1 core 3768 / 5151
-# (0.44 / 0.61). Earlier the same day at load 16 -> 15 (CPU time): 256b
-# decrypt alone 19098 vs 12471 (1.53), dd 4179 (0.34).
-# Before the VAES path (same day, load 5): decrypt alone 256b about 7500
-# MB/s CPU (0.59 of openssl by CPU time), dd 256b CPU about 2000 MB/s.
-# dd is bounded by the kernel's page-cache read (copy_to_iter +
-# filemap_get_entry, 55% of dd's samples in perf; the decryption 22%).
+# Result 2026-12-05 13:06, N=5, 512 MiB, 2 shared cores (KVM vCPUs), load
+# 1.25 -> 1.13, BASE=bcc7e64 (before the dd changes), wall / CPU MB/s:
+#   aes-xts 256b: openssl 12301 / 12337; decrypt alone 19335 / 19225 (1.57
+#   / 1.56); image read alone 7800 / 8002, so one core's bound 5558 / 5650
+#   (0.45 / 0.46); dd 1 core 5010 / 4998 (0.41 / 0.41), 2 cores 8798 wall
+#   (0.72). Base: 1 core 4612 / 4588 (0.37), 2 cores 4790 wall (0.39).
+#   aes-xts 512b: openssl 8254 / 8487; decrypt alone 14971 / 14883 (1.81 /
+#   1.75); read alone 9508 / 9644, bound 5815 / 5852 (0.70 / 0.69); dd 1
+#   core 5276 / 5290 (0.64 / 0.62), 2 cores 8597 wall (1.04). Base: 1 core
+#   4830 / 4753 (0.59 / 0.56), 2 cores 4844 wall (0.59).
+# So dd reaches 90% of what one core can do (page-cache read, then decryption)
+# and, reading on both cores, 0.72x (256b) and 1.04x (512b) of openssl's
+# one-thread decryption by wall time. The 1-core ratio for 256b stays under
+# 0.5 because reading the image alone is at 0.63x of openssl here: the
+# page-cache copy (copy_to_iter) and lookup (filemap_get_entry, shmem) are
+# 45-50% of dd's perf samples, the decryption 30%, Go's sysmon thread (its
+# nanosleep wake-ups while dd is in pread) 8%. The read alone varies with the
+# host: coreutils dd read 16.5 GB/s at 12:13 the same day (bound then about
+# 0.7x for 256b). mmap instead of pread was slower here (reading 1 GiB through
+# a mapping took 155 ms of CPU against pread's 80: page faults in a VM). The
+# profile that led to the changes (pprof and perf, 1 GiB, 1 core): io.Copy to
+# stdout goes through os.File.ReadFrom's generic path with 32 KiB reads, one
+# pread and one decryption call per 32 KiB; 256 KiB reads save 9-17% of the
+# CPU time; splitting a 256 KiB read's decryption across two cores cost more
+# than it saved (luks.parallelPer).
+# Earlier figures (10:36, N=3, 256 MiB, load 0.66, wall time then included
+# perf stat's start-up): dd 1 core 3674 wall / 4978 CPU (0.29 / 0.39) for
+# 256b, 3768 / 5151 (0.44 / 0.61) for 512b. Before the VAES path (load 5):
+# decrypt alone 256b about 7500 MB/s CPU (0.59 of openssl), dd about 2000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-5}
