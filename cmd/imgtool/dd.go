@@ -88,15 +88,15 @@ file is written sparsely (all-zero blocks become holes).`,
 // one call read as one batch, so the per-call cost is paid once per
 // 256 KiB. io.Copy to stdout read 32 KiB a call (os.File.ReadFrom falls
 // back to io.Copy's buffer): on a LUKS2 aes-xts volume in the page cache
-// that cost 8-20% more CPU time (pprof and perf: per call, the pread
+// that cost 9-17% more CPU time (pprof and perf: per call, the pread
 // syscall with Go's entry and exit, every layer's ReadAt and the
 // decryption's setup). 128 KiB to 512 KiB measured best; 1 MiB as good
-// on a quiet machine and 5% worse on a busy one (the buffer, written by
-// pread and read back by the decryption, no longer stays in the L2 cache).
+// on a quiet machine and 5% worse on a busy one (likely the L2 cache, 1 MiB
+// a core here: pread writes the buffer, the decryption reads it back).
 // What remains is the kernel's page-cache copy and the decryption.
 const ddBuffer = 256 << 10
 
-// ddReaders bounds how many reads dd keeps in flight.
+// ddReaders bounds dd's reader goroutines (each has two ddBuffer buffers).
 const ddReaders = 8
 
 // copyOut writes the size bytes of r to w, reading ddBuffer bytes a call:
