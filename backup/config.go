@@ -54,6 +54,9 @@ import (
 //	[key_files]   # LUKS: the key file that opens each encrypted source
 //	"/dev/vg0/web1-data" = "/etc/imgtool/keys/web1-data.key"
 //
+//	[luks_headers]   # LUKS with a detached header: [VOLUME=]FILE per source
+//	"/dev/vg0/web1-data" = "p1=/etc/imgtool/keys/web1-data.hdr"
+//
 // Command templates are run with /bin/sh -c after substitution; the values
 // substituted are shell-quoted.
 type Config struct {
@@ -78,6 +81,9 @@ type Config struct {
 	// KeyFiles maps a source to the key file (cryptsetup --key-file
 	// content) that opens the LUKS volumes on it.
 	KeyFiles map[string]string `toml:"key_files"`
+	// LUKSHeaders maps a source to a detached LUKS header, "[VOLUME=]FILE"
+	// as imgtool --luks-header takes it (no VOLUME: the whole source).
+	LUKSHeaders map[string]string `toml:"luks_headers"`
 
 	// Path is the file the config was read from.
 	Path string `toml:"-"`
@@ -155,6 +161,14 @@ func (c *Config) check() error {
 		}
 		if kf == "" {
 			return fmt.Errorf("key_files: empty key file for %s", src)
+		}
+	}
+	for src, h := range c.LUKSHeaders {
+		if !seen[src] {
+			return fmt.Errorf("luks_headers: %s is not one of the sources", src)
+		}
+		if h == "" {
+			return fmt.Errorf("luks_headers: empty header file for %s", src)
 		}
 	}
 	if c.Dest == "" {

@@ -65,7 +65,7 @@ func (r *Runner) Plan(c *Config, date time.Time) *PlanReport {
 		usable = usableManifests(ctx, st, all)
 	}
 	for _, src := range c.Sources {
-		t, closer, err := openTree(src, slog.New(slog.DiscardHandler), c.KeyFiles[src])
+		t, closer, err := openTree(src, slog.New(slog.DiscardHandler), c.KeyFiles[src], c.LUKSHeaders[src])
 		if err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("source %s: %v", src, err))
 			continue

@@ -32,6 +32,12 @@ skip             = []          volumes deliberately NOT backed up, by address
                                without one they are NOT backed up (exit 6)
 "/dev/vg0/web1-data" = "/etc/imgtool/keys/web1-data.key"
 
+[luks_headers]                 LUKS with a detached header (cryptsetup luksFormat
+                               --header): "[VOLUME=]FILE" per source, as imgtool
+                               --luks-header: FILE is the header, VOLUME (p1,
+                               VG/LV; none: the whole source) its encrypted data
+"/dev/vg0/web1-data" = "p1=/etc/imgtool/keys/web1-data.hdr"
+
 [retention]
 keep_days        = 0           keep every backup younger than this (0: no limit
                                by age)

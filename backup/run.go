@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -668,8 +669,9 @@ func ChooseLevel(sched Schedule, forced int, date time.Time, id string, usable [
 }
 
 // openTree opens a source and inspects it, opening LUKS volumes with the
-// content of keyFile when it is not "".
-func openTree(path string, log *slog.Logger, keyFile string) (*inspect.Tree, io.Closer, error) {
+// content of keyFile when it is not "", and with the detached header
+// header ("[VOLUME=]FILE", luks_headers) when it is not "".
+func openTree(path string, log *slog.Logger, keyFile, header string) (*inspect.Tree, io.Closer, error) {
 	var keys inspect.KeyOptions
 	if keyFile != "" {
 		k, err := os.ReadFile(keyFile)
@@ -678,6 +680,13 @@ func openTree(path string, log *slog.Logger, keyFile string) (*inspect.Tree, io.
 		}
 		defer clear(k)
 		keys.Keys = [][]byte{k}
+	}
+	if header != "" {
+		h, err := readDetachedHeader(header)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys.Headers = []inspect.DetachedHeader{h}
 	}
 	im, err := image.Open(path)
 	if err != nil {
@@ -689,6 +698,36 @@ func openTree(path string, log *slog.Logger, keyFile string) (*inspect.Tree, io.
 		return nil, nil, err
 	}
 	return t, im, nil
+}
+
+// maxHeaderFile bounds a detached header file (as imgtool --luks-header):
+// LUKS2 metadata is at most 2 x 4 MiB, cryptsetup's keyslot area 16 MiB
+// by default.
+const maxHeaderFile = 64 << 20
+
+// readDetachedHeader reads a luks_headers value, [VOLUME=]FILE, with the
+// rule of imgtool --luks-header: a value that names an existing file is
+// the header of the source's whole disk, else it splits at its first "=".
+func readDetachedHeader(spec string) (inspect.DetachedHeader, error) {
+	addr, file := "", spec
+	if _, err := os.Stat(spec); err != nil {
+		if a, f, ok := strings.Cut(spec, "="); ok {
+			addr, file = strings.Trim(a, "/"), f
+		}
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return inspect.DetachedHeader{}, fmt.Errorf("luks header: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxHeaderFile+1))
+	if err != nil {
+		return inspect.DetachedHeader{}, fmt.Errorf("luks header %s: %w", file, err)
+	}
+	if len(b) > maxHeaderFile {
+		return inspect.DetachedHeader{}, fmt.Errorf("luks header %s: larger than %d bytes", file, maxHeaderFile)
+	}
+	return inspect.DetachedHeader{Address: addr, Name: file, R: bytes.NewReader(b), Size: int64(len(b))}, nil
 }
 
 // dumpTarget is where and how a run writes its dumps.
@@ -704,7 +743,7 @@ type dumpTarget struct {
 
 func (r *Runner) readSource(ctx context.Context, log *slog.Logger, c *Config, s *source, w *dumpTarget) (ps []*pending, sk []Skipped, err error) {
 	start := time.Now()
-	t, closer, err := openTree(s.device, log, c.KeyFiles[s.path])
+	t, closer, err := openTree(s.device, log, c.KeyFiles[s.path], c.LUKSHeaders[s.path])
 	if err != nil {
 		return nil, nil, fmt.Errorf("source %s: %w", s.path, err)
 	}

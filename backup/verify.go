@@ -193,7 +193,7 @@ func VerifyDeep(dir string, m *Manifest, sourcePath string) error {
 
 // VerifyDeepStore is VerifyDeep on any store.
 func VerifyDeepStore(ctx context.Context, st Store, m *Manifest, sourcePath string) error {
-	t, closer, err := openTree(sourcePath, slog.New(slog.DiscardHandler), "")
+	t, closer, err := openTree(sourcePath, slog.New(slog.DiscardHandler), "", "")
 	if err != nil {
 		return err
 	}

@@ -51,8 +51,10 @@ func BenchmarkDecrypt(b *testing.B) {
 
 // BenchmarkReadAt reads an unlocked aes-xts-plain64 volume (4096-byte
 // sectors, 256-bit key) sequentially from a file in the page cache, in
-// 32 KiB reads (what io.Copy, hence imgtool dd, issues) and 1 MiB reads:
-// the decryption plus the pread copies, 64 MiB per op.
+// 32 KiB reads (what io.Copy issues), 256 KiB (imgtool dd), 1 MiB (dd -o)
+// and 4 MiB (decrypted on several cores): the decryption plus the pread
+// copies, 64 MiB per op. Run it with -cpu 1,2 to see what splitting a
+// read's decryption across cores gains (parallelPer).
 func BenchmarkReadAt(b *testing.B) {
 	const size = 64 << 20
 	f, err := os.Create(filepath.Join(b.TempDir(), "data"))
@@ -68,7 +70,7 @@ func BenchmarkReadAt(b *testing.B) {
 		b.Fatal(err)
 	}
 	v := &Volume{r: f, size: size, sectorSize: 4096, c: c}
-	for _, rs := range []int{32 << 10, 1 << 20} {
+	for _, rs := range []int{32 << 10, 256 << 10, 1 << 20, 4 << 20} {
 		b.Run(itoa(int64(rs>>10))+"KiB", func(b *testing.B) {
 			p := make([]byte, rs)
 			b.SetBytes(size)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -180,4 +181,62 @@ func TestUnalignedReads(t *testing.T) {
 			t.Errorf("%s: read at the end: %v", name, err)
 		}
 	}
+}
+
+// TestLargeReadsLikeTheKernel: the volume read in 256 KiB calls (what
+// imgtool dd issues), 1 MiB calls (dd -o) and one call equals the
+// kernel's bytes on one core and on two (where a read of parallelPer a
+// core is decrypted on both), and a read error part-way through a large
+// read is returned.
+func TestLargeReadsLikeTheKernel(t *testing.T) {
+	want := goldenSHA(t)
+	pass := fixturetest.Golden(t, "luks.pass")
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, procs := range []int{1, 2} {
+		runtime.GOMAXPROCS(procs)
+		for _, name := range []string{"luks1-xts", "luks1-essiv-lvm", "luks2-argon2i-4k"} {
+			h, f := openFixture(t, name)
+			v, err := h.Unlock(pass)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Size() < 2*parallelPer {
+				t.Fatalf("%s: %d bytes, too small to be decrypted on two cores", name, v.Size())
+			}
+			for _, rs := range []int64{256 << 10, 1 << 20, v.Size()} {
+				s := sha256.New()
+				p := make([]byte, rs)
+				for off := int64(0); off < v.Size(); off += rs {
+					n, err := v.ReadAt(p[:min(rs, v.Size()-off)], off)
+					if err != nil && err != io.EOF {
+						t.Fatalf("%s: GOMAXPROCS %d: read %d at %d: %v", name, procs, rs, off, err)
+					}
+					s.Write(p[:n])
+				}
+				if got := hex.EncodeToString(s.Sum(nil)); got != want["/dev/mapper/"+name] {
+					t.Errorf("%s: GOMAXPROCS %d, %d-byte reads: sha256 %s, kernel %s", name, procs, rs, got, want["/dev/mapper/"+name])
+				}
+			}
+			bad := *v
+			bad.r = &failAfter{r: f, at: v.off + 300<<10}
+			if _, err := bad.ReadAt(make([]byte, v.Size()), 0); !errors.Is(err, errFailAfter) {
+				t.Errorf("%s: GOMAXPROCS %d: read across a failing byte: %v", name, procs, err)
+			}
+		}
+	}
+}
+
+var errFailAfter = errors.New("failing sector")
+
+// failAfter is a ReaderAt that fails for reads reaching past at.
+type failAfter struct {
+	r  io.ReaderAt
+	at int64
+}
+
+func (f *failAfter) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.at {
+		return 0, errFailAfter
+	}
+	return f.r.ReadAt(p, off)
 }

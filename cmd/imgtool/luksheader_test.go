@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
+	"github.com/spf13/cobra"
 )
 
 // TestLUKSDetachedHeader: with --luks-header, a data volume that has no
@@ -59,5 +61,48 @@ func TestLUKSDetachedHeader(t *testing.T) {
 				t.Errorf("wrong key: exit %d: %s", code, errs)
 			}
 		})
+	}
+}
+
+// TestLUKSFlagsInHelp: imgtool --help names the three LUKS key flags with
+// --luks-header's [VOLUME=]FILE syntax, every command that takes
+// --key-file takes --keys-from-stdin and --luks-header too and shows them
+// in its --help, and the README has a --luks-header example.
+func TestLUKSFlagsInHelp(t *testing.T) {
+	out, _, code := imgtool(t, "--help")
+	for _, w := range []string{"--key-file FILE", "--keys-from-stdin", "--luks-header [VOLUME=]FILE"} {
+		if code != 0 || !strings.Contains(out, w) {
+			t.Errorf("imgtool --help (exit %d) lacks %q:\n%s", code, w, out)
+		}
+	}
+	root, _ := newRoot(io.Discard, io.Discard)
+	var walk func(c *cobra.Command)
+	n := 0
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if c.Flags().Lookup("key-file") == nil {
+			return
+		}
+		n++
+		path := strings.Fields(c.CommandPath())[1:]
+		out, _, code := imgtool(t, append(path, "--help")...)
+		for _, w := range []string{"--key-file FILE", "--keys-from-stdin", "--luks-header [VOLUME=]FILE"} {
+			if code != 0 || !strings.Contains(out, w) {
+				t.Errorf("imgtool %s --help (exit %d) lacks %q", strings.Join(path, " "), code, w)
+			}
+		}
+	}
+	walk(root)
+	if n < 10 {
+		t.Errorf("only %d commands take --key-file", n)
+	}
+	readme, err := os.ReadFile(filepath.Join(fixturetest.Dir(), "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "--luks-header ") {
+		t.Error("the README has no --luks-header example")
 	}
 }

@@ -106,7 +106,14 @@ to the image unless a command is given --write.
 
 Volumes are addressed by path from the image root: p1, p5 (logical),
 VolGroup00/LogVol00, VolGroup00/domu1/VolGroup00/LogVol00, LABEL=/boot, UUID=...
-Files are VOLUME:/path, or /path when the image holds one filesystem.`,
+Files are VOLUME:/path, or /path when the image holds one filesystem.
+
+LUKS1/LUKS2 volumes are unlocked in userspace by every command that reads an
+image: --key-file FILE (repeatable), --keys-from-stdin (a passphrase a line),
+else a terminal prompt; without a key a volume is listed as locked. A volume
+whose header was made apart (cryptsetup luksFormat --header) is opened with
+--luks-header [VOLUME=]FILE: FILE is the header, VOLUME (e.g. p1, VG/LV;
+without it, the first image's whole disk) the encrypted data.`,
 		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
