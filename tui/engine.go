@@ -2,7 +2,6 @@ package tui
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/imgtool/imgtool/extract"
 	"github.com/imgtool/imgtool/inspect"
-	"github.com/imgtool/imgtool/journal"
 	"github.com/imgtool/imgtool/salvage"
 	"github.com/imgtool/imgtool/vfs"
 )
@@ -123,7 +121,7 @@ func salvageVolume(ctx context.Context, v *inspect.Volume, dest string, noJourna
 	}
 	root := os.Geteuid() == 0
 	opts := salvage.Options{NoJournal: noJournal, Journal: v.JournalOptions(), Extract: extract.Options{Owner: root, Devices: root}}
-	view, fsys, err := openSalvage(v, noJournal, opts)
+	view, fsys, err := salvage.OpenVolume(v, noJournal, opts)
 	if err != nil {
 		s.Err = fmt.Errorf("volume %s: %w", v.DisplayAddress(), err)
 		return s
@@ -179,30 +177,4 @@ func salvageVolume(ctx context.Context, v *inspect.Volume, dest string, noJourna
 	s.More = rep.MoreEntries
 	s.Partial = rep.Partial()
 	return s
-}
-
-// openSalvage opens v for salvage as `imgtool extract --salvage` does
-// (cmd/imgtool's openSalvage): through a driver that declares
-// vfs.Driver.Salvage (fsys), or as ext (view, package salvage's own
-// path). A volume the probe did not recognise is tried as ext first (its
-// backup superblocks), then through each such driver (XFS's secondary
-// superblocks).
-func openSalvage(v *inspect.Volume, noJournal bool, opts salvage.Options) (*journal.View, vfs.FS, error) {
-	vo := vfs.OpenOptions{NoJournal: noJournal}
-	if v.Content != nil {
-		fsys, err := v.SalvageFS(vo)
-		if !errors.Is(err, inspect.ErrNoSalvageDriver) {
-			return nil, fsys, err
-		}
-	}
-	r := v.Reader()
-	view, err := salvage.Open(r, r.Size(), opts)
-	if err == nil || v.Content != nil {
-		return view, nil, err
-	}
-	fsys, ferr := v.SalvageFS(vo)
-	if ferr != nil {
-		return nil, nil, fmt.Errorf("%w; %w", err, ferr)
-	}
-	return nil, fsys, nil
 }

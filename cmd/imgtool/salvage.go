@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -64,7 +63,7 @@ func runSalvage(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	view, fsys, err := openSalvage(v, f.noJournal, opts)
+	view, fsys, err := salvage.OpenVolume(v, f.noJournal, opts)
 	if err != nil {
 		return fmt.Errorf("volume %s: %w", v.DisplayAddress(), err)
 	}
@@ -90,34 +89,6 @@ func runSalvage(cmd *cobra.Command, args []string, f *imageFlags, xf *extractFla
 		return &codeError{exitPartial, fmt.Errorf("volume %s: salvage finished with losses (see the report)", v.DisplayAddress())}
 	}
 	return nil
-}
-
-// openSalvage opens v for salvage: through a driver that declares
-// vfs.Driver.Salvage (fsys), or as ext (view, package salvage's own
-// path). A volume the probe did not recognise is tried as ext first (its
-// backup superblocks), then through each such driver (XFS's secondary
-// superblocks).
-func openSalvage(v *inspect.Volume, noJournal bool, opts salvage.Options) (*journal.View, vfs.FS, error) {
-	vo := vfs.OpenOptions{NoJournal: noJournal}
-	if v.Content != nil {
-		fsys, err := v.SalvageFS(vo)
-		if !errors.Is(err, inspect.ErrNoSalvageDriver) {
-			return nil, fsys, err
-		}
-	}
-	r := v.Reader()
-	if r == nil {
-		return nil, nil, errors.New("no bytes to read")
-	}
-	view, err := salvage.Open(r, r.Size(), opts)
-	if err == nil || v.Content != nil {
-		return view, nil, err
-	}
-	fsys, ferr := v.SalvageFS(vo)
-	if ferr != nil {
-		return nil, nil, fmt.Errorf("%w; %w", err, ferr)
-	}
-	return nil, fsys, nil
 }
 
 func salvageTar(ctx context.Context, cmd *cobra.Command, view *journal.View, fsys vfs.FS, xf *extractFlags, opts salvage.Options) (*salvage.Report, error) {
