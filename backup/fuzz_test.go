@@ -27,3 +27,19 @@ func FuzzS3Settings(f *testing.F) {
 		}
 	})
 }
+
+// TestParseBytes: sizes in the config parse exactly, and sizes that would
+// overflow int64 (CI's fuzz smoke found "8797000000000M" turning negative)
+// or carry trailing junk are refused rather than wrapped or truncated.
+func TestParseBytes(t *testing.T) {
+	for s, want := range map[string]int64{"8M": 8 << 20, "5MiB": 5 << 20, "1G": 1 << 30, "4096": 4096, "2k": 2 << 10} {
+		if n, err := parseBytes(s); err != nil || n != want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", s, n, err, want)
+		}
+	}
+	for _, s := range []string{"8797000000000M", "9223372036854775807G", "12x", "-1", "", "1.5G", "99999999999999999999"} {
+		if n, err := parseBytes(s); err == nil {
+			t.Errorf("parseBytes(%q) = %d, want an error", s, n)
+		}
+	}
+}

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -79,9 +81,9 @@ func parseBytes(s string) (int64, error) {
 			t = t[:len(t)-1]
 		}
 	}
-	var n int64
-	if _, err := fmt.Sscan(t, &n); err != nil || n < 0 {
-		return 0, fmt.Errorf("bad size %q", s)
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mul {
+		return 0, fmt.Errorf("bad size %q: want a whole number of bytes, K, M or G below 8 EiB", s)
 	}
 	return n * mul, nil
 }
