@@ -134,7 +134,12 @@ func copyOutSequential(w io.Writer, r io.ReaderAt, size int64) (int64, error) {
 }
 
 // copySparse copies src to a new file, seeking over all-zero blocks so
-// the copy keeps the holes of a mostly empty volume.
+// the copy keeps the holes of a mostly empty volume. It reads on one
+// goroutine: feeding a sparse writer from copyOut's parallel readers was
+// measured (2026-12-05, 512 MiB LUKS2 aes-xts volume, page cache, output
+// on tmpfs, 9 interleaved runs, load 2) at a median 0.26 s against this
+// loop's 0.25 s: the decryption is 0.03 s of user time, the write's copy
+// into the output file 0.2 s of system time, and writes stay in order.
 func copySparse(f *os.File, src io.Reader) (int64, error) {
 	buf := make([]byte, 1<<20)
 	var off int64

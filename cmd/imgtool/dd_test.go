@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -111,5 +114,39 @@ func TestDDCopyOutWriteError(t *testing.T) {
 	}
 	if len(r.calls) > 4*2+1 {
 		t.Errorf("%d reads after the write failed", len(r.calls))
+	}
+}
+
+// TestDDSparseOutput: dd -o (copySparse) writes every byte in order, and
+// the all-zero stretches (one in the middle, one at the end) are holes.
+func TestDDSparseOutput(t *testing.T) {
+	size := 9<<20 + 777
+	data := make([]byte, size)
+	for _, r := range [][2]int{{0, 5000}, {4<<20 + 100, 4<<20 + 70000}, {size - 20000, size - 19000}} {
+		for i := r[0]; i < r[1]; i++ {
+			data[i] = byte(i%251 + 1)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "out")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := copySparse(f, bytes.NewReader(data))
+	f.Close()
+	if err != nil || n != int64(size) {
+		t.Fatalf("copied %d of %d: %v", n, size, err)
+	}
+	got, _ := os.ReadFile(path)
+	if !bytes.Equal(got, data) {
+		t.Errorf("output differs from the volume")
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	// The data touches 3 (or, straddling, 4) of copySparse's 1 MiB blocks; the rest must be holes.
+	if alloc := st.Blocks * 512; alloc > 4<<20 || alloc >= int64(size) {
+		t.Errorf("%d bytes allocated for %d bytes of data in a %d-byte volume", alloc, 5000+69900+1000, size)
 	}
 }
