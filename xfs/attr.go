@@ -75,7 +75,7 @@ func (f *FS) Xattrs(ino vfs.Ino) ([]vfs.Xattr, error) {
 			p += 3 + nl + vl
 		}
 	case fmtExtents, fmtBtree:
-		if in.AFormat == fmtExtents && in.ANExtents == 0 {
+		if in.AFormat == fmtExtents && in.ANExtents == 0 && f.bmapFix[forkKey{in.Ino, true}] == nil {
 			return nil, nil
 		}
 		ext, err := f.forkExtents(in, true)

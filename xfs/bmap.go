@@ -53,7 +53,7 @@ func (f *FS) fsbOff(fsb uint64) (int64, error) {
 // forkExtents returns the extents of an inode's data (attr=false) or attr
 // fork, sorted by file offset and checked not to overlap.
 func (f *FS) forkExtents(in *Inode, attr bool) ([]extent, error) {
-	if fx := f.bmapFix[in.Ino]; fx != nil && !attr {
+	if fx := f.bmapFix[forkKey{in.Ino, attr}]; fx != nil {
 		return append([]extent(nil), fx.ext...), nil
 	}
 	fork, format, n := in.DataFork, in.Format, in.NExtents

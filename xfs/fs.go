@@ -69,9 +69,9 @@ type FS struct {
 	icmu   sync.Mutex
 	icache map[int64][]byte
 
-	// bmapFix holds the data forks unfinished bmap intents change, set
+	// bmapFix holds the forks unfinished bmap intents change, set
 	// by the log replay (intent.go) and read-only after Open.
-	bmapFix map[uint64]*bmapFix
+	bmapFix map[forkKey]*bmapFix
 }
 
 const icacheMax = 2048 // blocks
@@ -375,8 +375,8 @@ func (f *FS) Inode(ino uint64) (*Inode, error) {
 		return nil, &DamageError{Volume: f.name, Ino: ino, Offset: off, Msg: err.Error()}
 	}
 	in.Off = off
-	if fx := f.bmapFix[ino]; fx != nil {
-		in.NBlocks = uint64(max(int64(in.NBlocks)+fx.delta, 0))
+	if d, ok := f.blocksDelta(ino); ok {
+		in.NBlocks = uint64(max(int64(in.NBlocks)+d, 0))
 	}
 	if in.CRCBad {
 		f.noteCRC(ino, off, "inode checksum mismatch")

@@ -635,8 +635,8 @@ func (r *logReplay) apply(ts []*trans) {
 					}
 					intents[id] = intentName(it.typ())
 					if it.typ() == liBUI {
-						if owner, ops, ok := r.f.parseBUI(f0); ok {
-							buis[id] = pendingBUI{owner, ops}
+						if fork, ops, ok := r.f.parseBUI(f0); ok {
+							buis[id] = pendingBUI{fork, ops}
 						}
 					}
 				}
