@@ -327,28 +327,18 @@ func (w *walker) children(names []string, src string, in *ext.Inode, depth int) 
 			dotdot = true
 			continue
 		}
-		child := extract.JoinSrc(src, d.Name)
-		name := d.Name
-		if err := extract.CheckName(d.Name); err != nil {
-			if d.Name == "." || d.Name == ".." {
-				// a second "." or "..": a loop, never followed
-				e := w.entry(pathKey(child), child, d.Ino, "unknown")
-				e.Status = StatusLost
-				e.add(Refused, err)
-				continue
-			}
-			// A name that cannot exist on the host ('/' or NUL inside,
-			// empty): the file still comes out, under its inode number.
-			name = "#" + strconv.FormatUint(uint64(d.Ino), 10)
-			w.entry(inoKey(d.Ino), child, d.Ino, "unknown").add(Renamed, fmt.Errorf("%v: extracted as %s", err, extract.JoinSrc(src, name)))
+		// A second "." or "..", a name the host cannot hold, a name
+		// seen twice: see childName.
+		child, name, renamed, refused := childName(seen, src, d.Name, uint64(d.Ino))
+		if renamed != nil {
+			w.entry(inoKey(d.Ino), child, d.Ino, "unknown").add(Renamed, renamed)
 		}
-		if _, dup := seen[name]; dup {
+		if refused != nil {
 			e := w.entry(pathKey(child), child, d.Ino, "unknown")
 			e.Status = StatusLost
-			e.add(Refused, fmt.Errorf("name appears twice in the directory; the first entry was extracted"))
+			e.add(Refused, refused)
 			continue
 		}
-		seen[name] = struct{}{}
 		sub := append(names[:len(names):len(names)], name)
 		if err := w.visit(sub, child, d.Ino, depth+1); err != nil {
 			return err

@@ -207,25 +207,16 @@ func (w *vwalker) children(names []string, src string, ino vfs.Ino, depth int) e
 	}
 	seen := make(map[string]struct{}, len(ents))
 	for _, d := range ents {
-		child := extract.JoinSrc(src, d.Name)
-		name := d.Name
-		if err := extract.CheckName(d.Name); err != nil {
-			if d.Name == "." || d.Name == ".." {
-				e := w.entryFor(pathKey(child), child, d.Ino, "unknown")
-				e.Status = StatusLost
-				e.add(Refused, err)
-				continue
-			}
-			name = "#" + strconv.FormatUint(uint64(d.Ino), 10)
-			w.entryFor(ino64Key(d.Ino), child, d.Ino, "unknown").add(Renamed, fmt.Errorf("%v: extracted as %s", err, extract.JoinSrc(src, name)))
+		child, name, renamed, refused := childName(seen, src, d.Name, uint64(d.Ino))
+		if renamed != nil {
+			w.entryFor(ino64Key(d.Ino), child, d.Ino, "unknown").add(Renamed, renamed)
 		}
-		if _, dup := seen[name]; dup {
+		if refused != nil {
 			e := w.entryFor(pathKey(child), child, d.Ino, "unknown")
 			e.Status = StatusLost
-			e.add(Refused, errors.New("name appears twice in the directory; the first entry was extracted"))
+			e.add(Refused, refused)
 			continue
 		}
-		seen[name] = struct{}{}
 		sub := append(names[:len(names):len(names)], name)
 		if err := w.visit(sub, child, d.Ino, depth+1); err != nil {
 			return err
