@@ -9,8 +9,9 @@
 #
 # Usage: bench/xfs.sh [N]   (default 5; root: loop mounts, owners)
 #
-# Results 2026-12-05 16:53, Debian 12, 2 cores, the other work on the box
-# paused (SIGSTOP) for the run, /usr/share = 806 MB in 59,647 entries, 2.1 GB
+# Results 2026-12-05 16:53, Debian 12, 2 cores, a background fuzzer
+# paused (SIGSTOP) and two helper sessions idle (ps) for the run, /usr/share =
+# 806 MB in 59,647 entries, 2.1 GB
 # image, destination tmpfs, N=5:
 #   imgtool extract: wall 0.59 s, cpu 1.03 s, peak RSS 44 MB |
 #   kernel mount + cp -a (warm): wall 1.55 s, cpu 1.55 s |
