@@ -130,6 +130,11 @@ func (p *PlanReport) WriteText(w io.Writer) {
 	}
 }
 
+// listTime is how List shows dates: local, with the zone's offset, as ls
+// and stat do (issue 13.8), so that a date read on another host or after
+// a DST change still names one instant.
+const listTime = "2006-01-02 15:04:05 -0700"
+
 // List prints the backups of a guest directory as chains: one line per
 // backup, grouped by identity, with the base each depends on.
 func List(w io.Writer, dest string, guests []string) error {
@@ -164,10 +169,10 @@ func ListStores(ctx context.Context, w io.Writer, dest string, guests []string, 
 				}
 				base := "-"
 				if n.Level > 0 {
-					base = n.BaseDate.Local().Format("2006-01-02 15:04:05")
+					base = n.BaseDate.Local().Format(listTime)
 				}
 				fmt.Fprintf(tw, "%s\t%s#%s\t%s\t%d\t%s\t%d\t%s\t%s\n", g, n.Source, n.Volume,
-					n.Date.Local().Format("2006-01-02 15:04:05"), n.Level, base, n.Files, human.BytesUpTo(n.Bytes, 'T'), n.File)
+					n.Date.Local().Format(listTime), n.Level, base, n.Files, human.BytesUpTo(n.Bytes, 'T'), n.File)
 			}
 		}
 	}

@@ -11,10 +11,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
 	"github.com/imgtool/imgtool/image"
@@ -382,6 +384,19 @@ func TestQcow2Snapshots(t *testing.T) {
 		}
 		if s.DiskSize != uint64(im.Size()) {
 			t.Errorf("snapshot %d disk size %d, want %d", i, s.DiskSize, im.Size())
+		}
+		// inspect's detail line gives the date local with its zone (as
+		// ls -l does), so that it names one instant wherever it is read.
+		re := regexp.MustCompile(`snapshot ` + s.ID + ` ".*" taken (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}) `)
+		found := false
+		for _, d := range im.Details {
+			if m := re.FindStringSubmatch(d); m != nil {
+				when, err := time.Parse("2006-01-02 15:04:05 -0700", m[1])
+				found = err == nil && when.Equal(s.Date.Truncate(time.Second))
+			}
+		}
+		if !found {
+			t.Errorf("snapshot %d: no detail line with its date %v and zone: %q", i, s.Date, im.Details)
 		}
 	}
 }

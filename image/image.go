@@ -269,7 +269,7 @@ func (im *Image) detect(opt *Options, outer bool) error {
 			im.Details = append(im.Details, fmt.Sprintf("backing file %s (%s)", l.Path, l.Format))
 		}
 		for _, s := range q.Snapshots {
-			im.Details = append(im.Details, fmt.Sprintf("snapshot %s %q taken %s (not shown: imgtool reads the current state)", s.ID, s.Name, s.Date.Format("2006-01-02 15:04:05")))
+			im.Details = append(im.Details, fmt.Sprintf("snapshot %s %q taken %s (not shown: imgtool reads the current state)", s.ID, s.Name, s.Date.Local().Format("2006-01-02 15:04:05 -0700")))
 		}
 		im.Backing, im.Snapshots, im.Notes = q.Backing, q.Snapshots, append(im.Notes, q.Notes...)
 	case "vmdk":

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -233,9 +234,15 @@ func TestBackupPlanAndRunWarnUncovered(t *testing.T) {
 	if n, err := backup.Verify(filepath.Join(w.dest, "g"), false); err != nil || n != 1 {
 		t.Errorf("the covered disk was not backed up: %d, %v", n, err)
 	}
-	out, err = w.cmd(bin, "list").CombinedOutput()
+	list := w.cmd(bin, "list")
+	list.Env = append(list.Env, "TZ=Europe/Berlin")
+	out, err = list.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), ".L0.dump.zst") {
 		t.Errorf("list: %v\n%s", err, out)
+	}
+	// Dates are local with the zone shown (CET in March), as ls -l's.
+	if !regexp.MustCompile(`2026-03-0[12] \d\d:\d\d:\d\d \+0100`).Match(out) {
+		t.Errorf("list does not show the date in local time with its zone:\n%s", out)
 	}
 }
 
