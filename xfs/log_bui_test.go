@@ -183,6 +183,22 @@ type bmapCase struct {
 	stale    string // a stale note saying this, or "" for none
 }
 
+// checkIntents checks the replay's account of c's intents: which stayed
+// pending, how many were finished, and the stale note (or none).
+func (c bmapCase) checkIntents(t *testing.T, f *FS) {
+	t.Helper()
+	if !slices.Equal(f.Log.Pending, c.pending) || f.Log.IntentsFinished != c.finished {
+		t.Errorf("pending intents %q, %d finished; want %q, %d", f.Log.Pending, f.Log.IntentsFinished, c.pending, c.finished)
+	}
+	stale := staleNotes(f)
+	if c.stale == "" && len(stale) > 0 {
+		t.Errorf("stale notes %v; want none", stale)
+	}
+	if c.stale != "" && !slices.ContainsFunc(stale, func(n vfs.Note) bool { return strings.Contains(n.Msg, c.stale) }) {
+		t.Errorf("no stale note saying %q: %v", c.stale, stale)
+	}
+}
+
 // Unfinished BUIs (a mapping change the kernel redoes after recovery) on
 // hand-built logs over xfs-v5: a map into a hole and an unmap are finished
 // in memory as xfs_bmapi_remap and __xfs_bunmapi would (content and
@@ -245,16 +261,7 @@ func TestLogUnfinishedBUI(t *testing.T) {
 			if f.Log.Transactions != commits || f.Log.Records != 1 {
 				t.Errorf("%d transactions from %d records, want %d from 1", f.Log.Transactions, f.Log.Records, commits)
 			}
-			if !slices.Equal(f.Log.Pending, c.pending) || f.Log.IntentsFinished != c.finished {
-				t.Errorf("pending intents %q, %d finished; want %q, %d", f.Log.Pending, f.Log.IntentsFinished, c.pending, c.finished)
-			}
-			stale := staleNotes(f)
-			if c.stale == "" && len(stale) > 0 {
-				t.Errorf("stale notes %v; want none", stale)
-			}
-			if c.stale != "" && !slices.ContainsFunc(stale, func(n vfs.Note) bool { return strings.Contains(n.Msg, c.stale) }) {
-				t.Errorf("no stale note saying %q: %v", c.stale, stale)
-			}
+			c.checkIntents(t, f)
 			if c.finished > 0 && !strings.Contains(f.Log.Summary(), "1 BUI finished in memory") {
 				t.Errorf("summary %q does not say the BUI was finished", f.Log.Summary())
 			}
@@ -415,16 +422,7 @@ func TestLogUnfinishedAttrBUI(t *testing.T) {
 			writeLogRecord(t, img, c.ops)
 			checkLogprint(t, img, c.ops)
 			f := openImage(t, img, vfs.OpenOptions{})
-			if !slices.Equal(f.Log.Pending, c.pending) || f.Log.IntentsFinished != c.finished {
-				t.Errorf("pending intents %q, %d finished; want %q, %d", f.Log.Pending, f.Log.IntentsFinished, c.pending, c.finished)
-			}
-			stale := staleNotes(f)
-			if c.stale == "" && len(stale) > 0 {
-				t.Errorf("stale notes %v; want none", stale)
-			}
-			if c.stale != "" && !slices.ContainsFunc(stale, func(n vfs.Note) bool { return strings.Contains(n.Msg, c.stale) }) {
-				t.Errorf("no stale note saying %q: %v", c.stale, stale)
-			}
+			c.checkIntents(t, f)
 			checkBlocks(t, base, f, remote, c.blocks)
 			got, err := f.Xattrs(remote)
 			switch {
