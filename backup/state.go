@@ -22,6 +22,13 @@ type Lock struct{ f *os.File }
 
 // AcquireLock takes the lock without waiting: an overlapping run fails at
 // once with ErrLocked (and the holder's pid when it wrote one).
+//
+// One case waits, briefly: the pid in the lock file is gone, yet the lock
+// is held. A run killed (SIGKILL, OOM) while it was starting a command
+// leaves a child between fork and exec that still holds the lock's file
+// description until its exec closes it (O_CLOEXEC); the next run, started
+// right after, met that in a test on a loaded machine. The lock is then
+// retried for up to lockGrace.
 func AcquireLock(stateDir string) (*Lock, error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, err
@@ -31,17 +38,41 @@ func AcquireLock(stateDir string) (*Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	deadline := time.Now().Add(lockGrace)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
 		b, _ := os.ReadFile(p)
+		holder := strings.TrimSpace(string(b))
+		if errors.Is(err, syscall.EWOULDBLOCK) && !pidAlive(holder) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w (lock %s held by pid %s)", ErrLocked, p, strings.TrimSpace(string(b)))
+			return nil, fmt.Errorf("%w (lock %s held by pid %s)", ErrLocked, p, holder)
 		}
 		return nil, fmt.Errorf("lock %s: %w", p, err)
 	}
 	f.Truncate(0)
 	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	return &Lock{f: f}, nil
+}
+
+// lockGrace is how long AcquireLock waits for a lock whose writer is gone.
+const lockGrace = 3 * time.Second
+
+// pidAlive says whether the pid the lock file names is a live process; an
+// empty or unparsable file counts as alive (the holder has not written
+// it yet), so that only a dead writer makes AcquireLock wait.
+func pidAlive(s string) bool {
+	pid, err := strconv.Atoi(s)
+	if err != nil || pid <= 0 {
+		return true
+	}
+	return syscall.Kill(pid, 0) != syscall.ESRCH
 }
 
 // Release drops the lock.
