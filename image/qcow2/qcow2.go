@@ -67,6 +67,7 @@ const (
 	IncompatExternalData = 1 << 2
 	IncompatCompression  = 1 << 3
 	IncompatExtendedL2   = 1 << 4
+	incompatKnown        = IncompatDirty | IncompatCorrupt | IncompatExternalData | IncompatCompression | IncompatExtendedL2
 
 	CompressionZlib = 0
 	CompressionZstd = 1
@@ -131,7 +132,7 @@ func ParseHeader(b []byte, fileSize int64) (*Header, error) {
 	case 2:
 	case 3:
 		if len(b) < 104 {
-			return nil, fmt.Errorf("qcow2 v3 header: short (%d bytes)", len(b))
+			return nil, fieldErr(72, nil, "qcow2 v3 header at byte 72: short (%d bytes of 104)", len(b))
 		}
 		h.IncompatibleFeatures = be.Uint64(b[72:])
 		h.CompatibleFeatures = be.Uint64(b[80:])
@@ -384,6 +385,9 @@ func OpenPolicy(r io.ReaderAt, fileSize int64, path string, pol *ref.Policy) (*I
 	}
 	if h.IncompatibleFeatures&IncompatExternalData != 0 {
 		return nil, locate(name, fieldErr(72, ErrUnsupported, "external data file (incompatible feature bit 2, byte 72)"))
+	}
+	if unknown := h.IncompatibleFeatures &^ incompatKnown; unknown != 0 {
+		return nil, locate(name, fieldErr(72, ErrUnsupported, "unknown incompatible feature bits %#x in incompatible_features at byte 72", unknown))
 	}
 	if h.IncompatibleFeatures&IncompatDirty != 0 {
 		im.Notes = append(im.Notes, "dirty bit set: refcounts may be stale (the image was not closed cleanly); data reads are unaffected")
