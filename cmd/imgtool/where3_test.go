@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,5 +36,34 @@ func TestWhere3Qcow2Header(t *testing.T) {
 	_, errs, code = imgtool(t, "inspect", p)
 	if code != exitError || !strings.Contains(errs, "v3 header") || !strings.Contains(errs, want) {
 		t.Errorf("short v3 header: exit %d, %q; want exit %d and %q", code, errs, exitError, want)
+	}
+}
+
+// TestWhere3VMDKHeader: the sparse header's version (byte 4) set to 9,
+// then (version restored, on a streamOptimized VMDK) the compression
+// algorithm (byte 77) set to 7: each open is located at that byte.
+func TestWhere3VMDKHeader(t *testing.T) {
+	dir := t.TempDir()
+	raw, _ := ext4WithFile(t, dir)
+	p := filepath.Join(dir, "fs.vmdk")
+	b := convert(t, "vmdk", raw, p)
+	le := binary.LittleEndian
+	le.PutUint32(b[4:], 9)
+	os.WriteFile(p, b, 0o644)
+	want := fmt.Sprintf("[volume fs.vmdk: byte 4 of %s]", p)
+	_, errs, code := imgtool(t, "inspect", p)
+	if code != exitError || !strings.Contains(errs, "version 9") || !strings.Contains(errs, want) {
+		t.Errorf("version: exit %d, %q; want exit %d and %q", code, errs, exitError, want)
+	}
+	if o, err := exec.Command("qemu-img", "convert", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, p).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img: %v\n%s", err, o)
+	}
+	b, _ = os.ReadFile(p)
+	le.PutUint16(b[77:], 7)
+	os.WriteFile(p, b, 0o644)
+	want = fmt.Sprintf("[volume fs.vmdk: byte 77 of %s]", p)
+	_, errs, code = imgtool(t, "inspect", p)
+	if code != exitError || !strings.Contains(errs, "compression algorithm 7") || !strings.Contains(errs, want) {
+		t.Errorf("compression: exit %d, %q; want exit %d and %q", code, errs, exitError, want)
 	}
 }
