@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/imgtool/imgtool/fixtures/fixturetest"
 )
 
 // Issue 12.5, item 5: qcow2 header fields the open refuses. qemu-img
@@ -65,5 +67,24 @@ func TestWhere3VMDKHeader(t *testing.T) {
 	_, errs, code = imgtool(t, "inspect", p)
 	if code != exitError || !strings.Contains(errs, "compression algorithm 7") || !strings.Contains(errs, want) {
 		t.Errorf("compression: exit %d, %q; want exit %d and %q", code, errs, exitError, want)
+	}
+}
+
+// TestWhere3Compressed: the committed .zst and .gz fixtures cut in half:
+// the error names the file and the compressed byte the decoder had taken
+// when it failed ("at or before": decoders read ahead).
+func TestWhere3Compressed(t *testing.T) {
+	for _, ext := range []string{"zst", "gz"} {
+		b, err := os.ReadFile(filepath.Join(fixturetest.ImagesDir(), "fmt-raw.img."+ext))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), "cut.img."+ext)
+		os.WriteFile(p, b[:len(b)/2], 0o644)
+		_, errs, code := imgtool(t, "inspect", p)
+		if code != exitError || !strings.Contains(errs, p) || !strings.Contains(errs, "at or before input byte ") {
+			t.Errorf("%s: exit %d, %q; want exit %d, the file and \"at or before input byte\"", ext, code, errs, exitError)
+		}
+		t.Log(errs)
 	}
 }
