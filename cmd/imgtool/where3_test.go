@@ -88,3 +88,24 @@ func TestWhere3Compressed(t *testing.T) {
 		t.Log(errs)
 	}
 }
+
+// TestWhere3Decompressed: a qcow2 whose cluster_bits (byte 20) is out of
+// range, compressed with zstd: the byte is one of the decompressed
+// stream, and the CLI says so rather than naming byte 20 of the .zst.
+func TestWhere3Decompressed(t *testing.T) {
+	dir := t.TempDir()
+	raw, _ := ext4WithFile(t, dir)
+	p := filepath.Join(dir, "fs.qcow2")
+	b := convert(t, "qcow2", raw, p)
+	binary.BigEndian.PutUint32(b[20:], 3)
+	os.WriteFile(p, b, 0o644)
+	if o, err := exec.Command("zstd", "-q", "--rm", p).CombinedOutput(); err != nil {
+		t.Fatalf("zstd: %v\n%s", err, o)
+	}
+	z := p + ".zst"
+	want := fmt.Sprintf("[volume fs.qcow2.zst: byte 20 of %s (decompressed)]", z)
+	_, errs, code := imgtool(t, "inspect", z)
+	if code != exitError || !strings.Contains(errs, "cluster bits") || !strings.Contains(errs, want) {
+		t.Errorf("exit %d, %q; want exit %d and %q", code, errs, exitError, want)
+	}
+}
