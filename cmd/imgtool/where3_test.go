@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -107,5 +108,36 @@ func TestWhere3Decompressed(t *testing.T) {
 	_, errs, code := imgtool(t, "inspect", z)
 	if code != exitError || !strings.Contains(errs, "cluster bits") || !strings.Contains(errs, want) {
 		t.Errorf("exit %d, %q; want exit %d and %q", code, errs, exitError, want)
+	}
+}
+
+// TestWhere3LVMTruncated: the dom0 fixture cut 1 MiB into its PV (p2, as
+// sfdisk -J lists it): reading an LV whose extents lie past the cut names
+// the LV, the PV and the byte of the image file.
+func TestWhere3LVMTruncated(t *testing.T) {
+	path := fixturetest.Image(t, "dom0")
+	out, err := exec.Command("sfdisk", "-J", path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sf struct {
+		PT struct {
+			Partitions []struct{ Start int64 } `json:"partitions"`
+		} `json:"partitiontable"`
+	}
+	if err := json.Unmarshal(out, &sf); err != nil || len(sf.PT.Partitions) < 2 {
+		t.Fatalf("sfdisk -J: %v %s", err, out)
+	}
+	pv := sf.PT.Partitions[1].Start * 512
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "dom0-cut.img")
+	os.WriteFile(img, b[:pv+1<<20], 0o644)
+	_, errs, code := imgtool(t, "dd", img, "VolGroup00/LogVol00", "-o", filepath.Join(t.TempDir(), "out"))
+	t.Log(errs)
+	if code != exitError || !strings.Contains(errs, "LogVol00") || !strings.Contains(errs, "PV pv0") || !strings.Contains(errs, fmt.Sprintf("= byte %d of %s]", pv+1<<20, img)) {
+		t.Errorf("dd: exit %d, %q; want exit %d, the LV, the PV and a byte of %s", code, errs, exitError, img)
 	}
 }
