@@ -251,7 +251,7 @@ func (lv *LV) resolveArea(a Area, extents int64, extra int64, depth int) (*area,
 	if a.PV != "" || a.LV == "" {
 		p := vg.pvByName[a.PV]
 		if p == nil {
-			return nil, fmt.Errorf("area names unknown PV %q", a.PV)
+			return nil, vg.metadataErr(fmt.Errorf("area names unknown PV %q", a.PV))
 		}
 		if p.PV == nil {
 			return &area{n: n, missingPV: p.UUID}, nil
