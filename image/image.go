@@ -33,6 +33,7 @@ import (
 	"github.com/imgtool/imgtool/image/vhd"
 	"github.com/imgtool/imgtool/image/vhdx"
 	"github.com/imgtool/imgtool/image/vmdk"
+	"github.com/imgtool/imgtool/internal/where"
 	"golang.org/x/sys/unix"
 )
 
@@ -383,7 +384,7 @@ func (im *Image) decompress(kind string, opt *Options) (err error) {
 	}
 	im.Details = append(im.Details, fmt.Sprintf("%s-compressed; decompressed to a temporary file (%d bytes, %d on disk)", kind, n, used))
 	if err := im.detect(opt, false); err != nil {
-		return err
+		return where.Decompressed(err)
 	}
 	if inner := im.Format; inner != kind {
 		im.Format = kind + "+" + inner

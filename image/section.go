@@ -77,8 +77,24 @@ func (s *Section) MapOffset(off int64) (io.ReaderAt, int64, int64, error) {
 // Mapper (normally the *Image), returning it and the absolute offset of
 // byte off of r within it, and how many bytes from there are contiguous.
 func Resolve(r io.ReaderAt, off int64) (io.ReaderAt, int64, int64, error) {
+	return resolve(r, off, false)
+}
+
+// ResolveBeyond is Resolve for locating damage: a Section (a partition
+// cut short by the end of the image) maps offsets past its end too, so
+// that a read of a truncated image is located at the byte of the file it
+// needed.
+func ResolveBeyond(r io.ReaderAt, off int64) (io.ReaderAt, int64, int64, error) {
+	return resolve(r, off, true)
+}
+
+func resolve(r io.ReaderAt, off int64, beyond bool) (io.ReaderAt, int64, int64, error) {
 	run := int64(1 << 62)
 	for depth := 0; depth < 64; depth++ {
+		if s, ok := r.(*Section); ok && beyond && off >= s.N {
+			r, off = s.R, s.Off+off
+			continue
+		}
 		m, ok := r.(Mapper)
 		if !ok {
 			return r, off, run, nil

@@ -48,7 +48,7 @@ func (b *builder) assemble(pvs []*pvRef, notes *[]string) []*vgGroup {
 	}
 	vgs, err := lvm.Assemble(raw, b.opts.LVM)
 	if err != nil {
-		*notes = append(*notes, fmt.Sprintf("LVM: %v", err))
+		*notes = append(*notes, fmt.Sprintf("LVM: %v%s", err, (&vgGroup{refs: pvs}).metadataWhere(err)))
 	}
 	var out []*vgGroup
 	count := map[string]int{}

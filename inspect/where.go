@@ -27,7 +27,7 @@ func (v *Volume) Where(err error) string {
 		return ""
 	}
 	if v.r != nil {
-		if under, abs, _, rerr := image.Resolve(v.r, off); rerr == nil {
+		if under, abs, _, rerr := image.ResolveBeyond(v.r, off); rerr == nil {
 			if name := v.imageOf(under); name != "" {
 				return fmt.Sprintf(" [volume %s byte %d = byte %d of %s]", v.DisplayAddress(), off, abs, name)
 			}

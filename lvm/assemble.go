@@ -219,7 +219,8 @@ func assembleVG(g *copyGroup, supplied *Metadata, preferSupplied bool, byUUID ma
 		}
 	}
 	if err := vg.build(md, byUUID); err != nil {
-		return nil, fmt.Errorf("VG %s (%s): %w", md.VGName, md.ID, err)
+		// Located at the copy it came from (issue 12.5).
+		return nil, fmt.Errorf("VG %s (%s): %w", md.VGName, md.ID, vg.metadataErr(err))
 	}
 	noteUnattributedDamage(vg, g)
 	return vg, nil

@@ -177,11 +177,30 @@ func (r *lvReader) ReadAt(p []byte, off int64) (int, error) {
 				mp.VG, mp.LV, mp.Offset = r.lv.VG.Name, r.lv.Name, mp.Offset+s.start
 				return done, mp
 			}
+			var se *pvShortError
+			if errors.As(err, &se) {
+				// The PV's image ends inside the LV: locate the LV's byte,
+				// which the CLI maps to the image file's.
+				return done, where.At("lvm", off, fmt.Sprintf("VG %s LV %s at byte %d", r.lv.VG.Name, r.lv.Name, off), err)
+			}
 			return done, fmt.Errorf("VG %s LV %s at byte %d: %w", r.lv.VG.Name, r.lv.Name, off, err)
 		}
 	}
 	return done, eof
 }
+
+// pvShortError is a read of a PV area that ends early: the PV's image is
+// shorter than its extents.
+type pvShortError struct {
+	pv  string // name and UUID
+	off int64  // byte of the PV the read stopped at
+}
+
+func (e *pvShortError) Error() string {
+	return fmt.Sprintf("PV %s ends before its byte %d (the image is truncated)", e.pv, e.off)
+}
+
+func (e *pvShortError) Unwrap() error { return io.ErrUnexpectedEOF }
 
 // MapOffset implements image.Mapper for linear, striped and raid0 LVs.
 func (r *lvReader) MapOffset(off int64) (io.ReaderAt, int64, int64, error) {
@@ -202,6 +221,7 @@ type area struct {
 	r         io.ReaderAt
 	off, n    int64
 	missingPV string
+	pv        string // the PV's name and UUID, for a PV area
 }
 
 func (a *area) readAt(p []byte, off int64) (int, error) {
@@ -217,6 +237,9 @@ func (a *area) readAt(p []byte, off int64) (int, error) {
 	}
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
+		if a.pv != "" {
+			err = &pvShortError{a.pv, a.off + off + int64(n)}
+		}
 	}
 	return n, err
 }
@@ -228,7 +251,7 @@ func (lv *LV) resolveArea(a Area, extents int64, extra int64, depth int) (*area,
 	if a.PV != "" || a.LV == "" {
 		p := vg.pvByName[a.PV]
 		if p == nil {
-			return nil, fmt.Errorf("area names unknown PV %q", a.PV)
+			return nil, vg.metadataErr(fmt.Errorf("area names unknown PV %q", a.PV))
 		}
 		if p.PV == nil {
 			return &area{n: n, missingPV: p.UUID}, nil
@@ -237,7 +260,7 @@ func (lv *LV) resolveArea(a Area, extents int64, extra int64, depth int) (*area,
 			return nil, vg.metadataErr(fmt.Errorf("extents %d-%d lie beyond the %d extents of PV %s", a.Extent, a.Extent+extents-1, p.PECount, p.UUID))
 		}
 		off := p.PEStart + a.Extent*vg.ExtentSize
-		return &area{r: p.PV.R, off: off, n: n}, nil
+		return &area{r: p.PV.R, off: off, n: n, pv: a.PV + " (" + p.UUID + ")"}, nil
 	}
 	sub := vg.lvByName[a.LV]
 	if sub == nil {

@@ -115,8 +115,10 @@ func Decompress(dst *os.File, src io.Reader, kind string, progress func(out int6
 // written at most lim.Budget bytes of data. progress, if not nil, is
 // called now and then with the number of decompressed bytes so far.
 func DecompressLimited(dst *os.File, src io.Reader, kind string, lim Limits, progress func(out int64)) (int64, error) {
-	cr := &countingReader{r: src}
-	zr, err := NewReader(kind, bufio.NewReaderSize(cr, 1<<20))
+	// Count what the decoder takes, not what the buffer reads ahead: a
+	// damaged stream is then located at or before that byte.
+	cr := &countingReader{r: bufio.NewReaderSize(src, 1<<20)}
+	zr, err := NewReader(kind, cr)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", kind, err)
 	}
@@ -159,7 +161,7 @@ func DecompressLimited(dst *os.File, src io.Reader, kind string, lim Limits, pro
 			break
 		}
 		if rerr != nil {
-			return off, fmt.Errorf("%s: decompressing at output byte %d (input byte %d): %w", kind, off, cr.n, rerr)
+			return off, fmt.Errorf("%s: stream damaged at or before input byte %d of the compressed file (output byte %d): %w", kind, cr.n, off, rerr)
 		}
 	}
 	if err := dst.Truncate(off); err != nil {

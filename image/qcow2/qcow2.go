@@ -67,6 +67,7 @@ const (
 	IncompatExternalData = 1 << 2
 	IncompatCompression  = 1 << 3
 	IncompatExtendedL2   = 1 << 4
+	incompatKnown        = IncompatDirty | IncompatCorrupt | IncompatExternalData | IncompatCompression | IncompatExtendedL2
 
 	CompressionZlib = 0
 	CompressionZstd = 1
@@ -131,7 +132,7 @@ func ParseHeader(b []byte, fileSize int64) (*Header, error) {
 	case 2:
 	case 3:
 		if len(b) < 104 {
-			return nil, fmt.Errorf("qcow2 v3 header: short (%d bytes)", len(b))
+			return nil, fieldErr(72, nil, "qcow2 v3 header at byte 72: short (%d bytes of 104)", len(b))
 		}
 		h.IncompatibleFeatures = be.Uint64(b[72:])
 		h.CompatibleFeatures = be.Uint64(b[80:])
@@ -385,6 +386,9 @@ func OpenPolicy(r io.ReaderAt, fileSize int64, path string, pol *ref.Policy) (*I
 	if h.IncompatibleFeatures&IncompatExternalData != 0 {
 		return nil, locate(name, fieldErr(72, ErrUnsupported, "external data file (incompatible feature bit 2, byte 72)"))
 	}
+	if unknown := h.IncompatibleFeatures &^ incompatKnown; unknown != 0 {
+		return nil, locate(name, fieldErr(72, ErrUnsupported, "unknown incompatible feature bits %#x in incompatible_features at byte 72", unknown))
+	}
 	if h.IncompatibleFeatures&IncompatDirty != 0 {
 		im.Notes = append(im.Notes, "dirty bit set: refcounts may be stale (the image was not closed cleanly); data reads are unaffected")
 	}
@@ -584,11 +588,16 @@ func (im *Image) ReadAt(p []byte, off int64) (int, error) {
 		err = nil
 	}
 	if err != nil {
-		if at, msg := im.locateL2(off, int64(len(p))); at >= 0 {
+		at, msg, comp := im.locateL2(off, int64(len(p)))
+		if at >= 0 {
 			// The library's error ends in the file's io.EOF, which is
 			// not the end of the disk: callers would drop the chain, and
 			// with it where the damage is, for an io.ErrUnexpectedEOF.
 			return n, where.InFile("qcow2", im.path, at, fmt.Sprintf("qcow2: reading %d bytes at virtual offset %d: %s (%v)", len(p), off, msg, err), io.ErrUnexpectedEOF)
+		}
+		if comp >= 0 && !errors.Is(err, io.EOF) {
+			// A compressed cluster that does not decompress: its data.
+			return n, where.InFile("qcow2", im.path, comp, fmt.Sprintf("qcow2: reading %d bytes at virtual offset %d: compressed cluster data at byte %d of %s", len(p), off, comp, im.path), err)
 		}
 		return n, fmt.Errorf("qcow2: reading %d bytes at virtual offset %d: %w", len(p), off, err)
 	}
@@ -604,8 +613,10 @@ const maxL2Locate = 1 << 12
 // layout is qemu's docs/interop/qcow2.txt: an L1 entry holds its L2
 // table's offset in bits 9-55; a standard L2 entry the cluster's in bits
 // 9-55, a compressed one (bit 62) its offset in bits 0..61-(cluster_bits-8).
-// Entries that leave the cluster to a backing file are not followed.
-func (im *Image) locateL2(off, n int64) (int64, string) {
+// Entries that leave the cluster to a backing file are not followed. The
+// third result is the file offset of the first compressed cluster's data
+// the read went through, or -1: where a decompression failure is.
+func (im *Image) locateL2(off, n int64) (int64, string, int64) {
 	h := im.Header
 	cluster := h.ClusterSize()
 	entry := int64(8)
@@ -613,6 +624,7 @@ func (im *Image) locateL2(off, n int64) (int64, string) {
 		entry = 16
 	}
 	var b [8]byte
+	comp := int64(-1)
 	for c, k := off/cluster, 0; c*cluster < off+n && k < maxL2Locate; c, k = c+1, k+1 {
 		v := c * cluster
 		i := v / im.l1Span
@@ -639,6 +651,9 @@ func (im *Image) locateL2(off, n int64) (int64, string) {
 			bits := 62 - (h.ClusterBits - 8)
 			host = int64(e & (1<<bits - 1))
 			end = 1
+			if comp < 0 {
+				comp = host
+			}
 		} else {
 			host = int64(e & 0x00fffffffffffe00)
 			if host == 0 {
@@ -646,10 +661,10 @@ func (im *Image) locateL2(off, n int64) (int64, string) {
 			}
 		}
 		if host > im.fileSize-end {
-			return at, fmt.Sprintf("L2 entry %d (of L1 entry %d) at byte %d of %s points to byte %d, past the end of the %d-byte file", j, i, at, im.path, host, im.fileSize)
+			return at, fmt.Sprintf("L2 entry %d (of L1 entry %d) at byte %d of %s points to byte %d, past the end of the %d-byte file", j, i, at, im.path, host, im.fileSize), comp
 		}
 	}
-	return -1, ""
+	return -1, "", comp
 }
 
 // Close closes the image and its backing files.

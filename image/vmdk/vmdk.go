@@ -236,7 +236,7 @@ func openSparse(r io.ReaderAt, fileSize int64, path string) (*Sparse, error) {
 func (s *Sparse) check() error {
 	h := s.Header
 	if h.Version < 1 || h.Version > 3 {
-		return fmt.Errorf("%w: sparse header version %d", ErrUnsupported, h.Version)
+		return s.errAt(s.hdrAt+4, ErrUnsupported, "vmdk header at byte %d: sparse header version %d (want 1..3)", s.hdrAt+4, h.Version)
 	}
 	if h.GrainSize == 0 || h.GrainSize > maxGrainSectors || h.GrainSize&(h.GrainSize-1) != 0 {
 		return s.errAt(s.hdrAt+20, nil, "vmdk header at byte %d: grain size %d sectors is not a power of two up to %d", s.hdrAt+20, h.GrainSize, maxGrainSectors)
@@ -245,7 +245,7 @@ func (s *Sparse) check() error {
 		return s.errAt(s.hdrAt+44, nil, "vmdk header at byte %d: %d entries per grain table (want 1..%d)", s.hdrAt+44, h.NumGTEsPerGT, maxGTEs)
 	}
 	if h.Flags&FlagCompressed != 0 && h.CompressAlgorithm != CompressionDeflate {
-		return fmt.Errorf("%w: compression algorithm %d (only 1, deflate, exists)", ErrUnsupported, h.CompressAlgorithm)
+		return s.errAt(s.hdrAt+77, ErrUnsupported, "vmdk header at byte %d: compression algorithm %d (only 1, deflate, exists)", s.hdrAt+77, h.CompressAlgorithm)
 	}
 	if h.Capacity > 1<<53/sector {
 		return s.errAt(s.hdrAt+12, nil, "vmdk header at byte %d: capacity of %d sectors is absurd", s.hdrAt+12, h.Capacity)

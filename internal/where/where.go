@@ -135,3 +135,25 @@ func walk(err error, fn func(error) bool) bool {
 	}
 	return false
 }
+
+// Decompressed marks the file offset err carries as one in the
+// decompressed stream of the compressed file it names: a container found
+// inside a .zst, .xz, .gz or .bz2 file is read from a decompressed copy,
+// and its offsets are not bytes of the file on disk.
+func Decompressed(err error) error {
+	p, o := FileOffset(err)
+	if p == "" {
+		return err
+	}
+	return &decompressed{err, p + " (decompressed)", o}
+}
+
+type decompressed struct {
+	err  error
+	path string
+	off  int64
+}
+
+func (d *decompressed) Error() string               { return d.err.Error() }
+func (d *decompressed) Unwrap() error               { return d.err }
+func (d *decompressed) FileOffset() (string, int64) { return d.path, d.off }
