@@ -25,6 +25,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/imgtool/imgtool/image/compressed"
@@ -388,8 +389,23 @@ func (im *Image) decompress(kind string, opt *Options) (err error) {
 	}
 	if inner := im.Format; inner != kind {
 		im.Format = kind + "+" + inner
+		// The container's read-time errors (a bad L2 entry, a cluster
+		// that does not inflate) name bytes of the decompressed copy.
+		im.ReaderAt = decompressedErrs{im.ReaderAt}
 	}
 	return nil
+}
+
+// decompressedErrs marks the file offsets in its reader's errors as bytes
+// of the decompressed stream (where.Decompressed).
+type decompressedErrs struct{ r io.ReaderAt }
+
+func (d decompressedErrs) ReadAt(p []byte, off int64) (int, error) {
+	n, err := d.r.ReadAt(p, off)
+	if err != nil && err != io.EOF {
+		err = where.Decompressed(err)
+	}
+	return n, err
 }
 
 func declaredText(d int64) string {
@@ -460,4 +476,23 @@ func (im *Image) Close() error {
 	}
 	im.closers = nil
 	return first
+}
+
+// OffsetsName names what the byte offsets of an image opened from path
+// count, for locating damage in a volume inside it: the file itself when
+// format is raw; the virtual disk when it is a container (qcow2, VMDK, VHD,
+// VHDX), whose bytes lie elsewhere in the file or not at all; the
+// decompressed stream when the file is compressed.
+func OffsetsName(path, format string) string {
+	kind, inner, nested := strings.Cut(format, "+")
+	switch kind {
+	case "", FormatRaw:
+		return path
+	case compressed.XZ, compressed.Gzip, compressed.Zstd, compressed.Bzip2:
+		if !nested {
+			return path + " (decompressed)"
+		}
+		return "the " + inner + " virtual disk of " + path + " (decompressed)"
+	}
+	return "the " + format + " virtual disk of " + path
 }

@@ -11,7 +11,9 @@ import (
 // Where says where the damage err names lies, as a suffix for its message:
 // " [volume ADDR byte N = byte M of IMAGE]" for an offset in this volume
 // (any error with a VolumeOffset: ext, partition, lvm), mapped to the image
-// file through image.Resolve (partitions, LVs, nested disks, MD arrays);
+// file through image.Resolve (partitions, LVs, nested disks, MD arrays) —
+// IMAGE names a container's virtual disk or a compressed file's
+// decompressed stream when the file is not raw (image.OffsetsName);
 // " [volume ADDR: byte M of FILE]" for a container's own structures (qcow2
 // and the like, whose offsets are in the container file). "" when err
 // carries no offset.
@@ -34,7 +36,7 @@ func (v *Volume) Where(err error) string {
 		}
 	}
 	if v.Offset >= 0 && v.Image != "" {
-		return fmt.Sprintf(" [volume %s byte %d = byte %d of %s]", v.DisplayAddress(), off, v.Offset+off, v.Image)
+		return fmt.Sprintf(" [volume %s byte %d = byte %d of %s]", v.DisplayAddress(), off, v.Offset+off, v.root().offsetsName())
 	}
 	return fmt.Sprintf(" [volume %s byte %d]", v.DisplayAddress(), off)
 }
@@ -44,10 +46,22 @@ func (v *Volume) Where(err error) string {
 func (v *Volume) imageOf(r any) string {
 	for u := v; u != nil; u = u.parent {
 		if s, ok := u.r.(*image.Section); ok && u.Kind == KindDisk && u.parent == nil && s.R == r {
-			return u.Image
+			return u.offsetsName()
 		}
 	}
 	return ""
+}
+
+// offsetsName names what the offsets of root disk v count: its image file
+// when raw, else the container's virtual disk or the decompressed stream.
+func (v *Volume) offsetsName() string { return image.OffsetsName(v.Image, v.Format) }
+
+// root is the disk at the top of v's tree.
+func (v *Volume) root() *Volume {
+	for v.parent != nil {
+		v = v.parent
+	}
+	return v
 }
 
 // Damage returns the located errors behind the volume's damage notes
