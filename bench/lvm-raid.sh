@@ -16,6 +16,10 @@
 # random bytes (a healthy read only touches data chunks, so parity content
 # does not matter). Runs are interleaved, warm cache, medians of N.
 # Usage: bench/lvm-raid.sh [N] [SIZE_MiB]
+#
+# Result 2026-12-06 02:44, N=7, 512 MiB, load 2.25 (1.41 over 5 min), medians:
+#   raid5_ls LV 34 ms (15059 MiB/s), linear LV 26 ms (19692 MiB/s), plain
+#   file dd 28 ms: raid5 / linear 0.76 (target >= 0.5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-7}
