@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -164,30 +163,16 @@ func TestWhereVHDX(t *testing.T) {
 // the same.
 func TestWhereEBR(t *testing.T) {
 	path := fixturetest.Image(t, "part-mbr-logical")
-	out, err := exec.Command("sfdisk", "-J", path).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sf struct {
-		PT struct {
-			Partitions []struct {
-				Start int64
-				Type  string
-			} `json:"partitions"`
-		} `json:"partitiontable"`
-	}
-	if err := json.Unmarshal(out, &sf); err != nil {
-		t.Fatal(err)
-	}
+	parts := sfdiskParts(t, path, 0)
 	ebr := int64(-1)
-	for _, p := range sf.PT.Partitions {
+	for _, p := range parts {
 		if p.Type == "5" || p.Type == "f" || p.Type == "85" {
 			ebr = p.Start * 512
 		}
 	}
 	b, err := os.ReadFile(path)
 	if err != nil || ebr < 0 {
-		t.Fatalf("%v; extended partition at %d in %s", err, ebr, out)
+		t.Fatalf("%v; extended partition at %d in %+v", err, ebr, parts)
 	}
 	link := int64(-1)
 	for i := int64(0); i < 4 && link < 0; i++ {
@@ -229,52 +214,15 @@ func crc32c(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Ca
 // 4-511) are LVM2's calc_crc, seed 0xf597a6cf (lib/misc/crc.c), made good
 // again.
 func TestWhereLVMSegment(t *testing.T) {
-	path := fixturetest.Image(t, "dom0")
-	out, err := exec.Command("sfdisk", "-J", path).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sf struct {
-		PT struct {
-			Partitions []struct{ Start int64 } `json:"partitions"`
-		} `json:"partitiontable"`
-	}
-	if err := json.Unmarshal(out, &sf); err != nil || len(sf.PT.Partitions) < 2 {
-		t.Fatalf("sfdisk -J: %v %s", err, out)
-	}
-	pv := sf.PT.Partitions[1].Start * 512
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	le := binary.LittleEndian
-	label := pv + 512
-	if string(b[label:label+8]) != "LABELONE" {
-		t.Fatalf("no LVM label at byte %d", label)
-	}
-	p := label + int64(le.Uint32(b[label+20:])) + 32 + 8
-	for le.Uint64(b[p:]) != 0 { // data areas
-		p += 16
-	}
-	p += 16
-	mda := int64(le.Uint64(b[p:]))
-	hdr := b[pv+mda : pv+mda+512]
-	if string(hdr[4:20]) != " LVM2 x[5A%r0N*>" {
-		t.Fatalf("no metadata area header at PV byte %d", mda)
-	}
-	copyAt := mda + int64(le.Uint64(hdr[40:]))
-	size := int64(le.Uint64(hdr[48:]))
-	text := b[pv+copyAt : pv+copyAt+size]
-	i := bytes.Index(text, []byte("pe_count = "))
+	d := readDom0PV(t)
+	i := bytes.Index(d.text, []byte("pe_count = "))
 	if i < 0 {
-		t.Fatalf("no pe_count in the metadata at PV byte %d", copyAt)
+		t.Fatalf("no pe_count in the metadata at PV byte %d", d.copyAt)
 	}
-	i += len("pe_count = ")
-	j := i + bytes.IndexByte(text[i:], '\n')
-	copy(text[i:j], "1"+strings.Repeat(" ", j-i-1)) // same length
-	calcCRC := func(b []byte) uint32 { return ^crc32.Update(^uint32(0xf597a6cf), crc32.IEEETable, b) }
-	le.PutUint32(hdr[56:], calcCRC(text))
-	le.PutUint32(hdr[0:], calcCRC(hdr[4:]))
+	j := i + bytes.IndexByte(d.text[i:], '\n')
+	old := string(d.text[i:j])
+	d.replace(t, old, "pe_count = 1"+strings.Repeat(" ", len(old)-len("pe_count = 1"))) // same length
+	b, pv, copyAt := d.b, d.pv, d.copyAt
 	img := filepath.Join(t.TempDir(), "dom0-seg.img")
 	if err := os.WriteFile(img, b, 0o644); err != nil {
 		t.Fatal(err)
@@ -297,31 +245,16 @@ func TestWhereLVMSegment(t *testing.T) {
 // extended partition (p3's: byte 446+32), and ls p5 lists it.
 func TestWhereMBRTruncated(t *testing.T) {
 	path := fixturetest.Image(t, "part-mbr-logical")
-	out, err := exec.Command("sfdisk", "-J", path).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sf struct {
-		PT struct {
-			Partitions []struct {
-				Node  string
-				Start int64
-				Type  string
-			} `json:"partitions"`
-		} `json:"partitiontable"`
-	}
-	if err := json.Unmarshal(out, &sf); err != nil || len(sf.PT.Partitions) < 3 {
-		t.Fatalf("sfdisk -J: %v %s", err, out)
-	}
-	if n := sf.PT.Partitions[2].Node; !strings.HasSuffix(n, "3") || sf.PT.Partitions[2].Type != "5" {
-		t.Fatalf("sfdisk -J: the third entry is %s type %s, want the extended p3", n, sf.PT.Partitions[2].Type)
+	parts := sfdiskParts(t, path, 3)
+	if n := parts[2].Node; !strings.HasSuffix(n, "3") || parts[2].Type != "5" {
+		t.Fatalf("sfdisk -J: the third entry is %s type %s, want the extended p3", n, parts[2].Type)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	img := filepath.Join(t.TempDir(), "trunc.img")
-	if err := os.WriteFile(img, b[:sf.PT.Partitions[1].Start*512+4096], 0o644); err != nil {
+	if err := os.WriteFile(img, b[:parts[1].Start*512+4096], 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p2 := fmt.Sprintf("its table entry: [volume trunc.img byte %d = byte %d of %s]", 446+16, 446+16, img)
@@ -337,26 +270,10 @@ func TestWhereMBRTruncated(t *testing.T) {
 }
 
 // TestWhereQcow2L2: as TestWhereQcow2, one level down: the L2 entry
-// mapping /big's last block is pointed past the end of the file. With
-// qemu-img's default 64 KiB clusters one L1 entry (l1_table_offset, header
-// bytes 40-47) maps the whole disk; its L2 table's entry for virtual byte
-// v is at the table's offset (bits 9-55) plus 8*(v/cluster), the cluster
-// size being 1<<cluster_bits (header bytes 20-23; qemu's
-// docs/interop/qcow2.txt).
+// mapping /big's last block is pointed past the end of the file
+// (qcow2BadL2).
 func TestWhereQcow2L2(t *testing.T) {
-	dir := t.TempDir()
-	raw, blk := ext4WithFile(t, dir)
-	q := filepath.Join(dir, "fs.qcow2")
-	b := convert(t, "qcow2", raw, q)
-	be := binary.BigEndian
-	cluster := int64(1) << be.Uint32(b[20:])
-	l2 := int64(be.Uint64(b[be.Uint64(b[40:]):]) & 0x00fffffffffffe00)
-	entry := l2 + 8*(blk*1024/cluster)
-	if l2 == 0 || be.Uint64(b[entry:])&0x00fffffffffffe00 == 0 {
-		t.Fatalf("the cluster of block %d is unallocated", blk)
-	}
-	be.PutUint64(b[entry:], 1<<63|uint64(int64(len(b))+16*cluster))
-	os.WriteFile(q, b, 0o644)
+	q, entry := qcow2BadL2(t)
 	want := fmt.Sprintf("[volume fs.qcow2: byte %d of %s]", entry, q)
 	_, errs, code := imgtool(t, "cat", q, "/big")
 	if code != exitError || !strings.Contains(errs, "L2 entry") || !strings.Contains(errs, want) {

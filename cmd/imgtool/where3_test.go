@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,19 +115,7 @@ func TestWhere3Decompressed(t *testing.T) {
 // the LV, the PV and the byte of the image file.
 func TestWhere3LVMTruncated(t *testing.T) {
 	path := fixturetest.Image(t, "dom0")
-	out, err := exec.Command("sfdisk", "-J", path).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sf struct {
-		PT struct {
-			Partitions []struct{ Start int64 } `json:"partitions"`
-		} `json:"partitiontable"`
-	}
-	if err := json.Unmarshal(out, &sf); err != nil || len(sf.PT.Partitions) < 2 {
-		t.Fatalf("sfdisk -J: %v %s", err, out)
-	}
-	pv := sf.PT.Partitions[1].Start * 512
+	pv := sfdiskParts(t, path, 2)[1].Start * 512
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -149,42 +134,9 @@ func TestWhere3LVMTruncated(t *testing.T) {
 // made good as TestWhereLVMSegment does): the LV does not assemble, and
 // the error is located at the metadata copy.
 func TestWhere3LVMUnknownPV(t *testing.T) {
-	path := fixturetest.Image(t, "dom0")
-	out, err := exec.Command("sfdisk", "-J", path).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sf struct {
-		PT struct {
-			Partitions []struct{ Start int64 } `json:"partitions"`
-		} `json:"partitiontable"`
-	}
-	if err := json.Unmarshal(out, &sf); err != nil || len(sf.PT.Partitions) < 2 {
-		t.Fatalf("sfdisk -J: %v %s", err, out)
-	}
-	pv := sf.PT.Partitions[1].Start * 512
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	le := binary.LittleEndian
-	label := pv + 512
-	p := label + int64(le.Uint32(b[label+20:])) + 32 + 8
-	for le.Uint64(b[p:]) != 0 { // data areas
-		p += 16
-	}
-	p += 16
-	mda := int64(le.Uint64(b[p:]))
-	hdr := b[pv+mda : pv+mda+512]
-	copyAt := mda + int64(le.Uint64(hdr[40:]))
-	text := b[pv+copyAt : pv+copyAt+int64(le.Uint64(hdr[48:]))]
-	i := bytes.Index(text, []byte(`"pv0", `))
-	if i < 0 {
-		t.Fatalf("no stripes naming pv0 in the metadata at PV byte %d", copyAt)
-	}
-	copy(text[i:], `"pv9"`)
-	le.PutUint32(hdr[56:], calcCRC(text))
-	le.PutUint32(hdr[0:], calcCRC(hdr[4:]))
+	d := readDom0PV(t)
+	d.replace(t, `"pv0", `, `"pv9", `)
+	b, pv, copyAt := d.b, d.pv, d.copyAt
 	img := filepath.Join(t.TempDir(), "dom0-pv9.img")
 	os.WriteFile(img, b, 0o644)
 	want := fmt.Sprintf("[volume p2 byte %d = byte %d of %s]", copyAt, pv+copyAt, img)
@@ -193,6 +145,3 @@ func TestWhere3LVMUnknownPV(t *testing.T) {
 		t.Errorf("inspect's LV notes lack %q:\n%s", want, o)
 	}
 }
-
-// calcCRC is LVM2's calc_crc, seed 0xf597a6cf (lib/misc/crc.c).
-func calcCRC(b []byte) uint32 { return ^crc32.Update(^uint32(0xf597a6cf), crc32.IEEETable, b) }

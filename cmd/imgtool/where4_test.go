@@ -62,19 +62,7 @@ func TestWhereVirtualDisk(t *testing.T) {
 // the entry's byte is one of the decompressed stream, and the read-time
 // error says so as the open-time ones do (TestWhere3Decompressed).
 func TestWhereDecompressedRead(t *testing.T) {
-	dir := t.TempDir()
-	raw, blk := ext4WithFile(t, dir)
-	q := filepath.Join(dir, "fs.qcow2")
-	b := convert(t, "qcow2", raw, q)
-	be := binary.BigEndian
-	cluster := int64(1) << be.Uint32(b[20:])
-	l2 := int64(be.Uint64(b[be.Uint64(b[40:]):]) & 0x00fffffffffffe00)
-	entry := l2 + 8*(blk*1024/cluster)
-	if l2 == 0 || be.Uint64(b[entry:])&0x00fffffffffffe00 == 0 {
-		t.Fatalf("the cluster of block %d is unallocated", blk)
-	}
-	be.PutUint64(b[entry:], 1<<63|uint64(int64(len(b))+16*cluster))
-	os.WriteFile(q, b, 0o644)
+	q, entry := qcow2BadL2(t)
 	if o, err := exec.Command("zstd", "-q", "--rm", q).CombinedOutput(); err != nil {
 		t.Fatalf("zstd: %v\n%s", err, o)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -56,37 +55,8 @@ func TestWherePartition(t *testing.T) {
 // label in sector 1 of the PV, PV header at the label's offset, then the
 // UUID, the device size, the data areas and the metadata areas.
 func TestWhereLVM(t *testing.T) {
-	path := fixturetest.Image(t, "dom0")
-	out, err := exec.Command("sfdisk", "-J", path).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sf struct {
-		PT struct {
-			Partitions []struct{ Start int64 } `json:"partitions"`
-		} `json:"partitiontable"`
-	}
-	if err := json.Unmarshal(out, &sf); err != nil || len(sf.PT.Partitions) < 2 {
-		t.Fatalf("sfdisk -J: %v %s", err, out)
-	}
-	pv := sf.PT.Partitions[1].Start * 512
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	label := pv + 512
-	if string(b[label:label+8]) != "LABELONE" {
-		t.Fatalf("no LVM label at byte %d", label)
-	}
-	p := label + int64(binary.LittleEndian.Uint32(b[label+20:])) + 32 + 8
-	for binary.LittleEndian.Uint64(b[p:]) != 0 { // data areas
-		p += 16
-	}
-	p += 16
-	mda := int64(binary.LittleEndian.Uint64(b[p:]))
-	if mda == 0 || string(b[pv+mda+4:pv+mda+20]) != " LVM2 x[5A%r0N*>" {
-		t.Fatalf("no metadata area header at PV byte %d", mda)
-	}
+	d := readDom0PV(t)
+	b, pv, mda := d.b, d.pv, d.mda
 	b[pv+mda+8] ^= 0xff // the magic, so the checksum fails too
 	img := filepath.Join(t.TempDir(), "dom0-bad.img")
 	if err := os.WriteFile(img, b, 0o644); err != nil {
