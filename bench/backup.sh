@@ -33,6 +33,15 @@
 #   directories; ours spends 0.39 s of CPU on it (crc32c of every inode,
 #   decoding, 1M name strings from ReadDir) where dump spends 0.23 s, so
 #   0.5x needs the directory walk to run beside the scan as well.
+#   Profile 2026-12-06 (5 warm level-9 runs merged, DUMP_BENCH_IMAGE on
+#   the 1M-file image): 0.26 s of CPU per run: the inode scan 0.10 s (on
+#   two workers: ext's inodeWalk), the directory walk 0.10 s on one core
+#   after it (1.2M allocations per run: a string per name, then two
+#   slice conversions, ext -> vfs -> dump), zstd and the rest 0.06 s. So
+#   0.5x (~0.19 s wall) needs the walk to start beside the scan (children
+#   found by dirent type, checked against the scan afterwards) and its
+#   allocations cut; one string per directory alone moved nothing
+#   measurable (allocations 1.2M -> 0.33M, bytes +15%).
 # - small-file size: the same raw stream through C zstd -3 is 90 MB, so
 #   klauspost's encoder costs 1.18x; dump's is 73.8 MB because it writes no
 #   sub-second times (ours carry microseconds in di_[amc]time: 9 MB of
@@ -48,6 +57,10 @@
 #   against stock 1,402,951 B (0.89x; stock also stores di_db block numbers
 #   that we leave 0). So the size gap is sub-second times (kept: restore
 #   sets them) plus klauspost's encoder, not the stream layout.
+#   No encoder closes it: 1M files x 3 times x log2(10^6) bits of
+#   microseconds is 7.5 MB of entropy stock dump does not write, so even
+#   C zstd on our stream cannot go below ~81 MB = 1.10x stock's 73.8 MB.
+#   "No larger size" holds only by dropping sub-second times; we keep them.
 # - xz: ulikunitz/xz trades far worse than liblzma; on a 24 MiB piece of the
 #   share dump xz -6 -T1 writes 3.81 MB in 7.1 s, ulikunitz hash-chain 1
 #   MiB dictionary 4.72 MB in 1.3 s, 8 MiB 4.63 MB in 2.0 s, and its binary
