@@ -692,7 +692,7 @@ func openTree(path string, log *slog.Logger, keyFile, header string) (*inspect.T
 	if err != nil {
 		return nil, nil, err
 	}
-	t, err := inspect.Inspect([]inspect.Source{{Name: path, R: im, Size: im.Size()}}, &inspect.Options{Logger: log, Keys: keys})
+	t, err := inspect.Inspect([]inspect.Source{{Name: path, R: im, Size: im.Size(), Format: im.Format}}, &inspect.Options{Logger: log, Keys: keys})
 	if err != nil {
 		im.Close()
 		return nil, nil, err

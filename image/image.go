@@ -478,6 +478,25 @@ func (im *Image) Close() error {
 	return first
 }
 
+// Locate says where byte v of the disk is stored: the image file itself
+// when it is raw; for a container that can say (qcow2), the byte of its
+// file holding v. ok is false when no file byte holds v as such (a
+// compressed file's stream, a qcow2's unallocated or compressed cluster).
+func (im *Image) Locate(v int64) (path string, off int64, ok bool) {
+	if v < 0 || v >= im.size {
+		return "", 0, false
+	}
+	if im.Format == FormatRaw {
+		return im.Path, v, true
+	}
+	if l, ok := im.ReaderAt.(interface {
+		Locate(int64) (string, int64, bool)
+	}); ok {
+		return l.Locate(v)
+	}
+	return "", 0, false
+}
+
 // OffsetsName names what the byte offsets of an image opened from path
 // count, for locating damage in a volume inside it: the file itself when
 // format is raw; the virtual disk when it is a container (qcow2, VMDK, VHD,

@@ -31,7 +31,7 @@ func (v *Volume) Where(err error) string {
 	if v.r != nil {
 		if under, abs, _, rerr := image.ResolveBeyond(v.r, off); rerr == nil {
 			if name := v.imageOf(under); name != "" {
-				return fmt.Sprintf(" [volume %s byte %d = byte %d of %s]", v.DisplayAddress(), off, abs, name)
+				return fmt.Sprintf(" [volume %s byte %d = byte %d of %s%s]", v.DisplayAddress(), off, abs, name, storedAt(under, abs, name))
 			}
 		}
 	}
@@ -50,6 +50,23 @@ func (v *Volume) imageOf(r any) string {
 		}
 	}
 	return ""
+}
+
+// storedAt says, for byte abs of a container's virtual disk r (named
+// name), the byte of the container file that holds it (image.Locate):
+// ", stored at byte H of FILE", or "" when r is raw or cannot say.
+func storedAt(r any, abs int64, name string) string {
+	l, ok := r.(interface {
+		Locate(int64) (string, int64, bool)
+	})
+	if !ok {
+		return ""
+	}
+	path, h, ok := l.Locate(abs)
+	if !ok || path == name {
+		return ""
+	}
+	return fmt.Sprintf(", stored at byte %d of %s", h, path)
 }
 
 // offsetsName names what the offsets of root disk v count: its image file

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,7 +15,8 @@ import (
 // of the disk the filesystem sits on. Only for a raw image is that a byte
 // of the file; in a qcow2 it is a byte of the virtual disk, in a .zst one
 // of the decompressed stream, and the message must not name the file as
-// if it were raw (it did: "byte 1361920 of fs.qcow2").
+// if it were raw (it did: "byte 1361920 of fs.qcow2"). Where the qcow2
+// stores that byte is added, as qemu-img map places it.
 func TestWhereVirtualDisk(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
@@ -43,13 +45,35 @@ func TestWhereVirtualDisk(t *testing.T) {
 			t.Fatalf("zstd: %v\n%s", err, o)
 		}
 	}
+	// Where the qcow2 stores the block: qemu-img map's range holding it.
+	out, err = exec.Command("qemu-img", "map", "--output=json", q).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ranges []struct {
+		Start, Length int64
+		Offset        *int64
+	}
+	if err := json.Unmarshal(out, &ranges); err != nil {
+		t.Fatal(err)
+	}
+	host := int64(-1)
+	for _, r := range ranges {
+		if r.Offset != nil && r.Start <= off && off < r.Start+r.Length {
+			host = *r.Offset + off - r.Start
+		}
+	}
+	qb, _ := os.ReadFile(q)
+	if host < 0 || binary.LittleEndian.Uint16(qb[host+4:]) != 7 {
+		t.Fatalf("qemu-img map puts byte %d at %d, which is not the damaged entry:\n%s", off, host, out)
+	}
 	for _, c := range []struct{ image, of string }{
-		{raw, raw},
-		{q, "the qcow2 virtual disk of " + q},
-		{raw + ".zst", raw + ".zst (decompressed)"},
-		{q + ".zst", "the qcow2 virtual disk of " + q + ".zst (decompressed)"},
+		{raw, raw + "]"},
+		{q, fmt.Sprintf("the qcow2 virtual disk of %s, stored at byte %d of %s]", q, host, q)},
+		{raw + ".zst", raw + ".zst (decompressed)]"},
+		{q + ".zst", "the qcow2 virtual disk of " + q + ".zst (decompressed)]"},
 	} {
-		want := fmt.Sprintf("byte %d = byte %d of %s]", off, off, c.of)
+		want := fmt.Sprintf("byte %d = byte %d of %s", off, off, c.of)
 		_, errs, code := imgtool(t, "ls", c.image, "/d")
 		if code != exitPartial || !strings.Contains(errs, "rec_len") || !strings.Contains(errs, want) {
 			t.Errorf("ls %s /d: exit %d, %q; want exit %d and %q", filepath.Base(c.image), code, errs, exitPartial, want)

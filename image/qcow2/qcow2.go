@@ -604,6 +604,56 @@ func (im *Image) ReadAt(p []byte, off int64) (int, error) {
 	return n, eof
 }
 
+// Locate says where virtual byte v is stored: at byte off of this image's
+// file, when its own L2 table maps v to a standard cluster (qemu's
+// docs/interop/qcow2.txt; with extended L2 entries, an allocated
+// subcluster). ok is false for a byte this file does not hold as such:
+// unallocated (a backing file's, or zeros), a zero cluster, compressed, in
+// an external data file, or behind a table that cannot be read.
+func (im *Image) Locate(v int64) (path string, off int64, ok bool) {
+	h := im.Header
+	if v < 0 || v >= im.size || im.l1Span == 0 || h.IncompatibleFeatures&IncompatExternalData != 0 {
+		return "", 0, false
+	}
+	cluster := h.ClusterSize()
+	extended := h.IncompatibleFeatures&IncompatExtendedL2 != 0
+	entry := int64(8)
+	if extended {
+		entry = 16
+	}
+	i := v / im.l1Span
+	var b [16]byte
+	if i >= int64(h.L1Size) {
+		return "", 0, false
+	}
+	if _, err := im.r.ReadAt(b[:8], int64(h.L1TableOffset)+8*i); err != nil {
+		return "", 0, false
+	}
+	l2 := int64(be.Uint64(b[:]) & 0x00fffffffffffe00)
+	if l2 == 0 || l2 > im.fileSize-cluster {
+		return "", 0, false
+	}
+	if _, err := im.r.ReadAt(b[:entry], l2+entry*((v%im.l1Span)/cluster)); err != nil {
+		return "", 0, false
+	}
+	e := be.Uint64(b[:])
+	host := int64(e & 0x00fffffffffffe00)
+	switch {
+	case e&(1<<62) != 0 || host == 0: // compressed, or not here
+		return "", 0, false
+	case extended:
+		if be.Uint64(b[8:])&(1<<((v%cluster)/(cluster/32))) == 0 {
+			return "", 0, false // the subcluster is not allocated
+		}
+	case e&1 != 0: // reads as zeros
+		return "", 0, false
+	}
+	if off = host + v%cluster; off >= im.fileSize {
+		return "", 0, false
+	}
+	return im.path, off, true
+}
+
 // maxL2Locate bounds the clusters locateL2 looks at.
 const maxL2Locate = 1 << 12
 
