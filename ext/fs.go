@@ -55,6 +55,10 @@ type FS struct {
 	itCache map[int64][]byte // inode table chunks by byte offset
 	itFree  [][]byte         // evicted chunks, for reuse
 
+	// dirBufs holds scanDir's read buffers (dirReadBlocks blocks each):
+	// a walk over many small directories allocated one per directory.
+	dirBufs sync.Pool
+
 	mu       sync.Mutex
 	notes    []Note
 	noteSeen map[noteKey]bool

@@ -146,27 +146,32 @@ func (v *VFS) ReadDir(ino vfs.Ino) ([]vfs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	ents, err := v.fs.ReadDirInode(i)
-	out := make([]vfs.DirEntry, 0, len(ents))
+	in, err := v.fs.Inode(i)
+	if err != nil {
+		return []vfs.DirEntry{}, err
+	}
+	l, err := v.fs.listDir(in)
+	defer l.release()
+	out := make([]vfs.DirEntry, 0, len(l.ents))
 	var dot, dotdot bool
-	for _, e := range ents {
+	l.each(func(e DirEntry) {
 		// A directory starts with "." and ".."; only those two are left
 		// out. Any other "." or ".." entry is damage or an attack, passed
 		// on for consumers to refuse.
 		if e.Name == "." && !dot {
 			dot = true
-			continue
+			return
 		}
 		if e.Name == ".." && !dotdot {
 			dotdot = true
-			continue
+			return
 		}
 		var dt uint8
 		if int(e.FileType) < len(ftToDT) {
 			dt = ftToDT[e.FileType]
 		}
 		out = append(out, vfs.DirEntry{Name: e.Name, Ino: vfs.Ino(e.Ino), Type: dt})
-	}
+	})
 	return out, err
 }
 
