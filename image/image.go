@@ -479,9 +479,10 @@ func (im *Image) Close() error {
 }
 
 // Locate says where byte v of the disk is stored: the image file itself
-// when it is raw; for a container that can say (qcow2), the byte of its
-// file holding v. ok is false when no file byte holds v as such (a
-// compressed file's stream, a qcow2's unallocated or compressed cluster).
+// when it is raw; for a container (qcow2, VHD, VHDX, VMDK), the byte of
+// its file (or VMDK extent file) holding v. ok is false when no file byte
+// holds v as such: a compressed file's stream, an unallocated, zero or
+// compressed cluster, grain or block, a backing file's cluster.
 func (im *Image) Locate(v int64) (path string, off int64, ok bool) {
 	if v < 0 || v >= im.size {
 		return "", 0, false

@@ -452,6 +452,25 @@ func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 	return done, eof
 }
 
+// Locate says where virtual byte v is stored: at byte v of a fixed disk's
+// file, or in a dynamic disk's block as its BAT entry places it (the data
+// after the block's sector bitmap). ok is false for an unallocated block
+// (zeros) or an unnamed file.
+func (d *Disk) Locate(v int64) (path string, off int64, ok bool) {
+	if v < 0 || v >= d.size || d.Path == "" {
+		return "", 0, false
+	}
+	if d.Dyn == nil {
+		return d.Path, v, true
+	}
+	bs := int64(d.Dyn.BlockSize)
+	blk := v / bs
+	if blk >= int64(len(d.bat)) || d.bat[blk] == unallocatedBlock {
+		return "", 0, false
+	}
+	return d.Path, int64(d.bat[blk])*sectorSize + d.bmp + v%bs, true
+}
+
 // String describes the disk for notes: type, size, creator.
 func (d *Disk) String() string {
 	s := fmt.Sprintf("VHD %s, %d bytes, creator %q", d.Type(), d.size, strings.TrimRight(string(d.Footer.CreatorApp[:]), "\x00 "))

@@ -420,6 +420,30 @@ func (d *Disk) Type() string {
 	return "dynamic"
 }
 
+// Locate says where virtual byte v is stored: in its payload block, at the
+// file offset its BAT entry gives ([MS-VHDX] 2.5: bits 20-63, in MiB), when
+// the block is fully present inside the file. ok is false otherwise (zero,
+// unmapped or partially present blocks, an unnamed file).
+func (d *Disk) Locate(v int64) (path string, off int64, ok bool) {
+	if v < 0 || v >= d.size || d.Path == "" {
+		return "", 0, false
+	}
+	bs := int64(d.BlockSize)
+	blk := v / bs
+	idx := blk + blk/d.chunk
+	if idx >= int64(len(d.bat)) {
+		return "", 0, false
+	}
+	e := d.bat[idx]
+	if e&7 != BlockFullyPresent || e>>20 > uint64(d.fileSize)/mib {
+		return "", 0, false
+	}
+	if off = int64(e>>20)*mib + v%bs; off >= d.fileSize {
+		return "", 0, false
+	}
+	return d.Path, off, true
+}
+
 // ReadAt implements io.ReaderAt over the virtual disk.
 func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 	p, clipped, err := readat.Clip(p, off, d.size, "vhdx")

@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -381,6 +382,26 @@ func (s *Sparse) ReadAt(p []byte, off int64) (int, error) {
 	return done, eof
 }
 
+// Locate says where byte v of the extent is stored: in its grain, at the
+// sector the grain table gives. ok is false for an unallocated or zeroed
+// grain, a compressed extent (the bytes are deflated), a table that cannot
+// be read, or an unnamed file.
+func (s *Sparse) Locate(v int64) (path string, off int64, ok bool) {
+	if v < 0 || v >= s.size || s.Compressed() || s.path == "" || s.path == unnamed {
+		return "", 0, false
+	}
+	s.mu.Lock()
+	e, _, err := s.grainEntry(v)
+	s.mu.Unlock()
+	if err != nil || e == 0 || e == gteZero && s.Header.Flags&FlagZeroedGrainGTE != 0 {
+		return "", 0, false
+	}
+	if off = int64(e)*sector + v%s.grain; off >= s.fileSize {
+		return "", 0, false
+	}
+	return s.path, off, true
+}
+
 // compressedGrain returns grain idx stored at sector sec: a grain marker
 // (uint64 LBA, uint32 size) and size bytes of zlib data. The last grain
 // decompressed is cached, as reads usually come in runs.
@@ -591,6 +612,7 @@ type part struct {
 	start, n int64
 	r        io.ReaderAt // nil: zeros
 	off      int64       // byte offset in r
+	path     string      // a flat extent's file
 }
 
 // OpenFile opens the VMDK at path: a sparse file (monolithicSparse,
@@ -663,7 +685,7 @@ func OpenNamed(r io.ReaderAt, size int64, container, name string, pol *ref.Polic
 				d.CreateType = desc.CreateType
 			}
 		}
-		d.parts = []part{{0, s.Size(), s, 0}}
+		d.parts = []part{{start: 0, n: s.Size(), r: s}}
 		return d, nil
 	}
 	if size > maxDescriptor {
@@ -721,10 +743,11 @@ func openDescriptor(desc *Descriptor, container, name string, pol *ref.Policy) (
 		switch e.Type {
 		case "ZERO":
 		case "FLAT", "VMFS":
-			f, fsize, _, err := d.openExtent(container, pol, e)
+			f, fsize, path, err := d.openExtent(container, pol, e)
 			if err != nil {
 				return nil, where.InFile("vmdk", name, e.At, "", err)
 			}
+			p.path = path
 			if e.Offset*sector+p.n > fsize {
 				return nil, where.InFile("vmdk", name, e.At, fmt.Sprintf("vmdk descriptor line %d (byte %d): flat extent %q needs %d bytes from byte %d, but the file has %d", e.Line, e.At, e.File, p.n, e.Offset*sector, fsize), nil)
 			}
@@ -825,6 +848,30 @@ func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 		done += len(chunk)
 	}
 	return done, eof
+}
+
+// Locate says where virtual byte v is stored: in the flat extent file, or
+// in a sparse extent as its grain table places it (Sparse.Locate). ok is
+// false for a ZERO extent or a byte no file holds as such.
+func (d *Disk) Locate(v int64) (path string, off int64, ok bool) {
+	if v < 0 || v >= d.size {
+		return "", 0, false
+	}
+	i := sort.Search(len(d.parts), func(i int) bool { return d.parts[i].start+d.parts[i].n > v })
+	if i == len(d.parts) || v < d.parts[i].start {
+		return "", 0, false
+	}
+	pt := d.parts[i]
+	switch r := pt.r.(type) {
+	case *Sparse:
+		return r.Locate(pt.off + v - pt.start)
+	case nil:
+		return "", 0, false
+	}
+	if pt.path == "" {
+		return "", 0, false
+	}
+	return pt.path, pt.off + v - pt.start, true
 }
 
 // Close closes the extent files.
