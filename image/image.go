@@ -490,12 +490,16 @@ func (im *Image) Locate(v int64) (path string, off int64, ok bool) {
 	if im.Format == FormatRaw {
 		return im.Path, v, true
 	}
-	if l, ok := im.ReaderAt.(interface {
-		Locate(int64) (string, int64, bool)
-	}); ok {
+	if l, ok := im.ReaderAt.(Locator); ok {
 		return l.Locate(v)
 	}
 	return "", 0, false
+}
+
+// Locator is a disk that can say which byte of which file stores its byte
+// v (Image, and the containers behind it).
+type Locator interface {
+	Locate(v int64) (path string, off int64, ok bool)
 }
 
 // OffsetsName names what the byte offsets of an image opened from path

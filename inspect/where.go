@@ -56,9 +56,7 @@ func (v *Volume) imageOf(r any) string {
 // name), the byte of the container file that holds it (image.Locate):
 // ", stored at byte H of FILE", or "" when r is raw or cannot say.
 func storedAt(r any, abs int64, name string) string {
-	l, ok := r.(interface {
-		Locate(int64) (string, int64, bool)
-	})
+	l, ok := r.(image.Locator)
 	if !ok {
 		return ""
 	}
