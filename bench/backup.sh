@@ -12,22 +12,23 @@
 # the load average before and after. Needs root (losetup, mount, dump).
 #   usage: [FILES=N] [XZ=1] [CASES="share small"] bash bench/backup.sh [N]
 #
-# Last results (2026-12-05, 2 cores shared with 4 other sessions; images
-# under /tmp/xbench; medians of 3 interleaved cold runs, xz 1 run):
-#   load before 0.75, after 2.95 (zstd cases); 1.19-2.25 during the xz run
-#   case/tool               median s      bytes    RSS MB
-#   share/imgtool-zstd          3.56  323755408      48.2
-#   share/dump-zstd             5.19  331889842      67.6   imgtool 0.69x time, 0.98x size
-#   small/imgtool-zstd          9.14  106098656      50.5
-#   small/dump-zstd            19.95   73776068      46.4   imgtool 0.46x time, 1.44x size
-#   small-L9/imgtool-zstd       0.30      75320      36.3
-#   small-L9/dump-zstd          0.25      76605       5.5   imgtool 1.20x time
-#   share/imgtool-xz           53.80  319140860     147.1
-#   share/dump-xz             166.94  258300632     284.9   imgtool 0.32x time, 1.24x size
-# Level 9 separately, 5 interleaved cold runs each at load 0.8: imgtool
-# 0.34 s (0.39 s CPU) against dump -9 | zstd 0.38 s (0.23 s CPU), 0.89x;
-# before the inode-table scan (pass I by Stat per entry) the last session
-# measured 1.59x.
+# Last results (2026-12-06 03:38, quiet machine: load 0.94 before, 3.26
+# after; medians of 3 interleaved cold runs):
+#   case/tool               median s   CPU s      bytes    RSS MB
+#   share/imgtool-zstd          2.29    3.00  215913161      51.0
+#   share/dump-zstd             3.46    4.29  217453394      56.4   imgtool 0.66x time, 0.99x size
+#   small/imgtool-zstd          9.23   13.00  106067686      50.6
+#   small/dump-zstd            20.56   19.24   73851694      45.2   imgtool 0.45x time, 1.44x size
+#   small-L9/imgtool-zstd       0.26    0.27      75406      36.8
+#   small-L9/dump-zstd          0.28    0.24      76241       5.7   imgtool 0.93x time
+# xz (2026-12-05, 1 run, load 1.19-2.25): share/imgtool-xz 53.80 s,
+# 319140860 B, 147.1 MB; share/dump-xz 166.94 s, 258300632 B, 284.9 MB:
+# imgtool 0.32x time, 1.24x size.
+# Level 9 separately (the 1M-file image after 100 changes, 11 interleaved
+# cold runs each, load 0.4-1.0): imgtool 0.25 s (0.26 s CPU) against dump
+# -9 | zstd 0.32 s (0.23 s CPU), 0.78x; the build before the directory
+# read change (e246a19^) 0.30 s (0.32 s CPU), 0.94x in the same run. The
+# level-9 time of dump swings (0.26-0.71 s) with its cold reads.
 # Where the rest goes, and why the gaps remain (pprof, perf):
 # - level 9: both tools read the 256 MB of inode tables and the 10,000
 #   directories; ours spends 0.39 s of CPU on it (crc32c of every inode,
@@ -38,10 +39,13 @@
 #   two workers: ext's inodeWalk), the directory walk 0.10 s on one core
 #   after it (1.2M allocations per run: a string per name, then two
 #   slice conversions, ext -> vfs -> dump), zstd and the rest 0.06 s. So
-#   0.5x (~0.19 s wall) needs the walk to start beside the scan (children
-#   found by dirent type, checked against the scan afterwards) and its
-#   allocations cut; one string per directory alone moved nothing
-#   measurable (allocations 1.2M -> 0.33M, bytes +15%).
+#   0.5x (~0.16 s wall) is not reached. Cutting the walk's allocations
+#   (e246a19: a directory read into reused space, names in one string;
+#   216 -> 98 MB and 1.2M -> 80k allocations per run) took the run from
+#   0.30 to 0.25 s. Reading the directories in a goroutine beside the scan
+#   (by their entries' type, 4 bytes an entry) was tried and measured
+#   slower, 0.37 s against 0.26 s with 0.09 s more CPU, so it was dropped:
+#   with both cores decoding inodes there is no idle core to give it.
 # - small-file size: the same raw stream through C zstd -3 is 90 MB, so
 #   klauspost's encoder costs 1.18x; dump's is 73.8 MB because it writes no
 #   sub-second times (ours carry microseconds in di_[amc]time: 9 MB of
