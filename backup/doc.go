@@ -22,7 +22,10 @@
 //     volumes and those in the guest's skip list are skipped with the
 //     reason; any other volume that holds data and cannot be dumped (a
 //     filesystem type it cannot read, LUKS without a key, an unreadable
-//     LV, an unknown signature) is LEFT OUT: the rest is still backed up,
+//     LV, an unknown signature, a filesystem that fails to open, or one
+//     whose dump stops at damage: an inode or directory it cannot read;
+//     that partial stream is dropped, never stored) is LEFT OUT: the rest
+//     is still backed up,
 //     then the run fails with IncompleteError naming each (the CLI exits
 //     6, one line per volume). Plan says the same; verify checks that
 //     every volume a run would dump has a restorable chain. Holes and unwritten

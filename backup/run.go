@@ -427,14 +427,7 @@ func (g *guestRun) cleanup(err error) error {
 		}
 	}
 	for _, p := range g.pend {
-		if p.up != nil {
-			if e := p.up.Abort(cctx); e != nil {
-				g.log.Warn("discarding an unfinished upload", "file", p.m.File, "err", e)
-			}
-		}
-		if p.spool != "" {
-			os.Remove(p.spool)
-		}
+		discard(cctx, g.log, p)
 	}
 	if len(cerrs) == 0 {
 		os.Remove(statePath(g.r.StateDir, c.Name))
@@ -763,6 +756,15 @@ func (r *Runner) readSource(ctx context.Context, log *slog.Logger, c *Config, s 
 			continue
 		}
 		p, err := r.dumpVolume(ctx, log, c, s, v, w)
+		if de := (*damageError)(nil); errors.As(err, &de) {
+			// Damage met mid-dump: the partial stream is dropped and the
+			// volume left out, loudly; the other volumes are still dumped.
+			discard(ctx, log, p)
+			reason := v.Content.Type + ": the dump stopped at damage: " + de.err.Error()
+			sk = append(sk, Skipped{Source: s.path, Volume: v.DisplayAddress(), Reason: reason, LeftOut: true})
+			log.Error("volume NOT backed up", "source", s.path, "volume", v.DisplayAddress(), "reason", reason)
+			continue
+		}
 		if p != nil {
 			ps = append(ps, p)
 		}
@@ -797,12 +799,46 @@ type ctxWriter struct {
 
 func (w *ctxWriter) Write(p []byte) (int, error) {
 	if err := w.ctx.Err(); err != nil {
-		return 0, fmt.Errorf("interrupted: %w", context.Cause(w.ctx))
+		return 0, &sinkError{fmt.Errorf("interrupted: %w", context.Cause(w.ctx))}
 	}
 	n, err := w.w.Write(p)
 	w.n += int64(n)
+	if err != nil {
+		err = &sinkError{err}
+	}
 	return n, err
 }
+
+// discard drops an unfinished dump: its upload aborted, its spool file
+// removed.
+func discard(ctx context.Context, log *slog.Logger, p *pending) {
+	if p == nil {
+		return
+	}
+	if p.up != nil {
+		if e := p.up.Abort(ctx); e != nil {
+			log.Warn("discarding an unfinished upload", "file", p.m.File, "err", e)
+		}
+	}
+	if p.spool != "" {
+		os.Remove(p.spool)
+	}
+}
+
+// sinkError is a failure to write a dump (the destination, the
+// compressor, an interrupt), as opposed to damage met reading the source.
+type sinkError struct{ err error }
+
+func (e *sinkError) Error() string { return e.err.Error() }
+func (e *sinkError) Unwrap() error { return e.err }
+
+// damageError is a dump stopped by the source: an inode or directory the
+// filesystem could not read. The volume is left out, loudly, and the
+// others are still dumped.
+type damageError struct{ err error }
+
+func (e *damageError) Error() string { return e.err.Error() }
+func (e *damageError) Unwrap() error { return e.err }
 
 // hashCounter hashes and counts what goes to the file.
 type hashCounter struct {
@@ -893,6 +929,10 @@ func (r *Runner) dumpVolume(ctx context.Context, log *slog.Logger, c *Config, s 
 		Filesys: c.Name + ":" + v.DisplayAddress(), Device: s.path + "#" + v.Address, Host: r.Host,
 		HonorNodump: level >= 1,
 	})
+	if se := (*sinkError)(nil); err != nil && ctx.Err() == nil && !errors.As(err, &se) {
+		err = &damageError{err}
+		zw.Close() // its workers; the stream is discarded
+	}
 	if err == nil {
 		err = zw.Close()
 	}

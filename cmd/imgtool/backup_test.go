@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	mrand "math/rand"
 	"os"
 	"os/exec"
@@ -388,5 +389,69 @@ func TestBackupIncompleteExit(t *testing.T) {
 	write(`skip = ["btrfs.img"]`)
 	if out, stderr, code := run("-v", "run"); code != 0 || !strings.Contains(out, "skipped "+img+"#btrfs.img: listed in skip") {
 		t.Errorf("run with the volume in skip: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+// TestBackupDamageLeavesOneVolumeOut: a disk of two ext4 partitions, the
+// first with an inode of a type ext does not have (debugfs sif). Its dump
+// stops at that inode; the run used to stop there too, leaving the second
+// partition out as well. Now the damaged volume is left out, named with
+// the reason on the one line cron mails (exit 6), its partial stream is
+// dropped, and the second partition is dumped.
+func TestBackupDamageLeavesOneVolumeOut(t *testing.T) {
+	bin := buildImgtool(t)
+	dir := t.TempDir()
+	var parts []string
+	for i, name := range []string{"odd", "fine"} {
+		src := filepath.Join(dir, fmt.Sprint("src", i))
+		os.MkdirAll(src, 0o755)
+		os.WriteFile(filepath.Join(src, name), []byte(name+"\n"), 0o644)
+		img := filepath.Join(dir, fmt.Sprint("p", i, ".img"))
+		if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-d", src, img, "8M").CombinedOutput(); err != nil {
+			t.Fatalf("mke2fs: %v\n%s", err, out)
+		}
+		parts = append(parts, img)
+	}
+	if out, err := exec.Command("debugfs", "-w", "-R", "sif /odd mode 0170644", parts[0]).CombinedOutput(); err != nil {
+		t.Fatalf("debugfs: %v\n%s", err, out)
+	}
+	disk := filepath.Join(dir, "disk.img")
+	os.WriteFile(disk, nil, 0o644)
+	os.Truncate(disk, 18<<20)
+	sf := exec.Command("sfdisk", "-q", disk)
+	sf.Stdin = strings.NewReader("start=2048,size=16384\nstart=18432,size=16384\n")
+	if out, err := sf.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+	for i, p := range parts {
+		if out, err := exec.Command("dd", "if="+p, "of="+disk, "bs=512", fmt.Sprint("seek=", 2048+16384*i), "conv=notrunc", "status=none").CombinedOutput(); err != nil {
+			t.Fatalf("dd: %v\n%s", err, out)
+		}
+	}
+	cfgDir, dest := filepath.Join(dir, "conf.d"), filepath.Join(dir, "backup")
+	os.MkdirAll(cfgDir, 0o755)
+	os.WriteFile(filepath.Join(cfgDir, "g.conf"), []byte(fmt.Sprintf("name = \"g\"\nsources = [%q]\ndest = %q\n[snapshot]\nmode = \"never\"\n", disk, dest)), 0o644)
+	c := exec.Command(bin, "backup", "--config-dir", cfgDir, "--state-dir", filepath.Join(dir, "state"), "run")
+	var errb bytes.Buffer
+	c.Stderr = &errb
+	err := c.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	stderr := errb.String()
+	want := "NOT backed up: " + disk + "#p1: ext4: the dump stopped at damage: "
+	if code != exitIncomplete || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, want) || !strings.Contains(stderr, `"odd"`) {
+		t.Errorf("exit %d, want %d and one line with %q naming \"odd\":\n%s", code, exitIncomplete, want, stderr)
+	}
+	var dumps []string
+	filepath.WalkDir(dest, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(d.Name(), ".dump.zst") {
+			dumps = append(dumps, d.Name())
+		}
+		return nil
+	})
+	if len(dumps) != 1 || !strings.Contains(dumps[0], "p2") {
+		t.Errorf("dumps written: %q; want p2's alone", dumps)
 	}
 }
