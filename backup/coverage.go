@@ -143,25 +143,37 @@ func allZeros(r io.ReaderAt, size int64) (bool, error) {
 type IncompleteError struct {
 	Guest   string
 	LeftOut []Skipped
+	// Partial volumes are backed up without what could not be read.
+	Partial []Skipped
 }
 
 func (e *IncompleteError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "guest %s: %d volume(s) NOT backed up: ", e.Guest, len(e.LeftOut))
-	for i, s := range e.LeftOut {
-		if i > 0 {
-			b.WriteString("; ")
+	var parts []string
+	for _, g := range []struct {
+		what string
+		vols []Skipped
+	}{{"NOT backed up", e.LeftOut}, {"backed up INCOMPLETE", e.Partial}} {
+		if len(g.vols) == 0 {
+			continue
 		}
-		b.WriteString(s.Line())
+		lines := make([]string, len(g.vols))
+		for i, s := range g.vols {
+			lines[i] = s.Line()
+		}
+		parts = append(parts, fmt.Sprintf("%d volume(s) %s: %s", len(g.vols), g.what, strings.Join(lines, "; ")))
 	}
-	return b.String()
+	return fmt.Sprintf("guest %s: %s", e.Guest, strings.Join(parts, "; "))
 }
 
-// Lines is one line per volume left out, for logs and cron mail.
+// Lines is one line per volume left out or incomplete, for logs and cron
+// mail.
 func (e *IncompleteError) Lines() []string {
 	var out []string
 	for _, s := range e.LeftOut {
 		out = append(out, fmt.Sprintf("guest %s: NOT backed up: %s", e.Guest, s.Line()))
+	}
+	for _, s := range e.Partial {
+		out = append(out, fmt.Sprintf("guest %s: backed up INCOMPLETE: %s", e.Guest, s.Line()))
 	}
 	return out
 }

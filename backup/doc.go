@@ -23,11 +23,14 @@
 //     reason; any other volume that holds data and cannot be dumped (a
 //     filesystem type it cannot read, LUKS without a key, an unreadable
 //     LV, an unknown signature, a filesystem that fails to open, or one
-//     whose dump stops at damage: an inode or directory it cannot read;
-//     that partial stream is dropped, never stored) is LEFT OUT: the rest
-//     is still backed up,
+//     whose dump stops at damage while writing a file; that partial stream
+//     is dropped, never stored) is LEFT OUT: the rest is still backed up,
 //     then the run fails with IncompleteError naming each (the CLI exits
-//     6, one line per volume). Plan says the same; verify checks that
+//     6, one line per volume). An inode the filesystem cannot read, or a
+//     directory whose entries it can read only in part, does not stop the
+//     dump: what was read is dumped, the rest listed in Manifest.Lost, and
+//     the volume is named as backed up INCOMPLETE in the same error.
+//     Plan says the same; verify checks that
 //     every volume a run would dump has a restorable chain. Holes and unwritten
 //     extents go on tape as holes: stock dump leaks stale bytes there.
 //  4. Check the snapshot's COW store valid flag (an overflowed snapshot

@@ -43,6 +43,9 @@ type Manifest struct {
 	SHA256   string    `json:"sha256"`    // of the compressed file
 	Host     string    `json:"host"`      // where the dump was taken
 	Warnings []string  `json:"warnings,omitempty"`
+	// Lost is what the source could not read and the dump lacks (an
+	// inode left out, a directory dumped with the entries it gave).
+	Lost []string `json:"lost,omitempty"`
 }
 
 // ManifestVersion is the current Manifest.Version.

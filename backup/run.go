@@ -61,6 +61,9 @@ type Skipped struct {
 	// fails with IncompleteError); otherwise an accepted skip (swap, all
 	// zeros, the skip list).
 	LeftOut bool `json:"left_out,omitempty"`
+	// Partial: the volume IS backed up, without what its filesystem could
+	// not read (Manifest.Lost); the run fails with IncompleteError too.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // UncoveredError reports disks of the guest definition that the config
@@ -436,14 +439,17 @@ func (g *guestRun) cleanup(err error) error {
 		err = errors.Join(append([]error{err}, cerrs...)...)
 	}
 	if err == nil {
-		var left []Skipped
+		var left, partial []Skipped
 		for _, sk := range g.res.Skipped {
 			if sk.LeftOut {
 				left = append(left, sk)
 			}
+			if sk.Partial {
+				partial = append(partial, sk)
+			}
 		}
-		if len(left) > 0 {
-			err = errors.Join(&IncompleteError{Guest: c.Name, LeftOut: left}, g.uncovered)
+		if len(left)+len(partial) > 0 {
+			err = errors.Join(&IncompleteError{Guest: c.Name, LeftOut: left, Partial: partial}, g.uncovered)
 		} else if g.uncovered != nil {
 			err = g.uncovered
 		}
@@ -768,6 +774,11 @@ func (r *Runner) readSource(ctx context.Context, log *slog.Logger, c *Config, s 
 		if p != nil {
 			ps = append(ps, p)
 		}
+		if err == nil && len(p.m.Lost) > 0 {
+			reason := fmt.Sprintf("%s: backed up WITHOUT %d item(s) its filesystem could not read: %s", v.Content.Type, len(p.m.Lost), p.m.Lost[0])
+			sk = append(sk, Skipped{Source: s.path, Volume: v.DisplayAddress(), Reason: reason, Partial: true})
+			log.Error("volume backed up INCOMPLETE", "source", s.path, "volume", v.DisplayAddress(), "lost", p.m.Lost)
+		}
 		if oe := (*openError)(nil); errors.As(err, &oe) {
 			// A filesystem too damaged to open is left out, loudly; the
 			// other volumes are still dumped.
@@ -948,7 +959,7 @@ func (r *Runner) dumpVolume(ctx context.Context, log *slog.Logger, c *Config, s 
 		return p, err
 	}
 	m.Inodes, m.Files, m.Records, m.RawBytes = stats.Inodes, stats.Dumped, stats.Records, stats.Bytes
-	m.Warnings = stats.Warnings
+	m.Warnings, m.Lost = stats.Warnings, stats.Lost
 	for _, n := range fsys.Notes() {
 		m.Warnings = append(m.Warnings, n.String())
 		if n.Stale {

@@ -50,6 +50,11 @@ type Stats struct {
 	// Warnings lists what was left out and why (invalid names, directory
 	// loops, xattrs restore cannot represent, unknown file types).
 	Warnings []string
+	// Lost lists what the source could not read and the dump therefore
+	// lacks: an inode that could not be read (left out), a directory
+	// whose entries could not all be read (dumped with those it has).
+	// The rest of the filesystem is on tape.
+	Lost []string
 }
 
 // ErrRootIno is returned when a Source's root is not inode 2.
@@ -109,6 +114,7 @@ func Write(w io.Writer, src Source, opts WriteOptions) (Stats, error) {
 	wr.dumped = make([]byte, mapsize)
 	wr.dirs = make([]byte, mapsize)
 	wr.parent = map[uint32]uint32{RootIno: RootIno}
+	wr.partial = map[uint32]bool{}
 
 	if err := wr.mapFiles(); err != nil {
 		return st, err
@@ -148,6 +154,9 @@ type writer struct {
 
 	used, dumped, dirs []byte
 	parent             map[uint32]uint32 // directory -> its parent
+	// partial marks the directories whose entries could not all be read:
+	// pass III writes what pass I had (Stats.Lost says so).
+	partial map[uint32]bool
 
 	// From an InodeScanner (nil without one): inodes pass I may take as
 	// scanned (in use, a known type, not left out by nodump), and of those
@@ -163,6 +172,29 @@ type writer struct {
 
 func (wr *writer) warn(format string, args ...any) {
 	wr.stats.Warnings = append(wr.stats.Warnings, fmt.Sprintf(format, args...))
+}
+
+// lose records what the source could not read (Stats.Lost).
+func (wr *writer) lose(format string, args ...any) {
+	wr.stats.Lost = append(wr.stats.Lost, fmt.Sprintf(format, args...))
+}
+
+// readDir reads directory ino for passes I and III. Entries a damaged
+// directory still gives are kept, the damage recorded once (Stats.Lost);
+// only a root that gives nothing stops the dump.
+func (wr *writer) readDir(ino uint32) ([]DirEntry, error) {
+	ents, err := wr.src.ReadDir(ino)
+	if err == nil {
+		return ents, nil
+	}
+	if ino == RootIno && len(ents) == 0 {
+		return nil, fmt.Errorf("dump: reading directory inode %d: %w", ino, err)
+	}
+	if !wr.partial[ino] {
+		wr.partial[ino] = true
+		wr.lose("directory inode %d: dumped with the %d entries that could be read: %v", ino, len(ents), err)
+	}
+	return ents, nil
 }
 
 // changed is dump's CHANGEDSINCE test, in whole seconds as on tape.
@@ -214,9 +246,9 @@ func (wr *writer) mapFiles() error {
 	setBit(wr.dirs, RootIno)
 	wr.scan()
 	push := func(ino uint32, changed bool) (*frame, error) {
-		ents, err := wr.src.ReadDir(ino)
+		ents, err := wr.readDir(ino)
 		if err != nil {
-			return nil, fmt.Errorf("dump: reading directory inode %d: %w", ino, err)
+			return nil, err
 		}
 		return &frame{ino: ino, ents: ents, changed: changed}, nil
 	}
@@ -249,7 +281,10 @@ func (wr *writer) mapFiles() error {
 			}
 			isDir, changed, keep, err := wr.entryInode(f.ino, e)
 			if err != nil {
-				return err
+				// An inode the source cannot read is left out, of the
+				// tape and of its directory there (not in use).
+				wr.lose("%v", err)
+				continue
 			}
 			if !keep {
 				continue
@@ -476,9 +511,9 @@ func (wr *writer) dumpDir(ino uint32) error {
 	if err != nil {
 		return fmt.Errorf("dump: directory inode %d: %w", ino, err)
 	}
-	ents, err := wr.src.ReadDir(ino)
+	ents, err := wr.readDir(ino)
 	if err != nil {
-		return fmt.Errorf("dump: reading directory inode %d: %w", ino, err)
+		return err
 	}
 	kept := ents[:0:0]
 	seen := map[string]bool{}

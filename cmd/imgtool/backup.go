@@ -28,8 +28,9 @@ const (
 	exitLocked = 5
 	// exitIncomplete: a volume that holds data was not backed up (a
 	// filesystem it cannot dump, LUKS without a key, an unreadable LV, an
-	// unknown signature) and is not in the guest's skip list; everything
-	// else was.
+	// unknown signature, damage that stopped its dump) and is not in the
+	// guest's skip list, or was backed up without what its filesystem
+	// could not read; everything else was.
 	exitIncomplete = 6
 )
 
@@ -73,7 +74,8 @@ Exit codes: 0 ok, 1 error (verify: also a guest with nothing to verify), 2 usage
 (an invalid flag value too, or an invalid value, unknown key or bad TOML in a
 config file), 4 a disk of the guest definition is not
 in the config, 5 another run holds the lock (here, or another host holds the
-guest's lock in the bucket), 6 a volume holding data was NOT backed up.`,
+guest's lock in the bucket), 6 a volume holding data was NOT backed up, or was
+backed up without inodes or directory entries its filesystem could not read.`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.configDir, "config-dir", "/etc/imgtool/backup.d", "directory of per-guest TOML files")
@@ -311,6 +313,8 @@ func printSummary(w io.Writer, results []*backup.Result) {
 		for _, s := range r.Skipped {
 			if s.LeftOut {
 				fmt.Fprintf(w, "  NOT BACKED UP %s#%s: %s\n", s.Source, s.Volume, s.Reason)
+			} else if s.Partial {
+				fmt.Fprintf(w, "  INCOMPLETE %s#%s: %s\n", s.Source, s.Volume, s.Reason)
 			} else {
 				fmt.Fprintf(w, "  skipped %s#%s: %s\n", s.Source, s.Volume, s.Reason)
 			}

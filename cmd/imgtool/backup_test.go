@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -392,66 +393,88 @@ func TestBackupIncompleteExit(t *testing.T) {
 	}
 }
 
-// TestBackupDamageLeavesOneVolumeOut: a disk of two ext4 partitions, the
-// first with an inode of a type ext does not have (debugfs sif). Its dump
-// stops at that inode; the run used to stop there too, leaving the second
-// partition out as well. Now the damaged volume is left out, named with
-// the reason on the one line cron mails (exit 6), its partial stream is
-// dropped, and the second partition is dumped.
-func TestBackupDamageLeavesOneVolumeOut(t *testing.T) {
+// TestBackupDamage: a disk of two partitions, the first damaged with
+// debugfs. Before, any damage stopped the dump of the first and with it
+// the read of the whole disk: the second partition was not backed up
+// either, and the run exited 1. Now:
+//   - an inode the filesystem cannot read (a type ext does not have) is
+//     left out of the first partition's dump, which is kept and listed as
+//     backed up INCOMPLETE;
+//   - damage met while writing a file's data (an ext2 block pointer past
+//     the end) stops that dump, which is dropped: NOT backed up;
+//
+// either way the second partition is dumped, and the run exits 6 with one
+// line naming the first partition and the damage.
+func TestBackupDamage(t *testing.T) {
 	bin := buildImgtool(t)
-	dir := t.TempDir()
-	var parts []string
-	for i, name := range []string{"odd", "fine"} {
-		src := filepath.Join(dir, fmt.Sprint("src", i))
-		os.MkdirAll(src, 0o755)
-		os.WriteFile(filepath.Join(src, name), []byte(name+"\n"), 0o644)
-		img := filepath.Join(dir, fmt.Sprint("p", i, ".img"))
-		if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-d", src, img, "8M").CombinedOutput(); err != nil {
-			t.Fatalf("mke2fs: %v\n%s", err, out)
-		}
-		parts = append(parts, img)
-	}
-	if out, err := exec.Command("debugfs", "-w", "-R", "sif /odd mode 0170644", parts[0]).CombinedOutput(); err != nil {
-		t.Fatalf("debugfs: %v\n%s", err, out)
-	}
-	disk := filepath.Join(dir, "disk.img")
-	os.WriteFile(disk, nil, 0o644)
-	os.Truncate(disk, 18<<20)
-	sf := exec.Command("sfdisk", "-q", disk)
-	sf.Stdin = strings.NewReader("start=2048,size=16384\nstart=18432,size=16384\n")
-	if out, err := sf.CombinedOutput(); err != nil {
-		t.Fatalf("sfdisk: %v\n%s", err, out)
-	}
-	for i, p := range parts {
-		if out, err := exec.Command("dd", "if="+p, "of="+disk, "bs=512", fmt.Sprint("seek=", 2048+16384*i), "conv=notrunc", "status=none").CombinedOutput(); err != nil {
-			t.Fatalf("dd: %v\n%s", err, out)
-		}
-	}
-	cfgDir, dest := filepath.Join(dir, "conf.d"), filepath.Join(dir, "backup")
-	os.MkdirAll(cfgDir, 0o755)
-	os.WriteFile(filepath.Join(cfgDir, "g.conf"), []byte(fmt.Sprintf("name = \"g\"\nsources = [%q]\ndest = %q\n[snapshot]\nmode = \"never\"\n", disk, dest)), 0o644)
-	c := exec.Command(bin, "backup", "--config-dir", cfgDir, "--state-dir", filepath.Join(dir, "state"), "run")
-	var errb bytes.Buffer
-	c.Stderr = &errb
-	err := c.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	}
-	stderr := errb.String()
-	want := "NOT backed up: " + disk + "#p1: ext4: the dump stopped at damage: "
-	if code != exitIncomplete || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, want) || !strings.Contains(stderr, `"odd"`) {
-		t.Errorf("exit %d, want %d and one line with %q naming \"odd\":\n%s", code, exitIncomplete, want, stderr)
-	}
-	var dumps []string
-	filepath.WalkDir(dest, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(d.Name(), ".dump.zst") {
-			dumps = append(dumps, d.Name())
-		}
-		return nil
-	})
-	if len(dumps) != 1 || !strings.Contains(dumps[0], "p2") {
-		t.Errorf("dumps written: %q; want p2's alone", dumps)
+	for _, c := range []struct {
+		name, fstype, damage, want string
+		dumps                      []string
+	}{
+		{"inode", "ext4", "sif /odd mode 0170644", `backed up INCOMPLETE: %s#p1: ext4: backed up WITHOUT 1 item(s) its filesystem could not read: dump: inode 12 ("odd" in directory 2)`, []string{"p1", "p2"}},
+		{"data", "ext2", "sif /odd block[0] 99999999", `NOT backed up: %s#p1: ext2: the dump stopped at damage: `, []string{"p2"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var parts []string
+			for i, name := range []string{"odd", "fine"} {
+				src := filepath.Join(dir, fmt.Sprint("src", i))
+				os.MkdirAll(src, 0o755)
+				os.WriteFile(filepath.Join(src, name), []byte(name+"\n"), 0o644)
+				img := filepath.Join(dir, fmt.Sprint("p", i, ".img"))
+				if out, err := exec.Command("mke2fs", "-q", "-F", "-t", c.fstype, "-d", src, img, "8M").CombinedOutput(); err != nil {
+					t.Fatalf("mke2fs: %v\n%s", err, out)
+				}
+				parts = append(parts, img)
+			}
+			if out, err := exec.Command("debugfs", "-w", "-R", c.damage, parts[0]).CombinedOutput(); err != nil {
+				t.Fatalf("debugfs: %v\n%s", err, out)
+			}
+			disk := filepath.Join(dir, "disk.img")
+			os.WriteFile(disk, nil, 0o644)
+			os.Truncate(disk, 18<<20)
+			sf := exec.Command("sfdisk", "-q", disk)
+			sf.Stdin = strings.NewReader("start=2048,size=16384\nstart=18432,size=16384\n")
+			if out, err := sf.CombinedOutput(); err != nil {
+				t.Fatalf("sfdisk: %v\n%s", err, out)
+			}
+			for i, p := range parts {
+				if out, err := exec.Command("dd", "if="+p, "of="+disk, "bs=512", fmt.Sprint("seek=", 2048+16384*i), "conv=notrunc", "status=none").CombinedOutput(); err != nil {
+					t.Fatalf("dd: %v\n%s", err, out)
+				}
+			}
+			cfgDir, dest := filepath.Join(dir, "conf.d"), filepath.Join(dir, "backup")
+			os.MkdirAll(cfgDir, 0o755)
+			os.WriteFile(filepath.Join(cfgDir, "g.conf"), []byte(fmt.Sprintf("name = \"g\"\nsources = [%q]\ndest = %q\n[snapshot]\nmode = \"never\"\n", disk, dest)), 0o644)
+			cmd := exec.Command(bin, "backup", "--config-dir", cfgDir, "--state-dir", filepath.Join(dir, "state"), "run")
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			stderr := errb.String()
+			want := fmt.Sprintf(c.want, disk)
+			if code != exitIncomplete || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, want) {
+				t.Errorf("exit %d, want %d and one line with %q:\n%s", code, exitIncomplete, want, stderr)
+			}
+			var dumps []string
+			filepath.WalkDir(dest, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && strings.HasSuffix(d.Name(), ".dump.zst") {
+					dumps = append(dumps, d.Name())
+				}
+				return nil
+			})
+			slices.Sort(dumps)
+			if len(dumps) != len(c.dumps) {
+				t.Fatalf("dumps written: %q; want those of %q", dumps, c.dumps)
+			}
+			for i, d := range dumps {
+				if !strings.Contains(d, "_"+c.dumps[i]+".") {
+					t.Errorf("dumps written: %q; want those of %q", dumps, c.dumps)
+				}
+			}
+		})
 	}
 }
