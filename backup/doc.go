@@ -23,13 +23,15 @@
 //     reason; any other volume that holds data and cannot be dumped (a
 //     filesystem type it cannot read, LUKS without a key, an unreadable
 //     LV, an unknown signature, a filesystem that fails to open, or one
-//     whose dump stops at damage while writing a file; that partial stream
+//     whose dump stops at damage while writing an inode (a link target
+//     that cannot be read, its xattrs); that partial stream
 //     is dropped, never stored) is LEFT OUT: the rest is still backed up,
 //     then the run fails with IncompleteError naming each (the CLI exits
-//     6, one line per volume). An inode the filesystem cannot read, or a
-//     directory whose entries it can read only in part, does not stop the
-//     dump: what was read is dumped, the rest listed in Manifest.Lost, and
-//     the volume is named as backed up INCOMPLETE in the same error.
+//     6, one line per volume). An inode the filesystem cannot read, a
+//     directory whose entries it can read only in part, or file data it
+//     cannot map or read (dumped as zeros, as dump(8) does) does not stop
+//     the dump: what was read is dumped, the rest listed in Manifest.Lost,
+//     and the volume is named as backed up INCOMPLETE in the same error.
 //     Plan says the same; verify checks that
 //     every volume a run would dump has a restorable chain. Holes and unwritten
 //     extents go on tape as holes: stock dump leaks stale bytes there.

@@ -617,17 +617,21 @@ func (wr *writer) dumpRegular(ino uint32, in *Inode) error {
 	if in.Size == 0 {
 		return wr.writeHeader()
 	}
+	// The inode is in the TS_BITS map already: what of its data cannot be
+	// mapped goes on tape as holes, and Stats.Lost says so, as for any
+	// range that cannot be read.
 	f, err := wr.src.Open(ino)
+	var exts []Extent
+	if err == nil {
+		if c, ok := f.(io.Closer); ok {
+			defer c.Close()
+		}
+		exts, err = f.Extents() // on damage, what could be mapped
+	}
 	if err != nil {
-		return fmt.Errorf("dump: open inode %d: %w", ino, err)
+		wr.lose("inode %d: its block map could not all be read, the rest of its %d bytes dumped as zeros: %v", ino, in.Size, err)
 	}
-	if c, ok := f.(io.Closer); ok {
-		defer c.Close()
-	}
-	exts, err := f.Extents()
-	if err != nil {
-		return fmt.Errorf("dump: block map of inode %d: %w", ino, err)
-	}
+	lost := false
 	var data []Extent
 	for _, e := range exts {
 		if e.Unwritten || e.Physical < 0 || e.Length <= 0 || e.Logical < 0 {
@@ -679,8 +683,15 @@ func (wr *writer) dumpRegular(ino uint32, in *Inode) error {
 			n := min((j-i)*TPBSize, size-off)
 			run := buf[:(j-i)*TPBSize]
 			clear(run)
-			if _, err := f.ReadAt(run[:n], off); err != nil && !(errors.Is(err, io.EOF) && n > 0) {
-				return fmt.Errorf("dump: reading inode %d at %d: %w", ino, off, err)
+			if got, err := f.ReadAt(run[:n], off); err != nil && !(errors.Is(err, io.EOF) && n > 0) {
+				// Unreadable data goes on tape as zeros, as dump(8)
+				// writes a block it cannot read; the file's first such
+				// range is named.
+				clear(run[got:])
+				if !lost {
+					lost = true
+					wr.lose("inode %d: bytes %d-%d (and any later unreadable range) could not be read, dumped as zeros: %v", ino, off+int64(got), off+n-1, err)
+				}
 			}
 			for k := int64(0); k < j-i; k++ {
 				if err := wr.writeRecord(run[k*TPBSize:]); err != nil {

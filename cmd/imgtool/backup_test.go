@@ -400,19 +400,23 @@ func TestBackupIncompleteExit(t *testing.T) {
 //   - an inode the filesystem cannot read (a type ext does not have) is
 //     left out of the first partition's dump, which is kept and listed as
 //     backed up INCOMPLETE;
-//   - damage met while writing a file's data (an ext2 block pointer past
-//     the end) stops that dump, which is dropped: NOT backed up;
+//   - a file whose data cannot be mapped (an ext2 block pointer past the
+//     end) is dumped as zeros: backed up INCOMPLETE too;
+//   - damage met while writing an inode (a slow symlink whose block
+//     pointer is past the end) stops that dump, which is dropped: NOT
+//     backed up;
 //
 // either way the second partition is dumped, and the run exits 6 with one
 // line naming the first partition and the damage.
 func TestBackupDamage(t *testing.T) {
 	bin := buildImgtool(t)
 	for _, c := range []struct {
-		name, fstype, damage, want string
-		dumps                      []string
+		name, fstype, damage, want, also string
+		dumps                            []string
 	}{
-		{"inode", "ext4", "sif /odd mode 0170644", `backed up INCOMPLETE: %s#p1: ext4: backed up WITHOUT 1 item(s) its filesystem could not read: dump: inode 12 ("odd" in directory 2)`, []string{"p1", "p2"}},
-		{"data", "ext2", "sif /odd block[0] 99999999", `NOT backed up: %s#p1: ext2: the dump stopped at damage: `, []string{"p2"}},
+		{"inode", "ext4", "sif /odd mode 0170644", `backed up INCOMPLETE: %s#p1: ext4: backed up WITHOUT 1 item(s) its filesystem could not read: dump: inode `, `("odd" in directory 2)`, []string{"p1", "p2"}},
+		{"data", "ext2", "sif /odd block[0] 99999999", `backed up INCOMPLETE: %s#p1: ext2: backed up WITHOUT 1 item(s) its filesystem could not read: inode `, "block 99999999 beyond the block count", []string{"p1", "p2"}},
+		{"symlink", "ext2", "sif /link block[0] 99999999", `NOT backed up: %s#p1: ext2: the dump stopped at damage: dump: readlink inode`, "block 99999999", []string{"p2"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -421,6 +425,7 @@ func TestBackupDamage(t *testing.T) {
 				src := filepath.Join(dir, fmt.Sprint("src", i))
 				os.MkdirAll(src, 0o755)
 				os.WriteFile(filepath.Join(src, name), []byte(name+"\n"), 0o644)
+				os.Symlink(strings.Repeat("long-target/", 8), filepath.Join(src, "link")) // 96 bytes: a block of its own
 				img := filepath.Join(dir, fmt.Sprint("p", i, ".img"))
 				if out, err := exec.Command("mke2fs", "-q", "-F", "-t", c.fstype, "-d", src, img, "8M").CombinedOutput(); err != nil {
 					t.Fatalf("mke2fs: %v\n%s", err, out)
@@ -456,8 +461,8 @@ func TestBackupDamage(t *testing.T) {
 			}
 			stderr := errb.String()
 			want := fmt.Sprintf(c.want, disk)
-			if code != exitIncomplete || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, want) {
-				t.Errorf("exit %d, want %d and one line with %q:\n%s", code, exitIncomplete, want, stderr)
+			if code != exitIncomplete || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, want) || !strings.Contains(stderr, c.also) {
+				t.Errorf("exit %d, want %d and one line with %q and %q:\n%s", code, exitIncomplete, want, c.also, stderr)
 			}
 			var dumps []string
 			filepath.WalkDir(dest, func(p string, d fs.DirEntry, err error) error {
