@@ -45,7 +45,8 @@ type Manifest struct {
 	Warnings []string  `json:"warnings,omitempty"`
 	// Lost is what the source could not read and the dump lacks (an
 	// inode left out, a directory dumped with the entries it gave).
-	Lost []string `json:"lost,omitempty"`
+	Lost      []string `json:"lost,omitempty"`
+	LostCount int      `json:"lost_count,omitempty"` // all of them; Lost keeps the first 100
 }
 
 // ManifestVersion is the current Manifest.Version.

@@ -774,8 +774,8 @@ func (r *Runner) readSource(ctx context.Context, log *slog.Logger, c *Config, s 
 		if p != nil {
 			ps = append(ps, p)
 		}
-		if err == nil && len(p.m.Lost) > 0 {
-			reason := fmt.Sprintf("%s: backed up WITHOUT %d item(s) its filesystem could not read: %s", v.Content.Type, len(p.m.Lost), p.m.Lost[0])
+		if err == nil && p.m.LostCount > 0 {
+			reason := fmt.Sprintf("%s: backed up WITHOUT %d item(s) its filesystem could not read: %s", v.Content.Type, p.m.LostCount, p.m.Lost[0])
 			sk = append(sk, Skipped{Source: s.path, Volume: v.DisplayAddress(), Reason: reason, Partial: true})
 			log.Error("volume backed up INCOMPLETE", "source", s.path, "volume", v.DisplayAddress(), "lost", p.m.Lost)
 		}
@@ -959,7 +959,7 @@ func (r *Runner) dumpVolume(ctx context.Context, log *slog.Logger, c *Config, s 
 		return p, err
 	}
 	m.Inodes, m.Files, m.Records, m.RawBytes = stats.Inodes, stats.Dumped, stats.Records, stats.Bytes
-	m.Warnings, m.Lost = stats.Warnings, stats.Lost
+	m.Warnings, m.Lost, m.LostCount = stats.Warnings, stats.Lost, stats.LostCount
 	for _, n := range fsys.Notes() {
 		m.Warnings = append(m.Warnings, n.String())
 		if n.Stale {

@@ -318,3 +318,31 @@ func TestUnreadableDataAsZeros(t *testing.T) {
 		t.Errorf("restore -t lists %d paths, the source has %d", len(toc), len(src.walk()))
 	}
 }
+
+// TestLostBounded: a source whose every file read fails (a disk dying
+// under the dump) keeps at most maxLost messages and counts all losses.
+func TestLostBounded(t *testing.T) {
+	src := buildSource()
+	for i := range maxLost + 20 {
+		src.file(fmt.Sprintf("/many-%03d", i), 0o644, []byte("data"))
+	}
+	var buf bytes.Buffer
+	st, err := Write(&buf, allFail{src}, WriteOptions{Date: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Lost) != maxLost || st.LostCount < maxLost+20 {
+		t.Errorf("Lost keeps %d, counts %d; want %d kept of at least %d", len(st.Lost), st.LostCount, maxLost, maxLost+20)
+	}
+}
+
+// allFail fails every file read.
+type allFail struct{ Source }
+
+func (s allFail) Open(ino uint32) (File, error) {
+	f, err := s.Source.Open(ino)
+	if err != nil {
+		return f, err
+	}
+	return failingFile{f, 0}, nil
+}

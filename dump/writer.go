@@ -53,9 +53,14 @@ type Stats struct {
 	// Lost lists what the source could not read and the dump therefore
 	// lacks: an inode that could not be read (left out), a directory
 	// whose entries could not all be read (dumped with those it has).
-	// The rest of the filesystem is on tape.
-	Lost []string
+	// The rest of the filesystem is on tape. At most maxLost are kept
+	// (a failing disk can lose every inode); LostCount counts them all.
+	Lost      []string
+	LostCount int
 }
+
+// maxLost bounds Stats.Lost.
+const maxLost = 100
 
 // ErrRootIno is returned when a Source's root is not inode 2.
 var ErrRootIno = errors.New("dump: source root must be inode 2")
@@ -176,7 +181,10 @@ func (wr *writer) warn(format string, args ...any) {
 
 // lose records what the source could not read (Stats.Lost).
 func (wr *writer) lose(format string, args ...any) {
-	wr.stats.Lost = append(wr.stats.Lost, fmt.Sprintf(format, args...))
+	wr.stats.LostCount++
+	if len(wr.stats.Lost) < maxLost {
+		wr.stats.Lost = append(wr.stats.Lost, fmt.Sprintf(format, args...))
+	}
 }
 
 // readDir reads directory ino for passes I and III. Entries a damaged
