@@ -96,20 +96,7 @@ type noScan struct{ Source }
 // byte for byte, as pass I by Stat, at level 0 and at a level 1 whose
 // base date falls among the fixture's inode times.
 func TestScanSameStream(t *testing.T) {
-	f, err := os.Open(fixturetest.Image(t, "ext-ext4"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	fsys, err := ext.Open(f, st.Size(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := NewFSSource(context.Background(), ext.NewVFS(fsys))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := extSource(t, fixturetest.Image(t, "ext-ext4"))
 	// A base date in the middle of the inodes' change times (the later
 	// of ctime and mtime, as the writer's test).
 	var times []int64
@@ -185,20 +172,7 @@ func TestDamageLeftOut(t *testing.T) {
 	binary.LittleEndian.PutUint16(b[second*1024+4:], 7) // rec_len 7: invalid
 	os.WriteFile(img, b, 0o644)
 
-	f, err := os.Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fsys, err := ext.Open(f, int64(len(b)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewFSSource(context.Background(), ext.NewVFS(fsys))
-	if err != nil {
-		t.Fatal(err)
-	}
-	file, st := writeDump(t, s, WriteOptions{Level: 0, Date: t0})
+	file, st := writeDump(t, extSource(t, img), WriteOptions{Level: 0, Date: t0})
 	lost := strings.Join(st.Lost, "\n")
 	if len(st.Lost) != 2 || !strings.Contains(lost, `("odd" in directory`) || !strings.Contains(lost, "dumped with the") {
 		t.Errorf("Stats.Lost: %q; want the inode of /c/odd and the directory /big", st.Lost)
@@ -233,21 +207,7 @@ func TestUnmappableDataAsZeros(t *testing.T) {
 	if out, err := exec.Command("debugfs", "-w", "-R", "sif /data block[1] 99999999", img).CombinedOutput(); err != nil {
 		t.Fatalf("debugfs: %v\n%s", err, out)
 	}
-	f, err := os.Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	fsys, err := ext.Open(f, st.Size(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewFSSource(context.Background(), ext.NewVFS(fsys))
-	if err != nil {
-		t.Fatal(err)
-	}
-	file, stats := writeDump(t, s, WriteOptions{Level: 0, Date: t0})
+	file, stats := writeDump(t, extSource(t, img), WriteOptions{Level: 0, Date: t0})
 	if len(stats.Lost) != 1 || !strings.Contains(stats.Lost[0], "block 99999999") {
 		t.Errorf("Stats.Lost: %q; want /data's bad block pointer", stats.Lost)
 	}
@@ -345,4 +305,24 @@ func (s allFail) Open(ino uint32) (File, error) {
 		return f, err
 	}
 	return failingFile{f, 0}, nil
+}
+
+// extSource opens the ext image at path as a dump source.
+func extSource(t *testing.T, path string) *FSSource {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	st, _ := f.Stat()
+	fsys, err := ext.Open(f, st.Size(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := NewFSSource(context.Background(), ext.NewVFS(fsys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
 }
