@@ -200,6 +200,41 @@ func (s *FSSource) ScanInodes(fn func(in *Inode)) error {
 	})
 }
 
+// Parent implements ParentSource with the filesystem's ".." entry, when
+// it has one to give (ext).
+func (s *FSSource) Parent(n uint32) (uint32, error) {
+	pf, ok := s.fs.(parentFinder)
+	if !ok {
+		return 0, fmt.Errorf("dump: %s has no parent lookup", s.fs.Info().Type)
+	}
+	ino, err := s.ino(n)
+	if err != nil {
+		return 0, err
+	}
+	p, err := pf.Parent(ino)
+	if err != nil {
+		return 0, err
+	}
+	pn := s.ToDump(p)
+	if pn == 0 {
+		return 0, fmt.Errorf("dump: directory inode %d: parent inode %d has no number", n, p)
+	}
+	return pn, nil
+}
+
+// Consistent implements ParentSource: stable numbering, a filesystem with
+// parent lookups, and one that says it is consistent.
+func (s *FSSource) Consistent() bool {
+	_, ok := s.fs.(parentFinder)
+	c, ok2 := s.fs.(interface{ Consistent() bool })
+	return s.stable && ok && ok2 && c.Consistent()
+}
+
+// parentFinder is a vfs.FS that can read a directory's ".." (ext.VFS).
+type parentFinder interface {
+	Parent(vfs.Ino) (vfs.Ino, error)
+}
+
 // statScanner is a vfs.FS whose WalkInodes has a variant that reuses one
 // Stat (ext.VFS).
 type statScanner interface {

@@ -115,5 +115,20 @@ type InodeScanner interface {
 	ScanInodes(fn func(in *Inode)) error
 }
 
+// ParentSource is an optional interface of a Source that can name a
+// directory's parent (its ".." entry) and say whether the filesystem
+// claims to be consistent. With it and a complete InodeScanner scan, an
+// incremental dump reads only the directories it needs instead of all of
+// them (see Write).
+type ParentSource interface {
+	// Parent returns the inode of directory dir's ".." entry.
+	Parent(dir uint32) (uint32, error)
+	// Consistent reports whether the filesystem says it is consistent
+	// (cleanly unmounted or journaled, no errors recorded), so that every
+	// inode in use is reachable from the root and its link count is the
+	// number of entries naming it.
+	Consistent() bool
+}
+
 // ErrNoScan is returned by a ScanInodes that cannot scan.
 var ErrNoScan = errors.New("dump: source cannot scan its inodes")

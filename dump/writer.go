@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
+	"slices"
 	"sort"
 	"time"
 )
@@ -35,6 +37,11 @@ type WriteOptions struct {
 	// levels >= its -h value, 1 by default: set HonorNodump = Level >= 1
 	// to match it.
 	HonorNodump bool
+
+	// fullWalk makes an incremental dump read every directory, as dump(8)
+	// does, even where the shortcut of mapIncremental applies (tests
+	// compare the two).
+	fullWalk bool
 }
 
 // Stats describes a written dump.
@@ -57,6 +64,10 @@ type Stats struct {
 	// (a failing disk can lose every inode); LostCount counts them all.
 	Lost      []string
 	LostCount int
+	// DirsRead counts the directories passes I and II read: all of them
+	// at level 0, as few as hold a changed inode (and their ancestors) at
+	// an incremental level where mapIncremental applies.
+	DirsRead int
 }
 
 // maxLost bounds Stats.Lost.
@@ -167,6 +178,13 @@ type writer struct {
 	// scanned (in use, a known type, not left out by nodump), and of those
 	// the directories and the changed ones.
 	scanned, scanDir, scanChanged []byte
+	// Also from the scan, for mapIncremental: whether it listed every
+	// inode (no error), whether it met a nodump inode it left out, and
+	// the link counts of the changed non-directories (nil when there are
+	// more than maxWanted).
+	scanComplete, scanNodump bool
+	dirsRead                 int
+	want                     map[uint32]uint32
 
 	bw   *bufio.Writer
 	buf  []byte // file data, one header's worth (dumpRegular)
@@ -191,6 +209,7 @@ func (wr *writer) lose(format string, args ...any) {
 // directory still gives are kept, the damage recorded once (Stats.Lost);
 // only a root that gives nothing stops the dump.
 func (wr *writer) readDir(ino uint32) ([]DirEntry, error) {
+	wr.dirsRead++
 	ents, err := wr.src.ReadDir(ino)
 	if err == nil {
 		return ents, nil
@@ -228,7 +247,7 @@ func (wr *writer) keepEntry(dir uint32, e DirEntry) bool {
 	if !validName(e.Name) || e.Ino == 0 || e.Ino > wr.maxIno || !testBit(wr.used, e.Ino) {
 		return false
 	}
-	if testBit(wr.dirs, e.Ino) && wr.parent[e.Ino] != dir {
+	if p, ok := wr.parent[e.Ino]; ok && testBit(wr.dirs, e.Ino) && p != dir {
 		return false // a second link to a directory: a loop or damage
 	}
 	return true
@@ -253,6 +272,24 @@ func (wr *writer) mapFiles() error {
 	setBit(wr.used, RootIno)
 	setBit(wr.dirs, RootIno)
 	wr.scan()
+	if ps, ok := wr.src.(ParentSource); ok && wr.opts.Level > 0 && !wr.opts.fullWalk &&
+		wr.scanComplete && !wr.scanNodump && wr.want != nil && ps.Consistent() {
+		done, err := wr.mapIncremental(ps)
+		if err != nil {
+			return err
+		}
+		if done {
+			wr.countMaps()
+			return nil
+		}
+		// Damage met on the way: start again with dump's full walk.
+		for _, m := range [][]byte{wr.used, wr.dirs, wr.dumped} {
+			clear(m)
+		}
+		setBit(wr.used, RootIno)
+		setBit(wr.dirs, RootIno)
+		wr.parent = map[uint32]uint32{RootIno: RootIno}
+	}
 	push := func(ino uint32, changed bool) (*frame, error) {
 		ents, err := wr.readDir(ino)
 		if err != nil {
@@ -329,7 +366,15 @@ func (wr *writer) mapFiles() error {
 			setBit(wr.dumped, f.ino)
 		}
 	}
-	wr.scanned, wr.scanDir, wr.scanChanged = nil, nil, nil
+	wr.countMaps()
+	return nil
+}
+
+// countMaps ends passes I and II: it frees the scan maps and counts the
+// inodes in use and dumped.
+func (wr *writer) countMaps() {
+	wr.scanned, wr.scanDir, wr.scanChanged, wr.want = nil, nil, nil, nil
+	wr.stats.DirsRead = wr.dirsRead
 	for ino := uint32(1); ino <= wr.maxIno; ino++ {
 		if testBit(wr.used, ino) {
 			wr.stats.Inodes++
@@ -338,7 +383,125 @@ func (wr *writer) mapFiles() error {
 			wr.stats.Dumped++
 		}
 	}
-	return nil
+}
+
+// maxWanted bounds the changed non-directories mapIncremental looks for
+// (a map entry each); beyond it, most directories would be read anyway.
+const maxWanted = 1 << 16
+
+// mapIncremental is passes I and II of an incremental dump without
+// reading every directory. dump(8) reads them all to find which hold a
+// changed inode, which on a large filesystem with few changes is most of
+// a level-9 dump's time. On a filesystem that says it is consistent the
+// scan already knows every inode in use (each is reachable), so the used
+// map is the scan's; what remains is to find the directories naming a
+// changed non-directory. A changed inode's link count says how many
+// entries name it, and a file usually sits in the directory with the
+// nearest lower inode number (the allocator puts it there when it is
+// created), so that directory is read first, then all the others in
+// inode order only while links remain unfound. Every directory that holds
+// one, or changed itself, is dumped with its ancestors, found by "..".
+// The result is the full walk's (TestIncrementalShortcut compares the
+// two streams). done is false when damage was met (an unreadable "..",
+// a parent that is not a directory in use, a loop); the caller then
+// walks the whole tree instead.
+func (wr *writer) mapIncremental(ps ParentSource) (done bool, err error) {
+	copy(wr.used, wr.scanned)
+	copy(wr.dirs, wr.scanDir)
+	setBit(wr.used, RootIno)
+	setBit(wr.dirs, RootIno)
+	var dirs []uint32 // directories in use, in inode order
+	for i, b := range wr.dirs {
+		for ; b != 0; b &= b - 1 {
+			dirs = append(dirs, uint32(i*8+bits.TrailingZeros8(b))+1) // bit 0 is inode 1
+		}
+	}
+	remaining := 0
+	wanted := make([]uint32, 0, len(wr.want))
+	for ino, n := range wr.want {
+		remaining += int(n)
+		wanted = append(wanted, ino)
+	}
+	slices.Sort(wanted)
+	searched := map[uint32]bool{}
+	var holders []uint32
+	search := func(d uint32) error {
+		if searched[d] {
+			return nil
+		}
+		searched[d] = true
+		ents, err := wr.readDir(d)
+		if err != nil {
+			return err
+		}
+		holds := false
+		for _, e := range ents {
+			if n := wr.want[e.Ino]; n > 0 && e.Name != "." && e.Name != ".." && validName(e.Name) {
+				wr.want[e.Ino] = n - 1
+				remaining--
+				holds = true
+			}
+		}
+		if holds {
+			holders = append(holders, d)
+		}
+		return nil
+	}
+	for _, ino := range wanted {
+		if remaining == 0 {
+			break
+		}
+		if wr.want[ino] == 0 {
+			continue // found already, in a directory read for another
+		}
+		if i, _ := slices.BinarySearch(dirs, ino); i > 0 {
+			if err := search(dirs[i-1]); err != nil {
+				return false, err
+			}
+		}
+	}
+	for _, d := range dirs {
+		if remaining == 0 {
+			break
+		}
+		if err := search(d); err != nil {
+			return false, err
+		}
+	}
+	// The dumped map: changed inodes, the root, the holders, and the
+	// ancestors of every dumped directory.
+	for i := range wr.dumped {
+		wr.dumped[i] = wr.scanChanged[i] & wr.used[i]
+	}
+	setBit(wr.dumped, RootIno)
+	up := holders
+	for _, d := range dirs {
+		if testBit(wr.dumped, d) {
+			up = append(up, d)
+		}
+	}
+	rooted := map[uint32]bool{RootIno: true} // chains known to reach the root
+	var path []uint32
+	for _, d := range up {
+		path = path[:0]
+		for !rooted[d] {
+			setBit(wr.dumped, d)
+			if _, ok := wr.parent[d]; ok {
+				return false, nil // met again on this chain: a loop
+			}
+			p, err := ps.Parent(d)
+			if err != nil || p == 0 || p > wr.maxIno || !testBit(wr.dirs, p) {
+				return false, nil
+			}
+			wr.parent[d] = p
+			path = append(path, d)
+			d = p
+		}
+		for _, x := range path {
+			rooted[x] = true
+		}
+	}
+	return true, nil
 }
 
 // scan fills the scan maps when the Source is an InodeScanner.
@@ -349,9 +512,16 @@ func (wr *writer) scan() {
 	}
 	n := len(wr.used)
 	scanned, dirs, changed := make([]byte, n), make([]byte, n), make([]byte, n)
+	if wr.opts.Level > 0 {
+		wr.want = map[uint32]uint32{}
+	}
 	err := sc.ScanInodes(func(in *Inode) {
-		if in.Ino > wr.maxIno || !knownType(in.Mode) || wr.opts.HonorNodump && in.Flags&NodumpFlag != 0 {
-			return // Stat'ed, warned about or skipped by pass I itself
+		if wr.opts.HonorNodump && in.Flags&NodumpFlag != 0 {
+			wr.scanNodump = true
+			return // skipped by pass I itself
+		}
+		if in.Ino > wr.maxIno || !knownType(in.Mode) {
+			return // Stat'ed and warned about by pass I itself
 		}
 		setBit(scanned, in.Ino)
 		if in.IsDir() {
@@ -359,11 +529,21 @@ func (wr *writer) scan() {
 		}
 		if wr.changed(in) {
 			setBit(changed, in.Ino)
+			if wr.want != nil && !in.IsDir() {
+				if len(wr.want) == maxWanted {
+					wr.want = nil
+				} else {
+					wr.want[in.Ino] = in.Nlink
+				}
+			}
 		}
 	})
-	if err != nil {
-		return // ErrNoScan, or a failed scan: Stat every inode instead
+	if errors.Is(err, ErrNoScan) {
+		return // Stat every inode instead
 	}
+	// After a failed scan the maps still hold what it listed; pass I Stats
+	// the inodes it did not list.
+	wr.scanComplete = err == nil
 	wr.scanned, wr.scanDir, wr.scanChanged = scanned, dirs, changed
 }
 

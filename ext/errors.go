@@ -68,6 +68,8 @@ var (
 	ErrNotExt = errors.New("ext: no ext2/3/4 superblock found")
 	// ErrUnsupported: a feature this reader cannot read (e.g. compression).
 	ErrUnsupported = errors.New("ext: unsupported feature")
+	// ErrScanIncomplete: VFS.ScanInodes left out inodes it could not read.
+	ErrScanIncomplete = errors.New("ext: inode scan incomplete")
 )
 
 // Note is something worth telling the user that did not stop reading: a

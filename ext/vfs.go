@@ -255,17 +255,63 @@ func (v *VFS) WalkInodes(ctx context.Context, fn func(vfs.Ino, *vfs.Stat, error)
 // ScanInodes is WalkInodes for a caller that keeps nothing: one Stat is
 // reused for every inode (valid only during fn), and inodes that cannot
 // be read are left out. dump's pass I reads 1M inodes with it without
-// allocating a Stat for each.
+// allocating a Stat for each. When some were left out, it still visits
+// all the others and then returns an error matching ErrScanIncomplete.
 func (v *VFS) ScanInodes(ctx context.Context, fn func(vfs.Ino, *vfs.Stat) error) error {
 	w := &inodeWalk{v: v, reuse: true}
+	var skipped int
 	w.fn = func(ino vfs.Ino, st *vfs.Stat, err error) error {
 		if err != nil {
+			skipped++
 			return nil
 		}
 		return fn(ino, st)
 	}
-	return v.walkInodes(ctx, w)
+	if err := v.walkInodes(ctx, w); err != nil {
+		return err
+	}
+	if skipped > 0 {
+		return fmt.Errorf("ext: %d inodes could not be read: %w", skipped, ErrScanIncomplete)
+	}
+	return nil
 }
+
+// Parent returns the inode that directory ino's ".." entry names; it
+// reads only as far as that entry (the first block, or i_block of an
+// inline directory).
+func (v *VFS) Parent(ino vfs.Ino) (vfs.Ino, error) {
+	i, err := ino32(ino)
+	if err != nil {
+		return 0, err
+	}
+	in, err := v.fs.Inode(i)
+	if err != nil {
+		return 0, err
+	}
+	var parent uint32
+	n := 0
+	err = v.fs.scanDir(in, func(name []byte, e uint32, _ uint8) bool {
+		n++
+		if string(name) == ".." {
+			parent = e
+			return false
+		}
+		return n < 2 // ".." is the second entry
+	})
+	if parent == 0 {
+		if err == nil {
+			err = corrupt(i, in.Offset, "directory", "no \"..\" entry")
+		}
+		return 0, err
+	}
+	return vfs.Ino(parent), nil
+}
+
+// Consistent reports whether the superblock says the filesystem was left
+// consistent (cleanly unmounted, or journaled and replayed) with no
+// errors recorded. A live snapshot of a mounted ext4 says so too: the
+// kernel keeps EXT2_VALID_FS set on a journaled filesystem.
+func (v *VFS) Consistent() bool { return v.fs.sb.Clean() }
 
 func (v *VFS) walkInodes(ctx context.Context, w *inodeWalk) error {
 	sb := v.fs.sb

@@ -1,0 +1,167 @@
+package dump
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imgtool/imgtool/fixtures/fixturetest"
+)
+
+// changeTimes lists the distinct change times (the later of ctime and
+// mtime, in seconds) of src's inodes, sorted.
+func changeTimes(t *testing.T, src Source) []int64 {
+	t.Helper()
+	var times []int64
+	for ino := uint32(1); ino <= src.MaxIno(); ino++ {
+		if in, err := src.Stat(ino); err == nil && knownType(in.Mode) {
+			if t := max(in.Mtime.Unix(), in.Ctime.Unix()); t < 1<<31 {
+				times = append(times, t)
+			}
+		}
+	}
+	slices.Sort(times)
+	return slices.Compact(times)
+}
+
+// compareShortcut writes an incremental dump of src for every base date
+// with and without the shortcut and fails when the streams differ. It
+// returns how many dumps took the shortcut and read fewer directories.
+func compareShortcut(t *testing.T, name string, src Source, bases []int64, date time.Time) (fewer int) {
+	t.Helper()
+	for _, b := range bases {
+		opts := WriteOptions{Level: 1, Date: date, BaseDate: time.Unix(b, 0), HonorNodump: true}
+		var fast, full bytes.Buffer
+		sf, err := Write(&fast, src, opts)
+		if err != nil {
+			t.Fatalf("%s base %d: %v", name, b, err)
+		}
+		opts.fullWalk = true
+		sw, err := Write(&full, src, opts)
+		if err != nil {
+			t.Fatalf("%s base %d: %v", name, b, err)
+		}
+		if !bytes.Equal(fast.Bytes(), full.Bytes()) {
+			t.Errorf("%s base %d: streams differ: shortcut %d bytes (%d of %d inodes dumped), full walk %d bytes (%d of %d)",
+				name, b, fast.Len(), sf.Dumped, sf.Inodes, full.Len(), sw.Dumped, sw.Inodes)
+		}
+		if sf.DirsRead < sw.DirsRead {
+			fewer++
+		}
+		t.Logf("%s base %d: %d of %d inodes dumped; directories read %d (full walk %d)",
+			name, b, sf.Dumped, sf.Inodes, sf.DirsRead, sw.DirsRead)
+	}
+	return fewer
+}
+
+// TestIncrementalShortcutFixtures: on every ext fixture, at base dates
+// spread over its inodes' change times, an incremental dump that reads
+// only the directories it needs writes the stream of the full walk, byte
+// for byte.
+func TestIncrementalShortcutFixtures(t *testing.T) {
+	fewer := 0
+	for _, name := range []string{"ext-ext2-1k", "ext-ext3", "ext-ext4", "ext-ext4-1k-inline",
+		"ext-ext4-64k", "ext-ext4-64meta", "ext-ext4-bigalloc", "ext-ext4-nocsum", "ext-tiny-ext4",
+		"ext-tiny-inline", "ext-tiny-nofiletype"} {
+		src := extSource(t, fixturetest.Image(t, name))
+		if !src.Consistent() {
+			t.Errorf("%s: not taken as consistent", name)
+			continue
+		}
+		times := changeTimes(t, src)
+		var bases []int64
+		for k := 1; k <= 6; k++ {
+			bases = append(bases, times[(len(times)-1)*k/6])
+		}
+		bases = append(bases, times[len(times)-1]+1) // nothing changed
+		fewer += compareShortcut(t, name, src, slices.Compact(bases), time.Unix(times[len(times)-1]+86400, 0))
+	}
+	if fewer == 0 {
+		t.Error("no dump took the shortcut")
+	}
+}
+
+// TestIncrementalShortcut: a tree made to defeat the shortcut's guess
+// (files whose nearest lower directory is not theirs, hard links across
+// directories, a changed directory, a changed file deep down, a changed
+// inline-data directory), built with mke2fs -d and dated with debugfs,
+// gives the full walk's stream at every split of its inodes, and reads
+// fewer directories than the full walk when few inodes changed.
+func TestIncrementalShortcut(t *testing.T) {
+	for _, tool := range []string{"mke2fs", "debugfs"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed (e2fsprogs): %v", tool, err)
+		}
+	}
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(p, s string) {
+		must(os.MkdirAll(filepath.Dir(filepath.Join(tree, p)), 0o755))
+		must(os.WriteFile(filepath.Join(tree, p), []byte(s), 0o644))
+	}
+	// Directories first, files after, so most files' nearest lower
+	// directory is some other one.
+	for a := range 6 {
+		for b := range 6 {
+			must(os.MkdirAll(filepath.Join(tree, fmt.Sprintf("d%d/e%d/f", a, b)), 0o755))
+		}
+	}
+	for a := range 6 {
+		for b := range 6 {
+			for c := range 5 {
+				write(fmt.Sprintf("d%d/e%d/x%d", a, b, c), strings.Repeat(fmt.Sprint(a, b, c), 50*c))
+				write(fmt.Sprintf("d%d/e%d/f/y%d", a, b, c), fmt.Sprint(c))
+			}
+		}
+	}
+	must(os.Link(filepath.Join(tree, "d0/e0/x1"), filepath.Join(tree, "d5/e5/link")))
+	must(os.Link(filepath.Join(tree, "d0/e0/x1"), filepath.Join(tree, "d3/e1/f/link")))
+	must(os.Symlink("../d1/e1/x2", filepath.Join(tree, "d2/sym")))
+	img := filepath.Join(dir, "fs.img")
+	out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-O", "inline_data", "-I", "256", "-b", "1024",
+		"-d", tree, img, "8M").CombinedOutput()
+	if err != nil {
+		t.Fatalf("mke2fs: %v\n%s", err, out)
+	}
+	// Every inode at 2020, then some later, one a second apart each.
+	src := extSource(t, img)
+	var script strings.Builder
+	for ino := uint32(RootIno); ino <= src.MaxIno(); ino++ {
+		if in, err := src.Stat(ino); err == nil && knownType(in.Mode) {
+			for _, f := range []string{"ctime", "mtime"} {
+				fmt.Fprintf(&script, "sif <%d> %s 20200101000000\n", ino, f)
+			}
+		}
+	}
+	later := []string{"/d0/e0/x1", "/d4/e3/f/y4", "/d2/sym", "/d1/e2", "/d5/e0/f/y0", "/d3/e3/x4", "/d1/e1/x2"}
+	for k, p := range later {
+		for _, f := range []string{"ctime", "mtime"} {
+			fmt.Fprintf(&script, "sif %s %s 2021010100%02d%02d\n", p, f, k/60, k%60)
+		}
+	}
+	sf := filepath.Join(dir, "dates")
+	must(os.WriteFile(sf, []byte(script.String()), 0o644))
+	if out, err := exec.Command("debugfs", "-w", "-f", sf, img).CombinedOutput(); err != nil {
+		t.Fatalf("debugfs: %v\n%s", err, out)
+	}
+	src = extSource(t, img)
+	times := changeTimes(t, src)
+	if len(times) != len(later)+1 {
+		t.Fatalf("change times %v: want 2020 and %d later ones", times, len(later))
+	}
+	if compareShortcut(t, "tree", src, times, time.Unix(times[len(times)-1]+86400, 0)) == 0 {
+		t.Error("no dump took the shortcut")
+	}
+}
