@@ -55,6 +55,20 @@
 //     root is always dumped. restore -r uses the TS_CLRI map to delete
 //     inodes that are no longer in use and the dumped directories to apply
 //     renames. Unchanged directories elsewhere are not on the tape.
+//   - The incremental shortcut: pass II as dump does it reads every
+//     directory, which on a large filesystem with few changes is most of
+//     the work. When the Source is also an InodeScanner whose scan listed
+//     every inode, a ParentSource that says the filesystem is consistent
+//     (ext: clean, or journaled; a live snapshot is), and no nodump inode
+//     is in the way, the used map is the scan's, and only the directories
+//     naming a changed non-directory are read: each changed inode's link
+//     count says how many entries to find, the directory with the nearest
+//     lower inode number is read first (where the allocator places a new
+//     file), the others in inode order only while links remain unfound;
+//     ancestors come from "..". The stream is the full walk's, byte for
+//     byte (TestIncrementalShortcut); damage met on the way (an unreadable
+//     "..", a loop) falls back to the full walk. Stats.DirsRead says how
+//     many directories were read.
 //   - Passes III and IV write the directories, then the rest.
 //
 // Holes and unwritten extents become c_addr slots of 0: their blocks are
