@@ -50,5 +50,6 @@ func BenchmarkWriteImage(b *testing.B) {
 		}
 		b.ReportMetric(float64(stats.Dumped), "dumped")
 		b.ReportMetric(float64(stats.Bytes), "bytes")
+		b.ReportMetric(float64(stats.DirsRead), "dirsread")
 	}
 }
