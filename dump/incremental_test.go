@@ -3,6 +3,7 @@ package dump
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imgtool/imgtool/ext"
 	"github.com/imgtool/imgtool/fixtures/fixturetest"
+	"github.com/imgtool/imgtool/vfs"
 )
 
 // changeTimes lists the distinct change times (the later of ctime and
@@ -161,7 +164,24 @@ func TestIncrementalShortcut(t *testing.T) {
 	if len(times) != len(later)+1 {
 		t.Fatalf("change times %v: want 2020 and %d later ones", times, len(later))
 	}
-	if compareShortcut(t, "tree", src, times, time.Unix(times[len(times)-1]+86400, 0)) == 0 {
+	date := time.Unix(times[len(times)-1]+86400, 0)
+	if compareShortcut(t, "tree", src, times, date) == 0 {
 		t.Error("no dump took the shortcut")
+	}
+	// A view that is not known to be consistent (here a journal that
+	// could not be replayed) reads every directory, as dump does.
+	src.FS().(*ext.VFS).AddNote(vfs.Note{Offset: -1, Stale: true, Msg: "journal not replayed"})
+	opts := WriteOptions{Level: 1, Date: date, BaseDate: time.Unix(times[len(times)-1], 0)}
+	st, err := Write(io.Discard, src, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.fullWalk = true
+	full, err := Write(io.Discard, src, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.DirsRead != full.DirsRead {
+		t.Errorf("stale view: %d directories read, the full walk %d", st.DirsRead, full.DirsRead)
 	}
 }

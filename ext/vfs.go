@@ -307,11 +307,26 @@ func (v *VFS) Parent(ino vfs.Ino) (vfs.Ino, error) {
 	return vfs.Ino(parent), nil
 }
 
-// Consistent reports whether the superblock says the filesystem was left
-// consistent (cleanly unmounted, or journaled and replayed) with no
-// errors recorded. A live snapshot of a mounted ext4 says so too: the
-// kernel keeps EXT2_VALID_FS set on a journaled filesystem.
-func (v *VFS) Consistent() bool { return v.fs.sb.Clean() }
+// Consistent reports whether the view is of a consistent filesystem: the
+// superblock says it was left consistent (cleanly unmounted, or journaled)
+// with no errors recorded, no journal replay was needed and missed (a
+// Stale note), it is not opened for salvage, and reading it has met no
+// damage so far. A live snapshot of a mounted ext4 qualifies: the kernel
+// keeps EXT2_VALID_FS set on a journaled filesystem, and the journal is
+// replayed into memory.
+func (v *VFS) Consistent() bool {
+	if !v.fs.sb.Clean() || v.fs.salvage || len(v.fs.Notes()) > 0 {
+		return false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, n := range v.extra {
+		if n.Stale {
+			return false
+		}
+	}
+	return true
+}
 
 func (v *VFS) walkInodes(ctx context.Context, w *inodeWalk) error {
 	sb := v.fs.sb

@@ -315,3 +315,77 @@ func TestScanInodesMatchesStat(t *testing.T) {
 		})
 	}
 }
+
+// TestParentAndConsistent: Parent gives, for every directory, the one
+// whose listing names it (ReadDir is checked against debugfs above), the
+// root its own parent; Consistent holds for the clean fixtures and fails
+// for one whose superblock records errors, one opened for salvage and a
+// view carrying a Stale note.
+func TestParentAndConsistent(t *testing.T) {
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			fsys, f := openFixture(t, name)
+			v := NewVFS(fsys)
+			if p, err := v.Parent(v.Root()); err != nil || p != v.Root() {
+				t.Errorf("Parent(root) = %d, %v", p, err)
+			}
+			dirs := 0
+			var walk func(d vfs.Ino)
+			walk = func(d vfs.Ino) {
+				ents, err := v.ReadDir(d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range ents {
+					if e.Type != vfs.DTDir {
+						continue
+					}
+					dirs++
+					if p, err := v.Parent(e.Ino); err != nil || p != d {
+						t.Errorf("Parent(%d) = %d, %v; want %d", e.Ino, p, err, d)
+					}
+					walk(e.Ino)
+				}
+			}
+			walk(v.Root())
+			if dirs == 0 {
+				t.Fatal("no directories")
+			}
+			if _, err := v.Parent(vfs.Ino(fsys.Superblock().FirstIno + 1)); err == nil {
+				if st, _ := v.Stat(vfs.Ino(fsys.Superblock().FirstIno + 1)); st != nil && !st.IsDir() {
+					t.Error("Parent of a non-directory gave no error")
+				}
+			}
+			if !v.Consistent() {
+				t.Fatal("a clean fixture is not taken as consistent")
+			}
+			st, _ := f.Stat()
+			salv, err := Open(f, st.Size(), &Options{Salvage: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if NewVFS(salv).Consistent() {
+				t.Error("a salvage view is taken as consistent")
+			}
+			v.AddNote(vfs.Note{Offset: -1, Stale: true, Msg: "journal not replayed"})
+			if v.Consistent() {
+				t.Error("a view with a Stale note is taken as consistent")
+			}
+			// The same image with s_state = EXT2_ERROR_FS.
+			b, err := os.ReadFile(f.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			sb := b[1024 : 1024+1024]
+			binary.LittleEndian.PutUint16(sb[sbState:], StateErrors)
+			binary.LittleEndian.PutUint32(sb[sbChecksum:], superblockChecksum(sb))
+			bad, err := Open(bytes.NewReader(b), int64(len(b)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if NewVFS(bad).Consistent() {
+				t.Error("a filesystem with errors recorded is taken as consistent")
+			}
+		})
+	}
+}
