@@ -396,10 +396,12 @@ const maxWanted = 1 << 16
 // scan already knows every inode in use (each is reachable), so the used
 // map is the scan's; what remains is to find the directories naming a
 // changed non-directory. A changed inode's link count says how many
-// entries name it, and a file usually sits in the directory with the
-// nearest lower inode number (the allocator puts it there when it is
-// created), so that directory is read first, then all the others in
-// inode order only while links remain unfound. Every directory that holds
+// entries name it. A new entry (a file created, moved or linked there)
+// changed its directory, which is dumped anyway, so the changed
+// directories are read first; an old entry usually sits in the directory
+// with the nearest lower inode number (the allocator puts a file there
+// when it is created), read next; all the others are read, in inode
+// order, only while links remain unfound. Every directory that holds
 // one, or changed itself, is dumped with its ancestors, found by "..".
 // The result is the full walk's (TestIncrementalShortcut compares the
 // two streams). done is false when damage was met (an unreadable "..",
@@ -446,6 +448,18 @@ func (wr *writer) mapIncremental(ps ParentSource) (done bool, err error) {
 			holders = append(holders, d)
 		}
 		return nil
+	}
+	// A new entry (a file made, moved or linked there) changed its
+	// directory, which is dumped anyway: read those first.
+	for _, d := range dirs {
+		if remaining == 0 {
+			break
+		}
+		if testBit(wr.scanChanged, d) {
+			if err := search(d); err != nil {
+				return false, err
+			}
+		}
 	}
 	for _, ino := range wanted {
 		if remaining == 0 {
