@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/rand"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -183,5 +185,146 @@ func TestIncrementalShortcut(t *testing.T) {
 	}
 	if st.DirsRead != full.DirsRead {
 		t.Errorf("stale view: %d directories read, the full walk %d", st.DirsRead, full.DirsRead)
+	}
+}
+
+// scanMem is a memSource that also scans its inodes and names parents, as
+// FSSource over a consistent ext does.
+type scanMem struct{ *memSource }
+
+func (s scanMem) ScanInodes(fn func(in *Inode)) error {
+	inos := make([]uint32, 0, len(s.nodes))
+	for ino := range s.nodes {
+		inos = append(inos, ino)
+	}
+	slices.Sort(inos)
+	for _, ino := range inos {
+		in := s.nodes[ino].Inode
+		fn(&in)
+	}
+	return nil
+}
+
+func (s scanMem) Parent(dir uint32) (uint32, error) {
+	if dir == RootIno {
+		return RootIno, nil
+	}
+	for ino, n := range s.nodes {
+		for _, c := range n.ents {
+			if c == dir {
+				return ino, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no parent of %d", dir)
+}
+
+func (s scanMem) Consistent() bool { return true }
+
+// TestIncrementalShortcutRandom: random trees (nested directories, files,
+// symlinks, hard links across directories, nodump files), changed at
+// random (files rewritten, created, removed, renamed within and across
+// directories, linked; directories made, renamed, emptied and removed),
+// give the same level-1 stream with the shortcut as with the full walk.
+func TestIncrementalShortcutRandom(t *testing.T) {
+	t0 := time.Unix(1_600_000_000, 0)
+	t1 := t0.Add(time.Hour)
+	shortcut := 0
+	for seed := range int64(300) {
+		r := rand.New(rand.NewSource(seed))
+		s := newMemSource(t0)
+		dirs := []string{""}
+		var files []string
+		for i := range 10 + r.Intn(120) {
+			parent := dirs[r.Intn(len(dirs))]
+			p := fmt.Sprintf("%s/n%d", parent, i)
+			switch k := r.Intn(10); {
+			case k < 3:
+				s.mkdir(p, 0o755)
+				dirs = append(dirs, p)
+			case k < 8:
+				s.file(p, 0o644, []byte(p))
+				files = append(files, p)
+				if r.Intn(20) == 0 {
+					s.nodes[s.lookup(p)].Flags |= NodumpFlag
+				}
+			case k < 9 && len(files) > 0:
+				s.link(files[r.Intn(len(files))], p)
+			default:
+				s.symlink(p, "target")
+			}
+		}
+		s.now = t1
+		alive := func(p string) bool {
+			defer func() { recover() }()
+			s.lookup(p)
+			return true
+		}
+		for i := range r.Intn(12) {
+			switch k := r.Intn(7); {
+			case k == 0 && len(files) > 0:
+				if f := files[r.Intn(len(files))]; alive(f) {
+					s.touch(s.lookup(f)) // rewritten in place
+				}
+			case k == 1:
+				p := fmt.Sprintf("%s/new%d", dirs[r.Intn(len(dirs))], i)
+				if alive(path.Dir(p)) {
+					s.file(p, 0o600, []byte("new"))
+				}
+			case k == 2 && len(files) > 0:
+				if f := files[r.Intn(len(files))]; alive(f) {
+					s.remove(f)
+				}
+			case k == 3 && len(files) > 0:
+				f, d := files[r.Intn(len(files))], dirs[r.Intn(len(dirs))]
+				if to := fmt.Sprintf("%s/moved%d", d, i); alive(f) && alive(d) {
+					s.rename(f, to)
+					files = append(files, to)
+				}
+			case k == 4 && len(files) > 0:
+				f, d := files[r.Intn(len(files))], dirs[r.Intn(len(dirs))]
+				if to := fmt.Sprintf("%s/link%d", d, i); alive(f) && alive(d) {
+					s.link(f, to)
+					files = append(files, to)
+				}
+			case k == 5 && len(dirs) > 1:
+				// A directory moved under the root (never into itself).
+				d := dirs[1+r.Intn(len(dirs)-1)]
+				if to := fmt.Sprintf("/dmoved%d", i); alive(d) {
+					s.rename(d, to)
+					dirs = append(dirs, to)
+				}
+			case k == 6:
+				p := fmt.Sprintf("%s/newdir%d", dirs[r.Intn(len(dirs))], i)
+				if alive(path.Dir(p)) {
+					s.mkdir(p, 0o700)
+					s.file(p+"/inside", 0o644, []byte("inside"))
+					dirs = append(dirs, p)
+				}
+			}
+		}
+		for _, nodump := range []bool{false, true} {
+			opts := WriteOptions{Level: 1, Date: t1.Add(time.Hour), BaseDate: t1, HonorNodump: nodump}
+			var fast, full bytes.Buffer
+			sf, err := Write(&fast, scanMem{s}, opts)
+			if err != nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+			opts.fullWalk = true
+			sw, err := Write(&full, scanMem{s}, opts)
+			if err != nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+			if !bytes.Equal(fast.Bytes(), full.Bytes()) {
+				t.Errorf("seed %d nodump %v: streams differ: shortcut %d of %d inodes dumped, full walk %d of %d",
+					seed, nodump, sf.Dumped, sf.Inodes, sw.Dumped, sw.Inodes)
+			}
+			if sf.DirsRead < sw.DirsRead {
+				shortcut++
+			}
+		}
+	}
+	if shortcut < 100 {
+		t.Errorf("the shortcut read fewer directories in only %d of 600 dumps", shortcut)
 	}
 }
