@@ -3,6 +3,7 @@ package ext
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/imgtool/imgtool/vfs"
 	"io"
 	"io/fs"
 	"sync"
@@ -37,6 +38,7 @@ func tiny(t testing.TB) [][]byte {
 func exercise(fsys *FS) {
 	buf := make([]byte, 64<<10)
 	n := min(fsys.Superblock().InodesCount, 64)
+	v := NewVFS(fsys)
 	for ino := uint32(1); ino <= n; ino++ {
 		in, err := fsys.Inode(ino)
 		if err != nil {
@@ -48,6 +50,7 @@ func exercise(fsys *FS) {
 		fsys.Readlink(ino)
 		if in.IsDir() {
 			fsys.ReadDirInode(ino)
+			v.Parent(vfs.Ino(ino))
 		}
 		if f, err := fsys.OpenInode(ino); err == nil {
 			f.ReadAt(buf, 0)
@@ -76,6 +79,7 @@ func exercise(fsys *FS) {
 	fsys.Lookup("/s1")
 	fsys.LookupFollow("/s1")
 	fsys.Notes()
+	v.Consistent()
 }
 
 // fuzzHead is how much of a tiny image FuzzOpen fuzzes: the boot block,
