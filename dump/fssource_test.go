@@ -310,17 +310,33 @@ func (s allFail) Open(ino uint32) (File, error) {
 // extSource opens the ext image at path as a dump source.
 func extSource(t *testing.T, path string) *FSSource {
 	t.Helper()
+	f, size := openImage(t, path)
+	fsys, err := ext.Open(f, size, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newSource(t, ext.NewVFS(fsys))
+}
+
+// openImage opens an image file for the test's duration.
+func openImage(t *testing.T, path string) (*os.File, int64) {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	st, _ := f.Stat()
-	fsys, err := ext.Open(f, st.Size(), nil)
+	st, err := f.Stat()
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := NewFSSource(context.Background(), ext.NewVFS(fsys))
+	return f, st.Size()
+}
+
+// newSource is NewFSSource for a test.
+func newSource(t *testing.T, fsys vfs.FS) *FSSource {
+	t.Helper()
+	src, err := NewFSSource(context.Background(), fsys)
 	if err != nil {
 		t.Fatal(err)
 	}

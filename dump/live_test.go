@@ -2,7 +2,6 @@ package dump
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -161,21 +160,12 @@ func TestIncrementalShortcutLiveSnapshot(t *testing.T) {
 // into memory when it needs recovery.
 func liveSource(t *testing.T, path string) *FSSource {
 	t.Helper()
-	f, err := os.Open(path)
+	f, size := openImage(t, path)
+	view, err := journal.Open(f, size, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
-	st, _ := f.Stat()
-	view, err := journal.Open(f, st.Size(), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := NewFSSource(context.Background(), view.VFS())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return src
+	return newSource(t, view.VFS())
 }
 
 // liveTree describes every entry under root but lost+found: type, mode,
