@@ -261,6 +261,7 @@ func FuzzDirBlock(f *testing.F) {
 		}
 		fsys := openOverlay(t, imgs[w], tg.off, blk[:min(len(blk), n)])
 		fsys.ReadDirInode(tg.ino)
+		NewVFS(fsys).Parent(vfs.Ino(tg.ino))
 		fsys.Lookup("/d/a")
 		fsys.ReadDir("d")
 	})
