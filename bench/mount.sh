@@ -45,7 +45,7 @@
 #   (dd bs=1M like imgtool cat's reads: 50-69 ms against 24 ms): the
 #   kernel's own read path for a FUSE file is slower than imgtool cat's
 #   pread of the image file, so with /dev/null as the sink 0.5x is out of
-#   reach of any FUSE server on this kernel (6.1). Into a pipe the first
+#   reach of any FUSE server on this kernel (6.18). Into a pipe the first
 #   read is 0.78-1.36x over this day's two quiet runs (noisy), into a
 #   tmpfs file 0.69-0.70x.
 set -euo pipefail
