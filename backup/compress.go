@@ -46,19 +46,15 @@ func NewCompressor(kind string, w io.Writer) (io.WriteCloser, error) {
 func NewCompressorContext(ctx context.Context, kind string, w io.Writer) (io.WriteCloser, error) {
 	switch kind {
 	case CompressZstd:
-		// A 4 MiB window. Measured on the /usr/share bench image (pprof,
-		// RSS by /usr/bin/time): 8 MiB (the default) 320 MB output at 73 MB
-		// RSS; 4 MiB 324 MB at 50 MB; 2 MiB 333 MB at 46 MB; dump | zstd
-		// -T2 wrote 331 MB.
-		//
 		// Tried and not kept: independent 4 MiB frames compressed on two
 		// goroutines (EncodeAll; valid .zst, zstd -d reads them): /usr/share
 		// 2.4-2.7 s instead of 2.9-3.0 s but 334 MB instead of 324 MB and
 		// RSS 107-111 MB instead of 52 MB (two encoders' histories and the
-		// chunks in flight); 2 MiB frames are +5% in size. At
-		// SpeedBetterCompression the 1M-small-file dump shrinks 106 -> 95
-		// MB (dump | zstd -T2: 74 MB) for 1.6x the CPU and RSS 80-116 MB.
-		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithWindowSize(4<<20))
+		// chunks in flight); 2 MiB frames are +5% in size.
+		// SpeedBetterCompression throughout: the 1M-small-file dump 106 ->
+		// 95 MB for 1.6x the CPU and RSS 80-116 MB. What is kept instead is
+		// adaptiveZstd: the default level, and best where it pays.
+		return newAdaptiveZstd(ctx, w)
 	case CompressXZ:
 		p := newParallelXZ(w, xzChunk, runtime.GOMAXPROCS(0))
 		p.ctx = ctx
