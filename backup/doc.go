@@ -89,7 +89,10 @@
 // abandoned multipart uploads and deletes data objects without manifest.
 //
 // The streams are plain dump(8) format: `zstd -dc F | restore -rf -`
-// works. Restorer applies a chain itself (level 0 then incrementals, with
+// works. zstd streams start at the default level and switch to the best
+// level (a new frame) where the dump compresses 8:1 or better and best
+// stays fast, as inode headers and small files do (adaptiveZstd): the
+// 1M-small-file bench dump is 0.57x the size of dump | zstd -T2's. Restorer applies a chain itself (level 0 then incrementals, with
 // deletions and renames, like restore -r); Verify decompresses and parses
 // every record; VerifyDeep compares content with a source.
 package backup

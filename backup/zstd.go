@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -25,14 +27,17 @@ import (
 // and restore pipelines read as one stream. A stream that never switches
 // is one frame.
 //
-// The encoders run synchronously on a goroutine of their own, fed by
-// adaptiveBufs buffers of adaptiveBuf bytes, so the dump writer and the
-// compression overlap on two cores and the time spent in the encoder can
-// be measured. Memory: the buffers plus one encoder (the one not in use
+// The encoders run on a goroutine of their own, fed by adaptiveBufs
+// buffers of adaptiveBuf bytes, so the dump writer and the compression
+// overlap on two cores. The best encoder runs synchronously there (one
+// block at a time: it gains nothing from more), so the time spent in it
+// can be measured; the default one keeps klauspost's asynchronous block
+// encoding (with one goroutine fewer, /usr/share took 2.6-2.75 s instead
+// of 1.8-2.2 s). Memory: the buffers plus one encoder (the one not in use
 // is dropped): about 8 MiB at the default level, 34 MiB of tables at best
 // (klauspost's fixed long-match table). The tables hold no pointers, so
-// a low GOGC costs little; `backup run` sets 20 (bench/backup.sh: RSS
-// 72 MB on the small-file dump at best, 38 MB on /usr/share).
+// collecting often costs little: `backup run` sets GOGC 20, and holdHeap
+// keeps the heap close to what is live while best is in use.
 type adaptiveZstd struct {
 	ctx    context.Context
 	out    *countWriter
@@ -51,6 +56,7 @@ type adaptiveZstd struct {
 	winOut0   int64
 	winTime   time.Duration
 	switches  int
+	prevLimit int64 // the memory limit before holdHeap's; 0: none held
 	frameSize int64 // adaptiveWindow; tests make it smaller
 }
 
@@ -110,8 +116,7 @@ func newZstdEncoder(best bool, w io.Writer) (*zstd.Encoder, error) {
 		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
 			zstd.WithWindowSize(256<<10), zstd.WithEncoderConcurrency(1))
 	}
-	return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault),
-		zstd.WithWindowSize(4<<20), zstd.WithEncoderConcurrency(1))
+	return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithWindowSize(4<<20))
 }
 
 func (a *adaptiveZstd) Write(p []byte) (int, error) {
@@ -178,6 +183,7 @@ func (a *adaptiveZstd) run() {
 	if a.err == nil {
 		a.err = a.enc.Close()
 	}
+	a.holdHeap(false)
 	if a.err != nil {
 		a.err = fmt.Errorf("zstd: %w", a.err)
 	}
@@ -222,14 +228,49 @@ func (a *adaptiveZstd) decide() error {
 		if err := a.enc.Close(); err != nil {
 			return err
 		}
-		a.enc = nil // garbage before the other encoder's tables are made
+		a.enc = nil
+		if want {
+			// Collect the default encoder before best's tables are
+			// made, not beside them: a rare event (at most twice a
+			// stream), and 8 MiB off the run's peak RSS.
+			runtime.GC()
+		}
 		enc, err := newZstdEncoder(want, a.out)
 		if err != nil {
 			return err
 		}
 		a.enc, a.best = enc, want
 		a.switches++
+		a.holdHeap(want)
 	}
 	a.winOut0 = a.out.n
 	return nil
+}
+
+// bestHeadroom is how far above what is live when best starts the
+// runtime's memory may grow while best is in use.
+const bestHeadroom = 6 << 20
+
+// holdHeap sets, while a best encoder is in use, a soft memory limit just
+// above what is live once its tables are made (they hold no pointers, so
+// the collector marks little and running it often is cheap). Without it
+// the runtime kept freed spans and the 1M-small-file run's RSS was 68 MB;
+// with it 63 MB, for 4% more time (bench/backup.sh). The limit is soft: a
+// run that needs more gets more, with more collection. Runs dump one
+// volume at a time; the previous limit comes back when best ends.
+func (a *adaptiveZstd) holdHeap(on bool) {
+	switch {
+	case on && a.prevLimit == 0:
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		inUse := ms.HeapAlloc + ms.StackSys + ms.MSpanSys + ms.MCacheSys + ms.GCSys + ms.OtherSys + ms.BuckHashSys
+		prev := debug.SetMemoryLimit(-1)
+		if lim := int64(inUse) + bestHeadroom; lim < prev {
+			a.prevLimit = prev
+			debug.SetMemoryLimit(lim)
+		}
+	case !on && a.prevLimit != 0:
+		debug.SetMemoryLimit(a.prevLimit)
+		a.prevLimit = 0
+	}
 }

@@ -275,9 +275,10 @@ failure's one line is never mixed with log lines.`,
 			// A run's live heap is small (one directory, one buffer, the
 			// compressor) except at zstd's best level, whose 34 MiB of
 			// tables hold no pointers: collecting at 20% growth instead of
-			// 100% costs no measurable time and bounds the RSS (the
-			// 1M-small-file dump at best: 117 -> 72 MB; /usr/share: 51 ->
-			// 38 MB; bench/backup.sh). GOGC in the environment still wins.
+			// 100% costs no measurable time and bounds the RSS (measured
+			// warm: the 1M-small-file dump at best 117 -> 72 MB, 63 MB with
+			// adaptiveZstd's limit; /usr/share 54 -> 40 MB). GOGC in the
+			// environment still wins.
 			if os.Getenv("GOGC") == "" {
 				defer debug.SetGCPercent(debug.SetGCPercent(20))
 			}
