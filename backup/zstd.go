@@ -6,9 +6,11 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
 )
 
 // adaptiveZstd compresses a dump stream with zstd at one of two levels,
@@ -19,8 +21,9 @@ import (
 // measured on the 1M-small-file bench dump, 105.8 MB at the default level
 // and 42.8 MB at best, against 73.9 MB for `dump | zstd -T2`, with best
 // running at 240 MB/s there. On ordinary file data best runs at tens of
-// MB/s, so it is kept only while it stays fast; once it falls below
-// adaptiveMinSpeed the stream goes back to the default level for good.
+// MB/s, so it is kept only while it stays fast: after two windows in a
+// row below adaptiveMinSpeed (of the compressor thread's CPU time) the
+// stream goes back to the default level for good.
 //
 // A switch closes the current zstd frame and starts a new one with the
 // other encoder: the output is a valid multi-frame .zst, which zstd -d
@@ -52,6 +55,7 @@ type adaptiveZstd struct {
 	enc       *zstd.Encoder
 	best      bool
 	sticky    bool // best was too slow: stay at the default level
+	slow      int  // consecutive windows best ran below adaptiveMinSpeed
 	winIn     int64
 	winOut0   int64
 	winTime   time.Duration
@@ -72,14 +76,16 @@ const (
 	adaptiveMinSpeed = 100e6
 )
 
+// countWriter counts what it writes. The default encoder writes from
+// its own goroutine, so the count is atomic.
 type countWriter struct {
 	w io.Writer
-	n int64
+	n atomic.Int64
 }
 
 func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 
@@ -88,7 +94,7 @@ func newAdaptiveZstd(ctx context.Context, w io.Writer) (*adaptiveZstd, error) {
 		ctx:       ctx,
 		out:       &countWriter{w: w},
 		full:      make(chan []byte, adaptiveBufs),
-		free:      make(chan []byte, adaptiveBufs),
+		free:      make(chan []byte, adaptiveBufs), // room for every buffer: the compressor never blocks on it
 		done:      make(chan struct{}),
 		frameSize: adaptiveWindow,
 	}
@@ -122,6 +128,11 @@ func newZstdEncoder(best bool, w io.Writer) (*zstd.Encoder, error) {
 func (a *adaptiveZstd) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
+		if a.cur == nil {
+			if err := a.take(); err != nil {
+				return n, err
+			}
+		}
 		k := min(len(p), cap(a.cur)-len(a.cur))
 		a.cur = append(a.cur, p[:k]...)
 		p, n = p[k:], n+k
@@ -134,23 +145,30 @@ func (a *adaptiveZstd) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// send hands the current buffer to the compressor and takes a free one.
+// send hands the current buffer to the compressor; the buffer is then
+// the compressor's (a.cur is nil).
 func (a *adaptiveZstd) send() error {
 	select {
 	case a.full <- a.cur:
+		a.cur = nil
+		return nil
 	case <-a.done:
 		return a.err
 	case <-a.ctx.Done():
 		return fmt.Errorf("zstd: %w", context.Cause(a.ctx))
 	}
+}
+
+// take makes a free buffer the current one.
+func (a *adaptiveZstd) take() error {
 	select {
 	case a.cur = <-a.free:
+		return nil
 	case <-a.done:
 		return a.err
 	case <-a.ctx.Done():
 		return fmt.Errorf("zstd: %w", context.Cause(a.ctx))
 	}
-	return nil
 }
 
 // Close compresses what is left, ends the frame and waits for the
@@ -165,8 +183,8 @@ func (a *adaptiveZstd) Close() error {
 		case a.full <- a.cur:
 		case <-a.done:
 		}
-		a.cur = nil
 	}
+	a.cur = nil
 	close(a.full)
 	<-a.done
 	return a.err
@@ -174,6 +192,12 @@ func (a *adaptiveZstd) Close() error {
 
 func (a *adaptiveZstd) run() {
 	defer close(a.done)
+	// Best's speed is measured in this thread's CPU time: wall time
+	// counted the waits for a core that the dump writer, the collector
+	// and cold reads share with it (a cold bench run measured best below
+	// its threshold and fell back: 76 MB instead of 42).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	for b := range a.full {
 		if a.err == nil {
 			a.err = a.compress(b)
@@ -192,11 +216,11 @@ func (a *adaptiveZstd) run() {
 func (a *adaptiveZstd) compress(b []byte) error {
 	for len(b) > 0 {
 		k := min(int64(len(b)), a.frameSize-a.winIn)
-		t := time.Now()
+		t := threadCPU()
 		if _, err := a.enc.Write(b[:k]); err != nil {
 			return err
 		}
-		a.winTime += time.Since(t)
+		a.winTime += threadCPU() - t
 		a.winIn += k
 		b = b[k:]
 		if a.winIn == a.frameSize {
@@ -211,7 +235,7 @@ func (a *adaptiveZstd) compress(b []byte) error {
 // decide ends a window: it picks the level for the next one and switches
 // encoders (a new frame) when the level changes.
 func (a *adaptiveZstd) decide() error {
-	out := a.out.n - a.winOut0
+	out := a.out.n.Load() - a.winOut0
 	ratio := float64(a.winIn) / float64(max(out, 1))
 	speed := float64(a.winIn) / max(a.winTime.Seconds(), 1e-9)
 	want := a.best
@@ -219,9 +243,17 @@ func (a *adaptiveZstd) decide() error {
 	case !a.best:
 		want = !a.sticky && ratio >= adaptiveRatio
 	case speed < adaptiveMinSpeed:
-		want, a.sticky = false, true
+		// Twice in a row: then best is slow on this data, not just
+		// on one window.
+		a.slow++
+		if a.slow >= 2 {
+			want, a.sticky = false, true
+		}
 	case ratio < adaptiveRatio/2:
 		want = false
+	}
+	if a.best && speed >= adaptiveMinSpeed {
+		a.slow = 0
 	}
 	a.winIn, a.winTime = 0, 0
 	if want != a.best {
@@ -243,7 +275,7 @@ func (a *adaptiveZstd) decide() error {
 		a.switches++
 		a.holdHeap(want)
 	}
-	a.winOut0 = a.out.n
+	a.winOut0 = a.out.n.Load()
 	return nil
 }
 
@@ -273,4 +305,14 @@ func (a *adaptiveZstd) holdHeap(on bool) {
 		debug.SetMemoryLimit(a.prevLimit)
 		a.prevLimit = 0
 	}
+}
+
+// threadCPU is the CPU time of the calling thread (the compressor's,
+// locked to it).
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }
