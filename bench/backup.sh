@@ -12,15 +12,18 @@
 # the load average before and after. Needs root (losetup, mount, dump).
 #   usage: [FILES=N] [XZ=1] [CASES="share small"] [L0=0] [KEEP=1] bash bench/backup.sh [N]
 #
-# Last results (2026-12-06 03:38, quiet machine: load 0.94 before, 3.26
-# after; medians of 3 interleaved cold runs):
+# Last results (2026-12-06 06:19, with adaptive zstd and GOGC 20; load
+# 1.26 before, 2.99 after; medians of 3 interleaved cold runs):
 #   case/tool               median s   CPU s      bytes    RSS MB
-#   share/imgtool-zstd          2.29    3.00  215913161      51.0
-#   share/dump-zstd             3.46    4.29  217453394      56.4   imgtool 0.66x time, 0.99x size
-#   small/imgtool-zstd          9.23   13.00  106067686      50.6
-#   small/dump-zstd            20.56   19.24   73851694      45.2   imgtool 0.45x time, 1.44x size
-#   small-L9/imgtool-zstd       0.26    0.27      75406      36.8
-#   small-L9/dump-zstd          0.28    0.24      76241       5.7   imgtool 0.93x time
+#   share/imgtool-zstd          2.79    3.06  215901819      38.4
+#   share/dump-zstd             3.58    4.55  217451066      61.5   imgtool 0.78x time, 0.99x size
+#   small/imgtool-zstd         14.09   19.82   41982215      60.1
+#   small/dump-zstd            19.43   18.53   73747002      45.6   imgtool 0.73x time, 0.57x size
+#   small-L9/imgtool-zstd       0.23    0.21      75647      28.3
+#   small-L9/dump-zstd          0.29    0.25      76267       5.4   imgtool 0.79x time
+# Before adaptive zstd (03:38, load 0.94-3.26): share 2.29 s vs 3.46 s,
+# 215913161 B, 51.0 MB; small 9.23 s vs 20.56 s, 106067686 B (1.44x),
+# 50.6 MB.
 # xz (2026-12-05, 1 run, load 1.19-2.25): share/imgtool-xz 53.80 s,
 # 319140860 B, 147.1 MB; share/dump-xz 166.94 s, 258300632 B, 284.9 MB:
 # imgtool 0.32x time, 1.24x size.
@@ -60,25 +63,25 @@
 #   (by their entries' type, 4 bytes an entry) was tried and measured
 #   slower, 0.37 s against 0.26 s with 0.09 s more CPU, so it was dropped:
 #   with both cores decoding inodes there is no idle core to give it.
-# - small-file size: the same raw stream through C zstd -3 is 90 MB, so
-#   klauspost's encoder costs 1.18x; dump's is 73.8 MB because it writes no
-#   sub-second times (ours carry microseconds in di_[amc]time: 9 MB of
-#   entropy; zeroed, 81 MB) and pads every file to whole 4 KiB blocks
-#   (likely the rest: a fixed record stride; not tested). SpeedBetterCompression: 95 MB
-#   at 1.6x CPU and RSS 80-116 MB.
-#   Checked 2026-12-05 on 20,000 of the same files written through a kernel
-#   loop mount: the raw streams are the same size (62,300,160 B each, so no
-#   padding difference); through C zstd -3 stock is 1,561,674 B, ours
-#   1,719,131 B (1.10x). Field by field the only steady difference is the
-#   microseconds: stock dump writes tv_usec 0, ours the inode's. The same
-#   tree made by mke2fs -d (no sub-second times) gives ours 1,249,293 B
-#   against stock 1,402,951 B (0.89x; stock also stores di_db block numbers
-#   that we leave 0). So the size gap is sub-second times (kept: restore
-#   sets them) plus klauspost's encoder, not the stream layout.
-#   No encoder closes it: 1M files x 3 times x log2(10^6) bits of
-#   microseconds is 7.5 MB of entropy stock dump does not write, so even
-#   C zstd on our stream cannot go below ~81 MB = 1.10x stock's 73.8 MB.
-#   "No larger size" holds only by dropping sub-second times; we keep them.
+# - small-file size. Our raw stream differs from stock dump's in the
+#   sub-second times it keeps (stock writes tv_usec 0; checked 2026-12-05
+#   on 20,000 kernel-written files: raw streams of the same size, through C
+#   zstd -3 stock 1,561,674 B and ours 1,719,131 B, the microseconds the
+#   only steady difference; on a mke2fs -d tree without them ours is
+#   0.89x). At zstd's default level the 1M-file dump was 106 MB (C zstd -3
+#   on the same stream: 90 MB; SpeedBetterCompression 95 MB). What closes
+#   the gap is klauspost's SpeedBestCompression, which on this stream of
+#   inode headers and small patterned files is both small and fast (first
+#   512 MiB: 8.7 MB in 2.1 s against 19.2 MB in 0.7 s at the default
+#   level; C zstd -3 16.5 MB, -6 9.1 MB) but runs at tens of MB/s on
+#   ordinary data (a /usr/share window: 48 MB/s, no smaller). So backup's
+#   zstd is adaptive (backup/zstd.go): the default level, switching to
+#   best for 32 MiB windows that compress 8:1 or better while best runs at
+#   >= 100 MB/s of its thread's CPU time; a switch starts a new frame. The
+#   small-file dump is now 42.0 MB (two frames), /usr/share unchanged (one
+#   frame). Best's 34 MiB of tables stay live: with the default GOGC the
+#   RSS was 117 MB, with GOGC 20 (set by backup run) 68-72 MB, with a soft
+#   memory limit at what is live plus 6 MiB while best is in use 60-63 MB.
 # - xz: ulikunitz/xz trades far worse than liblzma; on a 24 MiB piece of the
 #   share dump xz -6 -T1 writes 3.81 MB in 7.1 s, ulikunitz hash-chain 1
 #   MiB dictionary 4.72 MB in 1.3 s, 8 MiB 4.63 MB in 2.0 s, and its binary
