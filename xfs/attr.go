@@ -60,6 +60,9 @@ func (f *FS) Xattrs(ino vfs.Ino) ([]vfs.Xattr, error) {
 		if tot > len(d) {
 			return nil, f.damage(in.Ino, in.Off, "shortform attrs: size %d beyond the fork", tot)
 		}
+		if tot < 4 {
+			return nil, f.damage(in.Ino, in.Off, "shortform attrs: size %d smaller than their header", tot)
+		}
 		d = d[:tot]
 		n := int(d[2])
 		p := 4
