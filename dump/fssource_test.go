@@ -310,27 +310,12 @@ func (s allFail) Open(ino uint32) (File, error) {
 // extSource opens the ext image at path as a dump source.
 func extSource(t *testing.T, path string) *FSSource {
 	t.Helper()
-	f, size := openImage(t, path)
+	f, size := fixturetest.Open(t, path)
 	fsys, err := ext.Open(f, size, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return newSource(t, ext.NewVFS(fsys))
-}
-
-// openImage opens an image file for the test's duration.
-func openImage(t *testing.T, path string) (*os.File, int64) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f, st.Size()
 }
 
 // newSource is NewFSSource for a test.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imgtool/imgtool/fixtures/fixturetest"
 	"github.com/imgtool/imgtool/journal"
 )
 
@@ -160,7 +161,7 @@ func TestIncrementalShortcutLiveSnapshot(t *testing.T) {
 // into memory when it needs recovery.
 func liveSource(t *testing.T, path string) *FSSource {
 	t.Helper()
-	f, size := openImage(t, path)
+	f, size := fixturetest.Open(t, path)
 	view, err := journal.Open(f, size, nil, nil)
 	if err != nil {
 		t.Fatal(err)

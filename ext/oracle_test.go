@@ -54,17 +54,8 @@ func loadManifest(t *testing.T) []manifestEntry {
 
 func openFixture(t testing.TB, name string) (*FS, *os.File) {
 	t.Helper()
-	p := fixturetest.Image(t, "ext-"+name)
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsys, err := Open(f, st.Size(), nil)
+	f, size := fixturetest.Open(t, fixturetest.Image(t, "ext-"+name))
+	fsys, err := Open(f, size, nil)
 	if err != nil {
 		t.Fatalf("%s: Open: %v", name, err)
 	}

@@ -107,16 +107,8 @@ func loadDebugfsStat(t testing.TB, name string) map[string]*debugfsStat {
 func openFixture(t testing.TB, name string) (*ext.FS, string) {
 	t.Helper()
 	p := fixturetest.Image(t, "ext-"+name)
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsys, err := ext.Open(f, st.Size(), nil)
+	f, size := fixturetest.Open(t, p)
+	fsys, err := ext.Open(f, size, nil)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}

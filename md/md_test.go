@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,20 +27,12 @@ var fixtureArrays = []struct {
 func openMember(t testing.TB, array string, i int) *Member {
 	t.Helper()
 	name := fmt.Sprintf("md-%s-%d", array, i)
-	f, err := os.Open(fixturetest.Image(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := Read(f, st.Size())
+	f, size := fixturetest.Open(t, fixturetest.Image(t, name))
+	sb, err := Read(f, size)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	return &Member{Name: name, R: f, Size: st.Size(), SB: sb}
+	return &Member{Name: name, R: f, Size: size, SB: sb}
 }
 
 func members(t testing.TB, array string, n int) []*Member {
